@@ -1,0 +1,192 @@
+package kinesis
+
+import (
+	"context"
+	"time"
+)
+
+// StreamRef addresses a stream by name, by ARN, or by both (which must
+// then agree).
+type StreamRef struct {
+	Name string
+	ARN  string
+}
+
+// CreateStreamInput describes a stream to create.
+type CreateStreamInput struct {
+	Name       string
+	ShardCount int // 0 means "not given"
+	Mode       StreamMode
+	Tags       map[string]string
+}
+
+// ListStreamsInput pages through stream names in order.
+type ListStreamsInput struct {
+	Limit                    int // 1..10000; at most 100 are returned
+	ExclusiveStartStreamName string
+	NextToken                string
+}
+
+// StreamSummary is one entry of ListStreams.
+type StreamSummary struct {
+	Name      string
+	ARN       string
+	Status    StreamStatus
+	Mode      StreamMode
+	CreatedAt time.Time
+}
+
+// ListStreamsOutput is a page of streams.
+type ListStreamsOutput struct {
+	Streams   []StreamSummary
+	HasMore   bool
+	NextToken string
+}
+
+// ShardFilterType selects which shards ListShards returns.
+type ShardFilterType string
+
+const (
+	FilterAfterShardID    ShardFilterType = "AFTER_SHARD_ID"
+	FilterAtTrimHorizon   ShardFilterType = "AT_TRIM_HORIZON"
+	FilterFromTrimHorizon ShardFilterType = "FROM_TRIM_HORIZON"
+	FilterAtLatest        ShardFilterType = "AT_LATEST"
+	FilterAtTimestamp     ShardFilterType = "AT_TIMESTAMP"
+	FilterFromTimestamp   ShardFilterType = "FROM_TIMESTAMP"
+)
+
+// ShardFilter narrows ListShards.
+type ShardFilter struct {
+	Type      ShardFilterType
+	ShardID   string
+	Timestamp *time.Time
+}
+
+// ListShardsInput is a ListShards request.
+type ListShardsInput struct {
+	Stream                  StreamRef
+	NextToken               string
+	ExclusiveStartShardID   string
+	MaxResults              int // 0 means the default, 1000
+	StreamCreationTimestamp *time.Time
+	Filter                  *ShardFilter
+}
+
+// ListShardsOutput is a page of shards.
+type ListShardsOutput struct {
+	Shards    []Shard
+	NextToken string
+}
+
+// StreamDescription is a stream as DescribeStream and DescribeStreamSummary
+// show it: the metadata, its status now, and the shards still readable.
+type StreamDescription struct {
+	Stream
+	Status         StreamStatus
+	OpenShardCount int
+	ConsumerCount  int
+}
+
+// PutRecordEntry is one record to write.
+type PutRecordEntry struct {
+	Data            []byte
+	PartitionKey    string
+	ExplicitHashKey string // "" when not given
+	// SequenceNumberForOrdering is PutRecord's ordering hint; "" when not given.
+	SequenceNumberForOrdering string
+}
+
+// PutRecordResult is the outcome of one entry of a put. Either ShardID and
+// SequenceNumber are set, or ErrorCode and ErrorMessage are.
+type PutRecordResult struct {
+	ShardID        string
+	SequenceNumber string
+	ErrorCode      ErrorCode
+	ErrorMessage   string
+}
+
+// IteratorType is a ShardIteratorType.
+type IteratorType string
+
+const (
+	AtSequenceNumber    IteratorType = "AT_SEQUENCE_NUMBER"
+	AfterSequenceNumber IteratorType = "AFTER_SEQUENCE_NUMBER"
+	TrimHorizon         IteratorType = "TRIM_HORIZON"
+	Latest              IteratorType = "LATEST"
+	AtTimestamp         IteratorType = "AT_TIMESTAMP"
+)
+
+// GetShardIteratorInput asks for a read position in a shard.
+type GetShardIteratorInput struct {
+	Stream                 StreamRef
+	ShardID                string
+	Type                   IteratorType
+	StartingSequenceNumber string
+	Timestamp              *time.Time
+}
+
+// Record is a stored record as readers see it.
+type Record struct {
+	SequenceNumber              string
+	ApproximateArrivalTimestamp time.Time
+	Data                        []byte
+	PartitionKey                string
+	EncryptionType              string // "" means NONE
+}
+
+// ChildShard is a shard that follows a closed one, listed at its end.
+type ChildShard struct {
+	ShardID      string
+	ParentShards []string
+	HashRange    HashRange
+}
+
+// GetRecordsOutput is a batch of records and where to read next.
+type GetRecordsOutput struct {
+	Records            []Record
+	NextShardIterator  string // "" once a closed shard is read to its end
+	MillisBehindLatest int64
+	ChildShards        []ChildShard
+}
+
+// Limits answers DescribeLimits.
+type Limits struct {
+	ShardLimit               int
+	OpenShardCount           int
+	OnDemandStreamCount      int
+	OnDemandStreamCountLimit int
+}
+
+// Service is the Kinesis Data Streams API as the protocol layer sees it.
+// Methods return *Error for failures the client is to see; any other error
+// is an internal failure.
+type Service interface {
+	CreateStream(ctx context.Context, in CreateStreamInput) error
+	DeleteStream(ctx context.Context, ref StreamRef, enforceConsumerDeletion bool) error
+	// DescribeStream returns the stream with all its readable shards, in
+	// shard id order; paging through them is left to the caller.
+	DescribeStream(ctx context.Context, ref StreamRef) (StreamDescription, error)
+	ListStreams(ctx context.Context, in ListStreamsInput) (ListStreamsOutput, error)
+	ListShards(ctx context.Context, in ListShardsInput) (ListShardsOutput, error)
+
+	// PutRecords writes entries and returns one result per entry, in order.
+	// Entries fail one by one (throttling, internal failures); a failure of
+	// the whole request is returned as the error.
+	PutRecords(ctx context.Context, ref StreamRef, entries []PutRecordEntry) ([]PutRecordResult, error)
+	GetShardIterator(ctx context.Context, in GetShardIteratorInput) (string, error)
+	GetRecords(ctx context.Context, iterator string, limit int) (GetRecordsOutput, error)
+
+	// SetRetention raises (increase) or lowers the retention period.
+	SetRetention(ctx context.Context, ref StreamRef, hours int, increase bool) error
+
+	AddTags(ctx context.Context, ref StreamRef, tags map[string]string) error
+	RemoveTags(ctx context.Context, ref StreamRef, keys []string) error
+	ListTags(ctx context.Context, ref StreamRef) (map[string]string, error)
+	// TagResource, UntagResource and ListTagsForResource address a stream
+	// (or, later, a consumer) by ARN.
+	TagResource(ctx context.Context, arn string, tags map[string]string) error
+	UntagResource(ctx context.Context, arn string, keys []string) error
+	ListTagsForResource(ctx context.Context, arn string) (map[string]string, error)
+
+	DescribeLimits(ctx context.Context) (Limits, error)
+}

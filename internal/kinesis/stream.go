@@ -1,0 +1,181 @@
+package kinesis
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// StreamStatus is the lifecycle state of a stream.
+type StreamStatus string
+
+const (
+	StatusCreating StreamStatus = "CREATING"
+	StatusActive   StreamStatus = "ACTIVE"
+	StatusUpdating StreamStatus = "UPDATING"
+	StatusDeleting StreamStatus = "DELETING"
+)
+
+// StreamMode is the capacity mode of a stream.
+type StreamMode string
+
+const (
+	ModeProvisioned StreamMode = "PROVISIONED"
+	ModeOnDemand    StreamMode = "ON_DEMAND"
+)
+
+// OnDemandInitialShards is the shard count an ON_DEMAND stream starts with.
+const OnDemandInitialShards = 4
+
+// Retention bounds, in hours.
+const (
+	DefaultRetentionHours = 24
+	MinRetentionHours     = 24
+	MaxRetentionHours     = 8760
+)
+
+// Record and request size limits.
+const (
+	MaxRecordSize           = 1 << 20 // data plus partition key, default MaxRecordSizeInKiB
+	MaxPutRecordsEntries    = 500
+	MaxPutRecordsBytes      = 5 << 20
+	MaxGetRecordsLimit      = 10000
+	MaxGetRecordsBytes      = 10 << 20
+	MaxTagsPerStream        = 50
+	IteratorLifetime        = 5 * time.Minute
+	NextTokenLifetime       = 300 * time.Second
+	DefaultMaxRecordSizeKiB = 1024
+)
+
+// Shard is one shard of a stream as the metadata describes it.
+type Shard struct {
+	ID                    string    `json:"id"`
+	ParentShardID         string    `json:"parent,omitempty"`
+	AdjacentParentShardID string    `json:"adjacentParent,omitempty"`
+	HashRange             HashRange `json:"hashRange"`
+	// Epoch is unique across all shards ever created; it names the shard's
+	// log and leads its sequence numbers.
+	Epoch     uint64    `json:"epoch"`
+	CreatedAt time.Time `json:"createdAt"`
+	// ClosedAt and EndingMsgSeq are set once the shard is closed by a
+	// reshard; EndingMsgSeq is the last message sequence it holds.
+	ClosedAt     time.Time `json:"closedAt,omitzero"`
+	EndingMsgSeq uint64    `json:"endingMsgSeq,omitempty"`
+}
+
+// Open reports whether the shard still accepts writes.
+func (s Shard) Open() bool { return s.ClosedAt.IsZero() }
+
+// StartingSequenceNumber is the shard's first possible sequence number.
+func (s Shard) StartingSequenceNumber() string { return ShardStartingSequence(s.Epoch).String() }
+
+// EndingSequenceNumber is the shard's last sequence number once it is
+// closed, and "" while it is open.
+func (s Shard) EndingSequenceNumber() string {
+	if s.Open() {
+		return ""
+	}
+	return ShardEndingSequence(s.Epoch, s.EndingMsgSeq).String()
+}
+
+// ShardID formats the n-th shard id of a stream: shardId-000000000000.
+func ShardID(n int) string { return fmt.Sprintf("shardId-%012d", n) }
+
+// Stream is a stream's metadata: everything but its records.
+type Stream struct {
+	Name string `json:"name"`
+	// ID tells apart streams that had the same name at different times.
+	ID             string            `json:"id"`
+	ARN            string            `json:"arn"`
+	Mode           StreamMode        `json:"mode"`
+	RetentionHours int               `json:"retentionHours"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	Shards         []Shard           `json:"shards"`
+	NextShardIndex int               `json:"nextShardIndex"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	// ActiveAt is when a CREATING stream becomes ACTIVE (the create delay).
+	ActiveAt time.Time `json:"activeAt"`
+	// DeletingAt is set by DeleteStream; the stream is gone DeleteAt.
+	DeletingAt        time.Time `json:"deletingAt,omitzero"`
+	DeleteAt          time.Time `json:"deleteAt,omitzero"`
+	EncryptionType    string    `json:"encryptionType,omitempty"`
+	KeyID             string    `json:"keyId,omitempty"`
+	ShardLevelMetrics []string  `json:"shardLevelMetrics,omitempty"`
+	MaxRecordSizeKiB  int       `json:"maxRecordSizeKiB,omitempty"`
+}
+
+// Status derives the stream's status at time now from its timestamps, so
+// that delayed transitions need no timer to survive a restart.
+func (s *Stream) Status(now time.Time) StreamStatus {
+	switch {
+	case !s.DeletingAt.IsZero():
+		return StatusDeleting
+	case now.Before(s.ActiveAt):
+		return StatusCreating
+	}
+	return StatusActive
+}
+
+// Retention is the stream's retention period.
+func (s *Stream) Retention() time.Duration {
+	return time.Duration(s.RetentionHours) * time.Hour
+}
+
+// OpenShards returns the shards that accept writes.
+func (s *Stream) OpenShards() []Shard {
+	open := make([]Shard, 0, len(s.Shards))
+	for _, sh := range s.Shards {
+		if sh.Open() {
+			open = append(open, sh)
+		}
+	}
+	return open
+}
+
+// Shard returns the shard with the given id.
+func (s *Stream) Shard(id string) (Shard, bool) {
+	for _, sh := range s.Shards {
+		if sh.ID == id {
+			return sh, true
+		}
+	}
+	return Shard{}, false
+}
+
+// ShardByEpoch returns the shard with the given epoch.
+func (s *Stream) ShardByEpoch(epoch uint64) (Shard, bool) {
+	for _, sh := range s.Shards {
+		if sh.Epoch == epoch {
+			return sh, true
+		}
+	}
+	return Shard{}, false
+}
+
+// ShardForHashKey returns the open shard whose range holds k.
+func (s *Stream) ShardForHashKey(k HashKey) (Shard, bool) {
+	for _, sh := range s.Shards {
+		if sh.Open() && sh.HashRange.Contains(k) {
+			return sh, true
+		}
+	}
+	return Shard{}, false
+}
+
+// StreamARN forms a stream's ARN.
+func StreamARN(region, account, name string) string {
+	return "arn:aws:kinesis:" + region + ":" + account + ":stream/" + name
+}
+
+// ParseStreamARN splits a stream ARN into region, account and stream name.
+func ParseStreamARN(arn string) (region, account, name string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "kinesis" {
+		return "", "", "", false
+	}
+	name, found := strings.CutPrefix(parts[5], "stream/")
+	if !found || name == "" || strings.Contains(name, "/") {
+		return "", "", "", false
+	}
+	return parts[3], parts[4], name, true
+}
