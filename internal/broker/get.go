@@ -1,0 +1,250 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+// GetShardIterator resolves a starting position into a signed iterator.
+func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIteratorInput) (string, error) {
+	name, err := b.resolve(in.Stream)
+	if err != nil {
+		return "", err
+	}
+	if err := checkIteratorParams(in); err != nil {
+		return "", err
+	}
+	s, err := b.stream(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if s.Status(b.cfg.Now()) == kinesis.StatusCreating {
+		return "", kinesis.StreamNotFound(name, b.cfg.AccountID)
+	}
+	sh, ok := s.Shard(in.ShardID)
+	if !ok {
+		return "", kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
+	}
+	t := iteratorToken{StreamName: name, StreamID: s.ID, Epoch: sh.Epoch, IssuedAt: b.cfg.Now()}
+	switch in.Type {
+	case kinesis.TrimHorizon:
+		t.MsgSeq = 1 // reads start at the oldest retained message
+	case kinesis.Latest:
+		st, err := b.log.State(ctx, logName(sh.Epoch))
+		if err != nil {
+			return "", fmt.Errorf("state of %s/%s: %w", name, sh.ID, err)
+		}
+		t.MsgSeq = st.LastSeq + 1
+	case kinesis.AtSequenceNumber, kinesis.AfterSequenceNumber:
+		seq, err := b.parseStartingSequence(s, sh, in.StartingSequenceNumber)
+		if err != nil {
+			return "", err
+		}
+		t.MsgSeq, t.Index = max(seq.MsgSeq, 1), seq.Index
+		if seq.MsgSeq == 0 {
+			t.Index = 0 // the shard's StartingSequenceNumber: before every record
+		} else if in.Type == kinesis.AfterSequenceNumber {
+			if seq.Index == kinesis.MaxIndex {
+				t.MsgSeq, t.Index = seq.MsgSeq+1, 0
+			} else {
+				t.Index++
+			}
+		}
+	case kinesis.AtTimestamp:
+		ts := *in.Timestamp
+		seq, err := b.log.SeekTime(ctx, logName(sh.Epoch), ts)
+		if err != nil {
+			return "", fmt.Errorf("seek %s/%s to %s: %w", name, sh.ID, ts, err)
+		}
+		// Arrival times are stamped just before a message is stored, so
+		// the message found may hold records a little older than ts.
+		t.MsgSeq, t.NotBefore = max(seq, 1), ts.UnixMilli()
+	}
+	return b.tokens.encodeIterator(t), nil
+}
+
+// checkIteratorParams enforces which parameters go with which type.
+func checkIteratorParams(in kinesis.GetShardIteratorInput) error {
+	hasSeq, hasTime := in.StartingSequenceNumber != "", in.Timestamp != nil
+	switch in.Type {
+	case kinesis.AtSequenceNumber, kinesis.AfterSequenceNumber, kinesis.TrimHorizon, kinesis.Latest:
+		wantSeq := in.Type == kinesis.AtSequenceNumber || in.Type == kinesis.AfterSequenceNumber
+		if hasSeq != wantSeq || hasTime {
+			return kinesis.Errorf(kinesis.ErrInvalidArgument, "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s StartingSequenceNumber.", in.Type, map[bool]string{true: "a", false: "no"}[hasSeq])
+		}
+	case kinesis.AtTimestamp:
+		if !hasTime || hasSeq {
+			return kinesis.Errorf(kinesis.ErrInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
+		}
+	default:
+		return kinesis.Errorf(kinesis.ErrInvalidArgument, "Invalid ShardIteratorType %s.", in.Type)
+	}
+	return nil
+}
+
+func (b *Broker) parseStartingSequence(s *kinesis.Stream, sh kinesis.Shard, v string) (kinesis.SequenceNumber, error) {
+	seq, ok := kinesis.ParseSequenceNumber(v)
+	if !ok {
+		return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", v, sh.ID, s.Name, b.cfg.AccountID)
+	}
+	if seq.Epoch != sh.Epoch {
+		if other, ok := s.ShardByEpoch(seq.Epoch); ok {
+			return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", other.ID, sh.ID)
+		}
+		return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s did not come from this stream.", v, sh.ID, s.Name, b.cfg.AccountID)
+	}
+	return seq, nil
+}
+
+// GetRecords reads records from an iterator's position and returns the
+// iterator of the position after them.
+func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (kinesis.GetRecordsOutput, error) {
+	t, err := b.tokens.decodeIterator(iterator)
+	if err != nil {
+		return kinesis.GetRecordsOutput{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "Invalid ShardIterator.")
+	}
+	now := b.cfg.Now()
+	if age := now.Sub(t.IssuedAt); age > kinesis.IteratorLifetime {
+		return kinesis.GetRecordsOutput{}, kinesis.Errorf(kinesis.ErrExpiredIterator,
+			"Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
+			awsTime(t.IssuedAt), awsTime(now), kinesis.IteratorLifetime.Milliseconds())
+	}
+	s, err := b.stream(ctx, t.StreamName)
+	if err != nil {
+		return kinesis.GetRecordsOutput{}, err
+	}
+	sh, ok := s.ShardByEpoch(t.Epoch)
+	if s.ID != t.StreamID || !ok {
+		return kinesis.GetRecordsOutput{}, kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard in stream %s under account %s does not exist", t.StreamName, b.cfg.AccountID)
+	}
+	if limit <= 0 || limit > kinesis.MaxGetRecordsLimit {
+		limit = kinesis.MaxGetRecordsLimit
+	}
+	r := reader{b: b, name: logName(sh.Epoch), tok: t, limit: limit}
+	start := time.Now()
+	out, err := r.read(ctx)
+	b.m.getLatency.WithLabelValues(t.StreamName).Observe(time.Since(start).Seconds())
+	if errors.Is(err, kinesis.ErrLogNotFound) {
+		return kinesis.GetRecordsOutput{}, kinesis.StreamNotFound(t.StreamName, b.cfg.AccountID)
+	}
+	if err != nil {
+		return kinesis.GetRecordsOutput{}, err
+	}
+	b.m.outgoingRecords.WithLabelValues(t.StreamName).Add(float64(len(out.Records)))
+	b.m.outgoingBytes.WithLabelValues(t.StreamName).Add(float64(r.bytes))
+	b.m.iteratorAge.WithLabelValues(t.StreamName).Set(float64(out.MillisBehindLatest))
+	next := r.tok
+	next.IssuedAt = now
+	if !sh.Open() && next.MsgSeq > sh.EndingMsgSeq {
+		// A closed shard read to its end: no next iterator; its children.
+		out.ChildShards = childShards(s, sh)
+		out.MillisBehindLatest = 0
+		return out, nil
+	}
+	out.NextShardIterator = b.tokens.encodeIterator(next)
+	return out, nil
+}
+
+// awsTime formats a time as AWS's iterator-expiry messages do.
+func awsTime(t time.Time) string { return t.UTC().Format("Mon Jan 02 15:04:05 MST 2006") }
+
+func childShards(s *kinesis.Stream, parent kinesis.Shard) []kinesis.ChildShard {
+	var out []kinesis.ChildShard
+	for _, c := range s.Shards {
+		if c.ParentShardID == parent.ID || c.AdjacentParentShardID == parent.ID {
+			parents := []string{c.ParentShardID}
+			if c.AdjacentParentShardID != "" {
+				parents = append(parents, c.AdjacentParentShardID)
+			}
+			out = append(out, kinesis.ChildShard{ShardID: c.ID, ParentShards: parents, HashRange: c.HashRange})
+		}
+	}
+	return out
+}
+
+// reader gathers one GetRecords response.
+type reader struct {
+	b     *Broker
+	name  string
+	tok   iteratorToken // advanced past every record returned
+	limit int
+	bytes int // record data returned
+}
+
+// Each log read asks for a bounded number of messages; several reads fill
+// a response when messages hold few records.
+const readChunkMsgs = 256
+
+func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
+	var out kinesis.GetRecordsOutput
+	bytes := 0
+	defer func() { r.bytes = bytes }()
+	var lastArrival time.Time
+	caughtUp := false
+	for len(out.Records) < r.limit && bytes < kinesis.MaxGetRecordsBytes {
+		want := min(r.limit-len(out.Records), readChunkMsgs)
+		msgs, err := r.b.log.Read(ctx, r.name, r.tok.MsgSeq, want, kinesis.MaxGetRecordsBytes-bytes)
+		if err != nil {
+			return out, fmt.Errorf("read %s from %d: %w", r.name, r.tok.MsgSeq, err)
+		}
+		if len(msgs) == 0 {
+			caughtUp = true
+			break
+		}
+		full := false
+		for _, m := range msgs {
+			if m.Seq != r.tok.MsgSeq {
+				// Trimmed messages were skipped: start at the first kept.
+				r.tok.MsgSeq, r.tok.Index = m.Seq, 0
+			}
+			br, err := newBatchReader(m.Data)
+			if err != nil {
+				return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
+			}
+			arrival := br.arrival
+			skip := arrival.UnixMilli() < r.tok.NotBefore
+			for i := 0; i < br.count; i++ {
+				pk, data, err := br.next()
+				if err != nil {
+					return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
+				}
+				if i < int(r.tok.Index) || skip {
+					continue
+				}
+				if len(out.Records) == r.limit || (bytes+len(data) > kinesis.MaxGetRecordsBytes && len(out.Records) > 0) {
+					full = true
+					break
+				}
+				out.Records = append(out.Records, kinesis.Record{
+					SequenceNumber:              kinesis.SequenceNumber{Epoch: r.tok.Epoch, MsgSeq: m.Seq, Index: uint16(i)}.String(),
+					ApproximateArrivalTimestamp: arrival,
+					Data:                        data,
+					PartitionKey:                string(pk),
+				})
+				bytes += len(data)
+				r.tok.Index = uint16(i) + 1
+				r.tok.NotBefore = 0
+				lastArrival = arrival
+			}
+			if full {
+				break
+			}
+			r.tok.MsgSeq, r.tok.Index = m.Seq+1, 0
+		}
+		if full {
+			break
+		}
+		if len(msgs) < want {
+			caughtUp = true
+			break
+		}
+	}
+	if !caughtUp && !lastArrival.IsZero() {
+		out.MillisBehindLatest = max(0, r.b.cfg.Now().Sub(lastArrival).Milliseconds())
+	}
+	return out, nil
+}

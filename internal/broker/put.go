@@ -1,0 +1,226 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+// PutRecords routes each entry to the open shard whose hash range holds
+// its hash key, and writes the entries of each shard as one durable log
+// message (shared with concurrent requests for that shard). Results come
+// back in request order once every message is stored.
+func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries []kinesis.PutRecordEntry) ([]kinesis.PutRecordResult, error) {
+	name, err := b.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	s, err := b.stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if st := s.Status(b.cfg.Now()); st == kinesis.StatusCreating {
+		return nil, kinesis.StreamNotFound(name, b.cfg.AccountID)
+	}
+	maxRecord := s.MaxRecordSizeKiB * 1024
+	if maxRecord == 0 {
+		maxRecord = kinesis.MaxRecordSize
+	}
+
+	// Group the entries by shard, keeping request order within each shard.
+	type group struct {
+		shard kinesis.Shard
+		recs  []packedRecord
+		idx   []int // entry index of each record
+	}
+	var groups []*group
+	byEpoch := make(map[uint64]*group, 4)
+	total := 0
+	for i, e := range entries {
+		key, err := b.hashKeyOf(e)
+		if err != nil {
+			return nil, err
+		}
+		size := len(e.Data) + len(e.PartitionKey)
+		if size > maxRecord {
+			return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "Record size (%d bytes of data and partition key) exceeds the maximum record size of %d bytes for stream %s under account %s.", size, maxRecord, name, b.cfg.AccountID)
+		}
+		total += size
+		if e.SequenceNumberForOrdering != "" {
+			if _, ok := kinesis.ParseSequenceNumber(e.SequenceNumberForOrdering); !ok {
+				return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", e.SequenceNumberForOrdering, name, b.cfg.AccountID)
+			}
+		}
+		sh, ok := s.ShardForHashKey(key)
+		if !ok {
+			return nil, fmt.Errorf("no open shard of %s holds hash key %s", name, key)
+		}
+		g := byEpoch[sh.Epoch]
+		if g == nil {
+			g = &group{shard: sh}
+			byEpoch[sh.Epoch] = g
+			groups = append(groups, g)
+		}
+		g.recs = append(g.recs, packedRecord{PartitionKey: e.PartitionKey, Data: e.Data})
+		g.idx = append(g.idx, i)
+	}
+	if len(entries) > 1 && total > kinesis.MaxPutRecordsBytes {
+		return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "Records size exceeds %d MB limit", kinesis.MaxPutRecordsBytes>>20)
+	}
+
+	start := time.Now()
+	results := make([]kinesis.PutRecordResult, len(entries))
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
+			for j, i := range g.idx {
+				if err != nil {
+					code, msg := kinesis.ErrInternalFailure, "Internal service failure."
+					if errors.Is(err, kinesis.ErrLogNotFound) {
+						code, msg = kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", name, b.cfg.AccountID)
+					}
+					results[i] = kinesis.PutRecordResult{ErrorCode: code, ErrorMessage: msg}
+					continue
+				}
+				results[i] = kinesis.PutRecordResult{
+					ShardID:        g.shard.ID,
+					SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
+				}
+			}
+			if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
+				b.cfg.Logger.Error("append records", "stream", name, "shard", g.shard.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	b.m.putLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	b.m.incomingRecords.WithLabelValues(name).Add(float64(len(entries)))
+	b.m.incomingBytes.WithLabelValues(name).Add(float64(total))
+	if len(entries) == 1 && results[0].ErrorCode == kinesis.ErrResourceNotFound {
+		return nil, kinesis.StreamNotFound(name, b.cfg.AccountID)
+	}
+	return results, nil
+}
+
+func (b *Broker) hashKeyOf(e kinesis.PutRecordEntry) (kinesis.HashKey, error) {
+	if e.ExplicitHashKey == "" {
+		return kinesis.HashPartitionKey(e.PartitionKey), nil
+	}
+	k, ok := kinesis.ParseHashKey(e.ExplicitHashKey)
+	if !ok {
+		return k, kinesis.Errorf(kinesis.ErrInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", e.ExplicitHashKey)
+	}
+	return k, nil
+}
+
+func (b *Broker) appenderFor(epoch uint64) *appender {
+	b.appendersMu.Lock()
+	defer b.appendersMu.Unlock()
+	a := b.appenders[epoch]
+	if a == nil {
+		a = &appender{log: b.log, name: logName(epoch), now: b.cfg.Now}
+		b.appenders[epoch] = a
+	}
+	return a
+}
+
+func (b *Broker) dropAppender(epoch uint64) {
+	b.appendersMu.Lock()
+	defer b.appendersMu.Unlock()
+	delete(b.appenders, epoch)
+}
+
+// Limits of one coalesced message. One request's records always go into a
+// single message, even past maxBatchBytes, so they stay contiguous.
+const (
+	maxBatchBytes   = 4 << 20
+	maxBatchRecords = kinesis.MaxIndex + 1
+)
+
+// appender coalesces concurrent appends to one shard log into single
+// messages: group commit. While one message is being stored, later
+// requests queue; the next message carries all of them. One message is in
+// flight per shard, so record order in the log is the order of the queue.
+type appender struct {
+	log  kinesis.Log
+	name string
+	now  func() time.Time
+
+	mu      sync.Mutex
+	queue   []*appendReq
+	writing bool
+}
+
+type appendReq struct {
+	recs []packedRecord
+	size int
+	done chan struct{}
+	// Outcome, set before done is closed.
+	msgSeq uint64
+	first  int
+	err    error
+}
+
+// append stores recs and returns the message sequence and index of the
+// first of them.
+func (a *appender) append(ctx context.Context, recs []packedRecord) (uint64, int, error) {
+	req := &appendReq{recs: recs, size: batchSize(recs), done: make(chan struct{})}
+	a.mu.Lock()
+	a.queue = append(a.queue, req)
+	lead := !a.writing
+	a.writing = true
+	a.mu.Unlock()
+	if lead {
+		// The caller that finds the appender idle writes for everyone
+		// queued, until the queue is empty.
+		a.drain(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-req.done:
+		return req.msgSeq, req.first, req.err
+	case <-ctx.Done():
+		// The write may still land; the caller reports it as failed.
+		return 0, 0, ctx.Err()
+	}
+}
+
+func (a *appender) drain(ctx context.Context) {
+	var buf []byte
+	for {
+		a.mu.Lock()
+		if len(a.queue) == 0 {
+			a.writing = false
+			a.mu.Unlock()
+			return
+		}
+		n, size, count := 0, 0, 0
+		for _, r := range a.queue {
+			if n > 0 && (size+r.size > maxBatchBytes || count+len(r.recs) > maxBatchRecords) {
+				break
+			}
+			n, size, count = n+1, size+r.size, count+len(r.recs)
+		}
+		batch := a.queue[:n:n]
+		a.queue = a.queue[n:]
+		a.mu.Unlock()
+
+		buf = appendBatchHeader(buf[:0], a.now(), count)
+		for _, r := range batch {
+			buf = appendBatchRecords(buf, r.recs)
+		}
+		seq, err := a.log.Append(ctx, a.name, buf)
+		first := 0
+		for _, r := range batch {
+			r.msgSeq, r.first, r.err = seq, first, err
+			first += len(r.recs)
+			close(r.done)
+		}
+	}
+}
