@@ -1,0 +1,241 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+var (
+	_ kinesis.Log       = (*Backend)(nil)
+	_ kinesis.MetaStore = (*Backend)(nil)
+)
+
+// Backend stores logs and metadata in JetStream. It is safe for concurrent
+// use. Close it to release the connection and the embedded server.
+type Backend struct {
+	cfg Config
+	log *slog.Logger
+
+	srv  *server.Server // embedded server; nil with an external cluster
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	gets *directGets
+
+	kv       jetstream.KeyValue
+	kvStream string // the bucket's stream, "KV_<bucket>"
+	kvPrefix string // subject prefix of keys, "$KV.<bucket>."
+
+	ncClosed  chan struct{} // closed when the connection is closed
+	stop      chan struct{} // closed by Close; stops watchers
+	watchers  sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts or connects to JetStream and returns a ready Backend: the
+// metadata bucket exists and JetStream answers. With an external cluster it
+// waits, bounded by ctx, until the cluster has elected its meta leader.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	b := &Backend{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ncClosed: make(chan struct{}),
+		stop:     make(chan struct{}),
+		kvStream: "KV_" + cfg.MetaBucket,
+		kvPrefix: "$KV." + cfg.MetaBucket + ".",
+	}
+	if err := b.open(ctx); err != nil {
+		b.shutdown()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) open(ctx context.Context) error {
+	opts := []nats.Option{
+		nats.Name("sluice"),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.ncClosed) }),
+		nats.DrainTimeout(b.cfg.Timeout),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			b.log.Warn("nats async error", "subject", subject, "err", err)
+		}),
+	}
+	var err error
+	if b.cfg.URL == "" {
+		if b.srv, err = startEmbedded(b.cfg); err != nil {
+			return err
+		}
+		b.nc, err = nats.Connect("", append(opts, nats.InProcessServer(b.srv))...)
+	} else {
+		b.nc, err = nats.Connect(b.cfg.URL, append(opts,
+			nats.RetryOnFailedConnect(true), // the cluster may start after us
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(250*time.Millisecond),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				b.log.Warn("disconnected from nats", "err", err)
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				b.log.Info("reconnected to nats", "url", nc.ConnectedUrlRedacted())
+			}),
+		)...)
+	}
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	if b.js, err = jetstream.New(b.nc, jetstream.WithDefaultTimeout(b.cfg.Timeout)); err != nil {
+		return fmt.Errorf("jetstream context: %w", err)
+	}
+	if err := b.waitJetStream(ctx); err != nil {
+		return err
+	}
+	if max := b.nc.MaxPayload(); max < int64(b.cfg.MaxMessageBytes) {
+		return fmt.Errorf("server max_payload %d is below max message bytes %d: raise max_payload or lower MaxMessageBytes",
+			max, b.cfg.MaxMessageBytes)
+	}
+	if b.gets, err = newDirectGets(b.nc); err != nil {
+		return err
+	}
+	return b.openBucket(ctx)
+}
+
+// startEmbedded starts an in-process server without a listener.
+func startEmbedded(cfg Config) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "sluice",
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		DontListen: true, // clients connect in-process
+		SyncAlways: true, // fsync before every acknowledgement
+		MaxPayload: int32(cfg.MaxMessageBytes),
+		MaxPending: max(64<<20, int64(cfg.MaxMessageBytes)), // must be >= MaxPayload
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats server: %w", err)
+	}
+	l := natsLogger{log: cfg.Logger.With("component", "nats-server")}
+	srv.SetLoggerV2(l, l.enabled(levelNATSDebug), l.enabled(levelNATSTrace), false)
+	srv.Start()
+	if !srv.ReadyForConnections(cfg.Timeout) {
+		srv.Shutdown()
+		return nil, errors.New("embedded nats server: not ready in time")
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		return nil, errors.New("embedded nats server: jetstream failed to start (see log)")
+	}
+	return srv, nil
+}
+
+// waitJetStream retries until JetStream answers: an external cluster may
+// still be starting or electing its meta leader.
+func (b *Backend) waitJetStream(ctx context.Context) error {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := b.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if b.srv != nil || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return fmt.Errorf("jetstream account info: %w", err)
+		}
+		if attempt%10 == 0 {
+			b.log.Warn("waiting for jetstream", "url", b.cfg.URL, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for jetstream at %s: %w (last error: %v)", b.cfg.URL, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// openBucket creates the metadata bucket, or binds to it if present.
+func (b *Backend) openBucket(ctx context.Context) error {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:   b.cfg.MetaBucket,
+		History:  1,
+		Storage:  jetstream.FileStorage,
+		Replicas: b.cfg.Replicas,
+	}
+	var err error
+	// A cluster that just elected its meta leader may still refuse
+	// requests for a moment; retry a few times.
+	for attempt := 1; attempt <= 5; attempt++ {
+		actx, cancel := b.opCtx(ctx)
+		b.kv, err = b.js.CreateOrUpdateKeyValue(actx, cfg)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		b.log.Debug("create meta bucket", "attempt", attempt, "err", err)
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("create meta bucket %s: %w", b.cfg.MetaBucket, err)
+	}
+	return nil
+}
+
+// Close stops watchers, drains the connection and shuts the embedded server
+// down, waiting for each. It is safe to call more than once.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.shutdown() })
+	return b.closeErr
+}
+
+func (b *Backend) shutdown() error {
+	close(b.stop)
+	var err error
+	if b.nc != nil {
+		if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("drain nats connection: %w", derr)
+			b.nc.Close()
+		}
+		select {
+		case <-b.ncClosed:
+		case <-time.After(b.cfg.Timeout + time.Second):
+			b.nc.Close() // Drain has its own timeout; this is a safety net
+		}
+	}
+	b.watchers.Wait()
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+	return err
+}
+
+// MaxMessageBytes is the largest message Append accepts.
+func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes }
+
+// opCtx bounds ctx by the configured timeout unless it has a deadline.
+func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, b.cfg.Timeout)
+}

@@ -1,0 +1,113 @@
+package jetstream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Defaults applied by Open to zero fields of Config.
+const (
+	// DefaultMaxMessageBytes is the default cap on one appended message.
+	DefaultMaxMessageBytes = 16 << 20
+	// DefaultMetaBucket is the default KV bucket of the metadata store.
+	DefaultMetaBucket = "sluice_meta"
+	// DefaultTimeout bounds an operation whose context has no deadline.
+	DefaultTimeout = 10 * time.Second
+	// DefaultClusterReplicas is the default replica count with URL set.
+	DefaultClusterReplicas = 3
+
+	// maxMessageBytesLimit is NATS's hard ceiling on max_payload.
+	maxMessageBytesLimit = 64 << 20
+	// maxReplicas is JetStream's ceiling on replicas per stream.
+	maxReplicas = 5
+)
+
+var bucketNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Config configures a Backend. The zero value of every field but DataDir
+// (or URL) selects its default.
+type Config struct {
+	// DataDir is the directory of the embedded server's files. Required
+	// unless URL is set; unused when it is.
+	DataDir string `yaml:"data_dir"`
+
+	// URL, if set, connects to an external NATS JetStream cluster instead
+	// of embedding a server: one URL or several separated by commas. Every
+	// server of that cluster must run with `sync_interval: always`, and
+	// its max_payload must be at least MaxMessageBytes.
+	URL string `yaml:"url"`
+
+	// Replicas is the replica count of each log and of the metadata
+	// bucket. Default 1 embedded (the only valid value there), 3 with URL.
+	Replicas int `yaml:"replicas"`
+
+	// MaxMessageBytes caps the size of one appended message, in bytes.
+	// Default 16 MiB; at most 64 MiB (NATS discourages more than 8 MiB).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+
+	// MetaBucket names the KV bucket of the metadata store. Default
+	// "sluice_meta". Letters, digits, '_' and '-' only.
+	MetaBucket string `yaml:"meta_bucket"`
+
+	// Timeout bounds each operation whose context has no deadline, and the
+	// drain of the connection on Close. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+
+	// Logger receives the backend's log, including nats-server's own
+	// (its notices at debug level). Nil discards.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+		if c.URL != "" {
+			c.Replicas = DefaultClusterReplicas
+		}
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MetaBucket == "" {
+		c.MetaBucket = DefaultMetaBucket
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports whether c is usable; zero fields count as their
+// defaults.
+func (c Config) Validate() error {
+	var errs []error
+	if c.URL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("data dir or URL required"))
+	}
+	switch {
+	case c.Replicas < 0 || c.Replicas > maxReplicas:
+		errs = append(errs, fmt.Errorf("replicas %d out of range 1..%d", c.Replicas, maxReplicas))
+	case c.URL == "" && c.Replicas > 1:
+		errs = append(errs, fmt.Errorf("replicas %d needs an external cluster (URL); the embedded server has one", c.Replicas))
+	}
+	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > maxMessageBytesLimit {
+		errs = append(errs, fmt.Errorf("max message bytes %d out of range 1..%d", c.MaxMessageBytes, maxMessageBytesLimit))
+	}
+	if c.MetaBucket != "" && !bucketNameRe.MatchString(c.MetaBucket) {
+		errs = append(errs, fmt.Errorf("meta bucket %q: only letters, digits, '_' and '-' allowed", c.MetaBucket))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout %v is negative", c.Timeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("jetstream config: %w", err)
+	}
+	return nil
+}

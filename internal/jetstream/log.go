@@ -1,0 +1,399 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+const (
+	// logSubjectPrefix + name is the one subject of a log's stream.
+	logSubjectPrefix = "sluice.log."
+	// minMaxAge is JetStream's smallest max_age (and duplicate window).
+	minMaxAge = 100 * time.Millisecond
+	// maxNameLen is JetStream's limit on stream names.
+	maxNameLen = 255
+)
+
+// Log names become stream names, subject tokens and directory names, so
+// they are held to the characters safe in all three.
+var logNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func checkLogName(name string) error {
+	if len(name) > maxNameLen || !logNameRe.MatchString(name) {
+		return fmt.Errorf("invalid log name %q: 1 to %d letters, digits, '_' or '-'", name, maxNameLen)
+	}
+	return nil
+}
+
+func (b *Backend) streamConfig(name string, cfg kinesis.LogConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Subjects:    []string{logSubjectPrefix + name},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		MaxMsgSize:  int32(b.cfg.MaxMessageBytes),
+		AllowDirect: true,
+		Replicas:    b.cfg.Replicas,
+		// We never send Nats-Msg-Id; the smallest window costs nothing.
+		Duplicates: minMaxAge,
+	}
+}
+
+func checkLogConfig(cfg kinesis.LogConfig) error {
+	if cfg.MaxAge < 0 || (cfg.MaxAge > 0 && cfg.MaxAge < minMaxAge) {
+		return fmt.Errorf("max age %v: must be 0 or at least %v", cfg.MaxAge, minMaxAge)
+	}
+	return nil
+}
+
+// CreateLog creates the log's stream, or does nothing if the log exists
+// (whatever its configuration). A stream of that name that is not a Sluice
+// log is an error.
+func (b *Backend) CreateLog(ctx context.Context, name string, cfg kinesis.LogConfig) error {
+	if err := checkLogName(name); err != nil {
+		return err
+	}
+	if err := checkLogConfig(cfg); err != nil {
+		return fmt.Errorf("create log %s: %w", name, err)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	scfg := b.streamConfig(name, cfg)
+	_, err := b.js.CreateStream(ctx, scfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		// Exists with another config (say, an updated MaxAge): fine if it
+		// is ours.
+		s, ierr := b.js.Stream(ctx, name)
+		if ierr != nil {
+			return fmt.Errorf("create log %s: %w", name, ierr)
+		}
+		if !slices.Equal(s.CachedInfo().Config.Subjects, scfg.Subjects) {
+			return fmt.Errorf("create log %s: a stream of that name exists and is not a log", name)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create log %s: %w", name, err)
+	}
+	return nil
+}
+
+// UpdateLog changes the log's MaxAge. Messages older than a shortened
+// MaxAge expire shortly after.
+func (b *Backend) UpdateLog(ctx context.Context, name string, cfg kinesis.LogConfig) error {
+	if err := checkLogName(name); err != nil {
+		return err
+	}
+	if err := checkLogConfig(cfg); err != nil {
+		return fmt.Errorf("update log %s: %w", name, err)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	s, err := b.js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("update log %s: %w", name, mapStreamErr(err))
+	}
+	scfg := s.CachedInfo().Config
+	if scfg.MaxAge == cfg.MaxAge {
+		return nil
+	}
+	scfg.MaxAge = cfg.MaxAge
+	if _, err := b.js.UpdateStream(ctx, scfg); err != nil {
+		return fmt.Errorf("update log %s: %w", name, mapStreamErr(err))
+	}
+	return nil
+}
+
+// DeleteLog deletes the log's stream and its messages.
+func (b *Backend) DeleteLog(ctx context.Context, name string) error {
+	if err := checkLogName(name); err != nil {
+		return err
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	if err := b.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete log %s: %w", name, err)
+	}
+	return nil
+}
+
+// pubAck is JetStream's reply to a publish.
+type pubAck struct {
+	Seq   uint64              `json:"seq"`
+	Error *jetstream.APIError `json:"error"`
+}
+
+// Append publishes msg as one message and returns its sequence once the
+// stream (leader) has stored it; with SyncAlways that means on disk. If the
+// context ends first the outcome is unknown: the message may be stored.
+func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, error) {
+	if err := checkLogName(name); err != nil {
+		return 0, err
+	}
+	if len(msg) > b.cfg.MaxMessageBytes {
+		return 0, fmt.Errorf("append to log %s: message of %d bytes exceeds the maximum of %d", name, len(msg), b.cfg.MaxMessageBytes)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	subject := logSubjectPrefix + name
+	for attempt := 1; ; attempt++ {
+		// A plain request, not js.Publish: without options it sends no
+		// headers, so none are stored with the message.
+		resp, err := b.nc.RequestWithContext(ctx, subject, msg)
+		if errors.Is(err, nats.ErrNoResponders) {
+			// Nobody stored it, so a retry is safe. Either the log is gone
+			// or, in a cluster, its leader is not reachable yet.
+			if exists, ierr := b.logExists(ctx, name); ierr != nil {
+				return 0, fmt.Errorf("append to log %s: %w", name, ierr)
+			} else if !exists {
+				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogNotFound)
+			}
+			if attempt == 5 {
+				return 0, fmt.Errorf("append to log %s: %w", name, err)
+			}
+			if serr := sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
+				return 0, fmt.Errorf("append to log %s: %w", name, serr)
+			}
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("append to log %s: %w", name, err)
+		}
+		var ack pubAck
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return 0, fmt.Errorf("append to log %s: bad ack %q: %w", name, resp.Data, err)
+		}
+		if ack.Error != nil {
+			return 0, fmt.Errorf("append to log %s: %w", name, mapStreamErr(ack.Error))
+		}
+		if ack.Seq == 0 {
+			return 0, fmt.Errorf("append to log %s: ack without sequence: %q", name, resp.Data)
+		}
+		return ack.Seq, nil
+	}
+}
+
+// Read returns messages from sequence from on (from the first retained one
+// if from was trimmed), at most maxMsgs (at least 1) and stopping after the
+// message that reaches maxBytes (0 or less: no byte limit but the server's
+// max_pending). It returns at least one message if any is there. In a
+// cluster the answering replica may lag the leader by a moment.
+//
+// The returned Data slices belong to the caller: nats.go gives every
+// delivered message a buffer of its own (storetest checks this).
+func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, maxBytes int) ([]kinesis.Message, error) {
+	if err := checkLogName(name); err != nil {
+		return nil, err
+	}
+	from = max(from, 1)
+	maxMsgs = max(maxMsgs, 1)
+	req := fmt.Appendf(nil, `{"seq":%d,"batch":%d`, from, maxMsgs)
+	if maxBytes > 0 {
+		req = fmt.Appendf(req, `,"max_bytes":%d`, maxBytes)
+	}
+	req = append(req, '}')
+
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	var out []kinesis.Message
+	err := b.gets.do(ctx, name, req, func(m *nats.Msg) (bool, error) {
+		switch replyStatus(m) {
+		case "":
+		case statusEOB, statusNotFound:
+			return true, nil
+		default:
+			return true, statusError(m)
+		}
+		seq, ts, err := replyPosition(m)
+		if err != nil {
+			return true, err
+		}
+		out = append(out, kinesis.Message{Seq: seq, Time: ts, Data: m.Data})
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read log %s: %w", name, b.mapNoResponders(ctx, name, err))
+	}
+	return out, nil
+}
+
+// SeekTime returns the sequence of the first message stored at or after t,
+// or LastSeq+1 if there is none.
+func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint64, error) {
+	if err := checkLogName(name); err != nil {
+		return 0, err
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	tjson, err := json.Marshal(t.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("seek log %s: %w", name, err)
+	}
+	req := append(append([]byte(`{"start_time":`), tjson...), '}')
+
+	// A replica's answer, when it finds a message, is exact: its log is a
+	// prefix of the leader's and times grow with sequences.
+	resp, err := b.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+name, req)
+	if err != nil {
+		return 0, fmt.Errorf("seek log %s: %w", name, b.mapNoResponders(ctx, name, err))
+	}
+	switch replyStatus(resp) {
+	case "":
+		seq, _, err := replyPosition(resp)
+		if err != nil {
+			return 0, fmt.Errorf("seek log %s: %w", name, err)
+		}
+		return seq, nil
+	case statusNotFound:
+	default:
+		return 0, fmt.Errorf("seek log %s: %w", name, statusError(resp))
+	}
+
+	// Nothing at or after t on that replica. A lagging replica may miss
+	// newer messages, so ask the leader. Its state is taken first: messages
+	// stored in between make the answer early, never late.
+	st, err := b.State(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	seq, found, err := b.leaderSeekTime(ctx, name, tjson)
+	if err != nil {
+		return 0, fmt.Errorf("seek log %s: %w", name, err)
+	}
+	if found {
+		return seq, nil
+	}
+	return st.LastSeq + 1, nil
+}
+
+// leaderSeekTime asks the stream leader (the non-direct message get API)
+// for the first message at or after the JSON time tjson.
+func (b *Backend) leaderSeekTime(ctx context.Context, name string, tjson []byte) (uint64, bool, error) {
+	req := append(append([]byte(`{"no_hdr":true,"start_time":`), tjson...), '}')
+	msg, err := b.leaderGet(ctx, name, req)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return msg.Sequence, true, nil
+}
+
+// State returns the log's extent, normalised so that FirstSeq >= 1 and an
+// empty log has LastSeq = FirstSeq-1.
+func (b *Backend) State(ctx context.Context, name string) (kinesis.LogState, error) {
+	if err := checkLogName(name); err != nil {
+		return kinesis.LogState{}, err
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	s, err := b.js.Stream(ctx, name)
+	if err != nil {
+		return kinesis.LogState{}, fmt.Errorf("state of log %s: %w", name, mapStreamErr(err))
+	}
+	st := s.CachedInfo().State
+	out := kinesis.LogState{FirstSeq: max(st.FirstSeq, 1), LastSeq: st.LastSeq, LastTime: st.LastTime}
+	if st.Msgs == 0 {
+		// JetStream reports 0/0 for a new stream and last+1/last once
+		// every message is gone.
+		out.FirstSeq = st.LastSeq + 1
+	}
+	return out, nil
+}
+
+// logExists reports whether the log's stream exists.
+func (b *Backend) logExists(ctx context.Context, name string) (bool, error) {
+	_, err := b.js.Stream(ctx, name)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// mapNoResponders turns "nobody answered a direct get" into ErrLogNotFound
+// when the stream is really gone.
+func (b *Backend) mapNoResponders(ctx context.Context, name string, err error) error {
+	if !errors.Is(err, errNoResponders) && !errors.Is(err, nats.ErrNoResponders) {
+		return err
+	}
+	exists, ierr := b.logExists(ctx, name)
+	switch {
+	case ierr != nil:
+		return errors.Join(err, ierr)
+	case !exists:
+		return kinesis.ErrLogNotFound
+	default:
+		return fmt.Errorf("%w (the log exists; no replica serves reads yet)", err)
+	}
+}
+
+// mapStreamErr maps JetStream's "stream not found" to ErrLogNotFound,
+// keeping the original error in the chain.
+func mapStreamErr(err error) error {
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("%w: %w", kinesis.ErrLogNotFound, err)
+	}
+	return err
+}
+
+// storedMsg is a message as the non-direct message get API returns it.
+type storedMsg struct {
+	Subject  string    `json:"subject"`
+	Sequence uint64    `json:"seq"`
+	Header   []byte    `json:"hdrs"`
+	Data     []byte    `json:"data"`
+	Time     time.Time `json:"time"`
+}
+
+// leaderGet sends req to the stream leader's message get API. It returns an
+// error matching jetstream.ErrMsgNotFound when there is no such message.
+func (b *Backend) leaderGet(ctx context.Context, stream string, req []byte) (*storedMsg, error) {
+	resp, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return nil, fmt.Errorf("message get: %w", err)
+	}
+	var r struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *storedMsg          `json:"message"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("message get: bad reply %q: %w", resp.Data, err)
+	}
+	if r.Error != nil {
+		return nil, fmt.Errorf("message get: %w", r.Error)
+	}
+	if r.Message == nil {
+		return nil, fmt.Errorf("message get: reply without message: %q", resp.Data)
+	}
+	return r.Message, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,117 @@
+// Package natstest starts NATS JetStream servers inside a test process, for
+// tests of the jetstream backend and end-to-end tests of several Sluice
+// servers sharing one cluster. Only tests import it.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// maxPayload matches jetstream.DefaultMaxMessageBytes, which a backend
+// requires of the servers it connects to.
+const maxPayload = 16 << 20
+
+// StartCluster starts an n-node JetStream cluster in this process and
+// returns the client URL of each node ("nats://127.0.0.1:port"), which
+// other processes can connect to as well. Every node listens on 127.0.0.1
+// with random client and route ports, runs with SyncAlways, and stores its
+// files under t.TempDir(). It returns once a meta leader is elected and all
+// nodes are current, and shuts the nodes down in t.Cleanup. With n = 1 it
+// starts a single non-clustered server.
+func StartCluster(t testing.TB, n int) []string {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("natstest: cluster of %d nodes", n)
+	}
+	dir := t.TempDir()
+	var routes []*url.URL
+	routePorts := make([]int, n)
+	if n > 1 {
+		// Every node gets every route, so each knows the cluster size
+		// from the start (JetStream sizes its meta group from the routes).
+		for i := range routePorts {
+			routePorts[i] = freePort(t)
+			routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[i])})
+		}
+	}
+	servers := make([]*server.Server, n)
+	for i := range servers {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			JetStream:  true,
+			StoreDir:   filepath.Join(dir, fmt.Sprintf("n%d", i)),
+			SyncAlways: true,
+			MaxPayload: maxPayload,
+			NoSigs:     true,
+			NoLog:      true,
+		}
+		if n > 1 {
+			opts.Cluster = server.ClusterOpts{Name: "sluice-test", Host: "127.0.0.1", Port: routePorts[i]}
+			opts.Routes = routes
+		}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("natstest: server %d: %v", i, err)
+		}
+		srv.Start()
+		t.Cleanup(func() {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		})
+		servers[i] = srv
+	}
+	urls := make([]string, n)
+	for i, srv := range servers {
+		if !srv.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("natstest: server %d not ready", i)
+		}
+		urls[i] = srv.ClientURL()
+	}
+	if n > 1 {
+		waitMetaLeader(t, servers)
+	}
+	return urls
+}
+
+// waitMetaLeader waits until one node leads the JetStream meta group and
+// every node is current with it.
+func waitMetaLeader(t testing.TB, servers []*server.Server) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		leaders, current := 0, 0
+		for _, srv := range servers {
+			if srv.JetStreamIsLeader() {
+				leaders++
+			}
+			if srv.JetStreamIsCurrent() {
+				current++
+			}
+		}
+		if leaders == 1 && current == len(servers) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("natstest: no JetStream meta leader after 30s")
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("natstest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
