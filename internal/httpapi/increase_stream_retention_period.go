@@ -1,0 +1,41 @@
+package httpapi
+
+import "context"
+
+// IncreaseStreamRetentionPeriod raises a stream's retention period and
+// answers with an empty body. The model puts no range on
+// RetentionPeriodHours: the 24..8760 bounds and the direction of the change
+// are the service's to check (AWS reports them after finding the stream),
+// see setRetention.
+
+type retentionInput struct {
+	StreamName           *string `json:"StreamName"`
+	StreamARN            *string `json:"StreamARN"`
+	RetentionPeriodHours *int32  `json:"RetentionPeriodHours"`
+}
+
+func (h *Handler) increaseStreamRetentionPeriod(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+	return h.setRetention(ctx, c, body, out, true)
+}
+
+// setRetention serves both retention operations.
+func (h *Handler) setRetention(ctx context.Context, c codec, body, out []byte, increase bool) ([]byte, error) {
+	var in retentionInput
+	if err := c.decode(body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	v.int32("retentionPeriodHours", in.RetentionPeriodHours, true, intRule{})
+	v.streamRefMembers(in.StreamName, in.StreamARN)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	ref, err := streamRef(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.SetRetention(ctx, ref, int(*in.RetentionPeriodHours), increase); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

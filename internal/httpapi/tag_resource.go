@@ -1,0 +1,33 @@
+package httpapi
+
+import "context"
+
+// TagResource adds or overwrites tags of a resource named by ARN (a stream;
+// consumers once the service has them) and answers with an empty body.
+// Checks as for AddTagsToStream; whether the ARN names a resource that
+// exists is the service's to judge.
+
+type tagResourceInput struct {
+	ResourceARN *string           `json:"ResourceARN"`
+	Tags        map[string]string `json:"Tags"`
+}
+
+func (h *Handler) tagResource(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+	var in tagResourceInput
+	if err := c.decode(body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	v.str("resourceARN", in.ResourceARN, true, resourceARNRule)
+	v.strMap("tags", in.Tags, true, 1, maxTagMapEntries, tagKeyRule, tagValueRule)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkTagMapChars(in.Tags); err != nil {
+		return nil, err
+	}
+	if err := h.svc.TagResource(ctx, *in.ResourceARN, in.Tags); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
