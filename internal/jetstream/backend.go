@@ -90,7 +90,9 @@ func (b *Backend) open(ctx context.Context) error {
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(250*time.Millisecond),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				b.log.Warn("disconnected from nats", "err", err)
+				if err != nil { // nil: we closed the connection
+					b.log.Warn("disconnected from nats", "err", err)
+				}
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) {
 				b.log.Info("reconnected to nats", "url", nc.ConnectedUrlRedacted())

@@ -69,25 +69,24 @@ func TestBackend_Cluster(t *testing.T) {
 }
 
 // TestBackend_ClusterReadAfterAck measures, without asserting, whether a
-// direct get right after an acknowledged append sees the message when the
-// client's server holds a follower.
+// direct get right after an acknowledged append sees the message. One log,
+// a client on each node: at least two of them sit next to a follower.
 func TestBackend_ClusterReadAfterAck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node cluster; skipped with -short")
 	}
 	urls := natstest.StartCluster(t, 3)
 	ctx := t.Context()
+	const name, n = "raa", 300
 	for i, url := range urls {
 		b, err := jetstream.Open(ctx, jetstream.Config{URL: url, Replicas: 3, Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer b.Close()
-		name := "raa-" + string(rune('a'+i))
 		if err := b.CreateLog(ctx, name, kinesis.LogConfig{}); err != nil {
 			t.Fatal(err)
 		}
-		const n = 200
 		missed := 0
 		for range n {
 			seq, err := b.Append(ctx, name, []byte("x"))
