@@ -133,9 +133,13 @@ func (f *fakeService) ListStreams(ctx context.Context, in kinesis.ListStreamsInp
 	if err := f.record("ListStreams", in); err != nil {
 		return kinesis.ListStreamsOutput{}, err
 	}
+	after := in.ExclusiveStartStreamName
+	if in.NextToken != "" {
+		after = strings.TrimPrefix(in.NextToken, "token-")
+	}
 	names := make([]string, 0, len(f.streams))
 	for n := range f.streams {
-		if n > in.ExclusiveStartStreamName {
+		if n > after {
 			names = append(names, n)
 		}
 	}
