@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/jetstream"
+)
+
+// serveConfig is everything `sluice serve` reads from flags and the
+// environment.
+type serveConfig struct {
+	addr          string
+	dataDir       string
+	natsURL       string
+	replicas      int
+	region        string
+	accountID     string
+	shardLimit    int
+	createDelay   time.Duration
+	deleteDelay   time.Duration
+	retentionHour time.Duration
+	logLevel      string
+}
+
+func serveFlags(fs *flag.FlagSet, c *serveConfig) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:4567", "`host:port` to serve the Kinesis API, /metrics and the dashboard on")
+	fs.StringVar(&c.dataDir, "data-dir", "./sluice-data", "`directory` of the embedded JetStream store")
+	fs.StringVar(&c.natsURL, "nats-url", "", "use the NATS JetStream cluster at these comma-separated `urls` instead of the embedded store")
+	fs.IntVar(&c.replicas, "replicas", 0, "JetStream replicas per shard with --nats-url (default 3; the embedded store keeps 1)")
+	fs.StringVar(&c.region, "region", "us-east-1", "AWS `region` used in ARNs")
+	fs.StringVar(&c.accountID, "account-id", "000000000000", "12-digit AWS account `id` used in ARNs")
+	fs.IntVar(&c.shardLimit, "shard-limit", 500, "maximum open shards in the account")
+	fs.DurationVar(&c.createDelay, "create-stream-delay", 0, "how long a new stream stays CREATING")
+	fs.DurationVar(&c.deleteDelay, "delete-stream-delay", 0, "how long a deleted stream stays DELETING")
+	fs.DurationVar(&c.retentionHour, "retention-hour", time.Hour, "length of one `hour` of retention; shorten it only to watch records expire in tests")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+}
+
+func runServe(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	var c serveConfig
+	serveFlags(fs, &c)
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := flagsFromEnv(fs, env.getenv); err != nil {
+		return err
+	}
+	logger, err := newLogger(env, c.logLevel)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, env, c, logger)
+}
+
+// flagsFromEnv sets every flag not given on the command line from its
+// SLUICE_* environment variable.
+func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "SLUICE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" && !set[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {
+	start := time.Now()
+	store, err := jetstream.Open(ctx, jetstream.Config{
+		DataDir:  c.dataDir,
+		URL:      c.natsURL,
+		Replicas: c.replicas,
+		Logger:   logger.With("component", "jetstream"),
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b, err := broker.New(ctx, store, store, broker.Config{
+		Region:        c.region,
+		AccountID:     c.accountID,
+		ShardLimit:    c.shardLimit,
+		CreateDelay:   c.createDelay,
+		DeleteDelay:   c.deleteDelay,
+		RetentionHour: c.retentionHour,
+		Logger:        logger.With("component", "broker"),
+		Registerer:    reg,
+	})
+	if err != nil {
+		return fmt.Errorf("start broker: %w", err)
+	}
+	defer b.Close()
+
+	api := httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", api)
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	// HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port: the
+	// JavaScript SDK v3 and the Java SDK's async client speak h2c.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+
+	endpoint := "http://" + ln.Addr().String()
+	storage := "embedded JetStream in " + c.dataDir
+	if c.natsURL != "" {
+		storage = "JetStream cluster at " + c.natsURL
+	}
+	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
