@@ -551,8 +551,20 @@ type latencySummary struct {
 }
 
 func (s latencySummary) String() string {
-	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
-	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v", r(s.P50), r(s.P90), r(s.P99), r(s.Max))
+	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v",
+		roundLatency(s.P50), roundLatency(s.P90), roundLatency(s.P99), roundLatency(s.Max))
+}
+
+// roundLatency keeps three or four significant digits: 1.057s, 36.7ms, 512µs.
+func roundLatency(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
 }
 
 // latencyHist is a log-linear histogram of durations in the manner of

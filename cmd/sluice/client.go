@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go/logging"
 )
 
 const (
@@ -94,6 +95,10 @@ func (c *clientFlags) newClient(ctx context.Context) (*kinesis.Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = defaultRegion
 	}
+	// The SDK's only unprompted log lines are warnings about response bodies
+	// it could not drain, printed whenever tail or bench cancels reads on
+	// purpose as they stop; errors reach the user as returned errors.
+	cfg.Logger = logging.Nop{}
 	endpoint := normalizeEndpoint(c.endpoint)
 	useAWS := endpoint == "" || strings.EqualFold(endpoint, awsEndpoint)
 	// With nothing configured the SDK would fall back to EC2 instance
