@@ -86,7 +86,7 @@ func runStreamCreate(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		status = "ACTIVE"
 	}
-	mode := fmt.Sprintf("%d shards", *shards)
+	mode := plural(int64(*shards), "shard")
 	if *onDemand {
 		mode = "on-demand"
 	}

@@ -134,16 +134,18 @@ func (r *shardReader) read(ctx context.Context, start startPosition) ([]types.Ch
 	}
 	var lastSeq string
 	idle, retryDelay := pollMinDelay, readRetryMinDelay
+	expired := 0 // in a row; a fresh iterator that is expired at once means a broken clock or server
 	for {
 		began := time.Now()
 		out, err := r.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: r.limit})
 		took := time.Since(began)
-		var expired *types.ExpiredIteratorException
+		var expiredErr *types.ExpiredIteratorException
 		switch {
 		case err == nil:
-			retryDelay = readRetryMinDelay
-		case errors.As(err, &expired):
+			retryDelay, expired = readRetryMinDelay, 0
+		case errors.As(err, &expiredErr) && expired < 3:
 			// Iterators live 5 minutes; resume right after the last record seen.
+			expired++
 			if iter, err = r.iterator(ctx, start, lastSeq); err != nil {
 				return nil, err
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -242,5 +243,25 @@ func TestRunTail_UsageErrors(t *testing.T) {
 		if err := runTail(context.Background(), env, args); err == nil {
 			t.Errorf("%q: want a usage error", args)
 		}
+	}
+}
+
+type alwaysExpired struct{ *fakeKinesis }
+
+func (alwaysExpired) GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	return nil, &types.ExpiredIteratorException{Message: aws.String("Iterator expired")}
+}
+
+func TestShardReader_GivesUpOnIteratorsThatAlwaysExpire(t *testing.T) {
+	f := newFakeKinesis(1)
+	r := &shardReader{api: alwaysExpired{f}, stream: "s", shardID: "shardId-000000000000", logger: discardLogger(),
+		onRecords: func(*kinesis.GetRecordsOutput, time.Duration) error { return nil }}
+	_, err := r.read(context.Background(), startPosition{typ: types.ShardIteratorTypeLatest})
+	var expired *types.ExpiredIteratorException
+	if !errors.As(err, &expired) {
+		t.Errorf("err = %v, want ExpiredIteratorException", err)
+	}
+	if len(f.iterators) != 4 {
+		t.Errorf("%d iterators requested, want 1 + 3 renewals", len(f.iterators))
 	}
 }
