@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ type serveConfig struct {
 	deleteDelay   time.Duration
 	retentionHour time.Duration
 	logLevel      string
+	pprof         bool
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -48,6 +50,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.deleteDelay, "delete-stream-delay", 0, "how long a deleted stream stays DELETING")
 	fs.DurationVar(&c.retentionHour, "retention-hour", time.Hour, "length of one `hour` of retention; shorten it only to watch records expire in tests")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ for performance work")
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -131,6 +134,11 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", api)
+	if c.pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

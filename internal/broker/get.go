@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
@@ -195,6 +196,15 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			caughtUp = true
 			break
 		}
+		// Size the result once per chunk rather than growing it record by
+		// record: a 10,000-record response is a megabyte of Record values.
+		need := 0
+		for _, m := range msgs {
+			if br, err := newBatchReader(m.Data); err == nil {
+				need += br.count
+			}
+		}
+		out.Records = slices.Grow(out.Records, min(need, r.limit-len(out.Records)))
 		full := false
 		for _, m := range msgs {
 			if m.Seq != r.tok.MsgSeq {

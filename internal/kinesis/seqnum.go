@@ -1,8 +1,8 @@
 package kinesis
 
 import (
-	"encoding/binary"
-	"math/big"
+	"math/bits"
+	"strconv"
 )
 
 // SequenceNumber identifies a record within a stream. Its decimal form is
@@ -33,12 +33,41 @@ const MaxEpoch = 1<<44 - 1
 
 // String formats the sequence number as the API's decimal string.
 func (s SequenceNumber) String() string {
-	var b [16]byte
+	return string(s.Append(make([]byte, 0, 38)))
+}
+
+// Append appends the decimal form to b. GetRecords formats thousands of
+// numbers per call, so this avoids math/big.
+func (s SequenceNumber) Append(b []byte) []byte {
 	hi := uint64(seqVersion)<<60 | (s.Epoch&MaxEpoch)<<16 | s.MsgSeq>>48
 	lo := s.MsgSeq<<16 | uint64(s.Index)
-	binary.BigEndian.PutUint64(b[:8], hi)
-	binary.BigEndian.PutUint64(b[8:], lo)
-	return new(big.Int).SetBytes(b[:]).String()
+	return appendUint128(b, hi, lo)
+}
+
+// appendUint128 appends the decimal digits of hi·2^64+lo, which is at least
+// 2^125 here, in chunks of 19 digits (10^19 < 2^64).
+func appendUint128(b []byte, hi, lo uint64) []byte {
+	const chunk = 10_000_000_000_000_000_000 // 10^19
+	var parts [3]uint64
+	n := 0
+	for hi != 0 || lo >= chunk {
+		var r uint64
+		hi, r = bits.Div64(0, hi, chunk)
+		lo, r = bits.Div64(r, lo, chunk)
+		parts[n] = r
+		n++
+	}
+	b = strconv.AppendUint(b, lo, 10)
+	for i := n - 1; i >= 0; i-- {
+		var d [19]byte
+		v := parts[i]
+		for j := 18; j >= 0; j-- {
+			d[j] = byte('0' + v%10)
+			v /= 10
+		}
+		b = append(b, d[:]...)
+	}
+	return b
 }
 
 // ParseSequenceNumber parses a sequence number this server issued. It
