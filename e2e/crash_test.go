@@ -44,7 +44,10 @@ func TestCrash_AcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 	name := "crash"
 	createStream(t, c, name, 4)
 
-	type ackedRecord struct{ key, data, shard, seq string }
+	type ackedRecord struct {
+		writer                int
+		key, data, shard, seq string
+	}
 	var (
 		mu       sync.Mutex
 		acked    []ackedRecord
@@ -84,7 +87,7 @@ func TestCrash_AcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 						partial.Add(1)
 						continue
 					}
-					acked = append(acked, ackedRecord{*in[i].PartitionKey, string(in[i].Data), aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber)})
+					acked = append(acked, ackedRecord{w, *in[i].PartitionKey, string(in[i].Data), aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber)})
 					ackCount.Add(1)
 				}
 				mu.Unlock()
@@ -126,6 +129,7 @@ func TestCrash_AcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 		t.Fatal("no record was acknowledged")
 	}
 	type stored struct{ key, data string }
+	type acknowledged struct{ data, seq string }
 	got := map[string]map[string]stored{} // shard -> sequence number -> record
 	dataSeen := map[string]string{}       // data -> shard/seq
 	total := 0
@@ -158,6 +162,26 @@ func TestCrash_AcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 	}
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged records lost", lost, len(acked))
+	}
+	// Each writer waits for one request before sending the next, so its
+	// acknowledgements on a shard come in increasing sequence order, kills
+	// and restarts notwithstanding.
+	last := map[[2]string]acknowledged{}
+	for _, a := range acked {
+		k := [2]string{fmt.Sprint(a.writer), a.shard}
+		if p, ok := last[k]; ok && seqNum(t, a.seq).Cmp(seqNum(t, p.seq)) <= 0 {
+			t.Errorf("writer %d, %s: %q acknowledged as %s after %q as %s", a.writer, a.shard, a.data, a.seq, p.data, p.seq)
+		}
+		last[k] = acknowledged{a.data, a.seq}
+	}
+	// New writes after the last crash get numbers above everything stored.
+	for _, r := range putRecords(t, c, name, entries("final", 40)) {
+		for seq := range got[*r.ShardId] {
+			if seqNum(t, *r.SequenceNumber).Cmp(seqNum(t, seq)) <= 0 {
+				t.Errorf("%s: new record got sequence number %s, not above the stored %s", *r.ShardId, *r.SequenceNumber, seq)
+				break
+			}
+		}
 	}
 	t.Logf("%d kill cycles: %d records acknowledged, %d requests failed, %d entries reported failed; %d records stored (%d unacknowledged)",
 		cycles+1, len(acked), failed.Load(), partial.Load(), total, total-len(acked)+lost)

@@ -79,6 +79,10 @@ func putRecords(t testing.TB, c *kinesis.Client, stream string, entries []types.
 	if err != nil {
 		t.Fatalf("PutRecords %s (%d records): %v", stream, len(entries), err)
 	}
+	if out.FailedRecordCount == nil {
+		// AWS always sends it; Java callers unbox it without a null check.
+		t.Errorf("PutRecords %s: response has no FailedRecordCount", stream)
+	}
 	if n := aws.ToInt32(out.FailedRecordCount); n != 0 {
 		t.Fatalf("PutRecords %s: %d of %d records failed, first: %s", stream, n, len(entries), firstFailure(out.Records))
 	}
@@ -171,8 +175,12 @@ func readToEnd(t testing.TB, c *kinesis.Client, it string, limit int32) ([]types
 		if next == "" {
 			t.Fatalf("GetRecords on an open shard returned no NextShardIterator")
 		}
+		if out.MillisBehindLatest == nil {
+			// AWS always sends it; the KCL reads it on every response.
+			t.Fatalf("GetRecords response has no MillisBehindLatest")
+		}
 		recs = append(recs, out.Records...)
-		if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+		if len(out.Records) == 0 && *out.MillisBehindLatest == 0 {
 			return recs, next
 		}
 		if len(out.Records) > 0 && seen[next] {
