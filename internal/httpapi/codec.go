@@ -350,10 +350,11 @@ func parseExponent(s string) (int, bool) {
 // digits, trailing zeros dropped: 1459799926, 1459799926.48.
 func appendEpochSeconds(dst []byte, t time.Time) []byte {
 	ms := t.UnixMilli()
-	sec, frac := ms/1000, ms%1000
-	if frac < 0 {
-		sec, frac = sec-1, frac+1000
+	if ms < 0 {
+		dst = append(dst, '-')
+		ms = -ms
 	}
+	sec, frac := ms/1000, ms%1000
 	dst = strconv.AppendInt(dst, sec, 10)
 	if frac == 0 {
 		return dst

@@ -21,6 +21,9 @@ type fakeService struct {
 	now     time.Time
 	// fail, when set, is returned by every call.
 	fail error
+	// failKeys makes records with the partition keys "throttle" and
+	// "explode" fail, the latter as an internal failure.
+	failKeys bool
 	// calls records the inputs the service received, by operation.
 	calls map[string][]any
 }
@@ -83,6 +86,9 @@ func (f *fakeService) CreateStream(ctx context.Context, in kinesis.CreateStreamI
 		return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s already exists.", in.Name, fakeAccount)
 	}
 	n := in.ShardCount
+	if n > 100 {
+		return kinesis.Errorf(kinesis.ErrLimitExceeded, "This fake holds at most 100 shards per stream.")
+	}
 	if n == 0 {
 		n = kinesis.OnDemandInitialShards
 	}
@@ -183,11 +189,11 @@ func (f *fakeService) PutRecords(ctx context.Context, ref kinesis.StreamRef, ent
 	}
 	res := make([]kinesis.PutRecordResult, len(entries))
 	for i, e := range entries {
-		if e.PartitionKey == "throttle" {
+		if f.failKeys && e.PartitionKey == "throttle" {
 			res[i] = kinesis.PutRecordResult{ErrorCode: kinesis.ErrProvisionedThroughput, ErrorMessage: "Rate exceeded for shard shardId-000000000000 in stream " + s.Name + " under account " + fakeAccount + "."}
 			continue
 		}
-		if e.PartitionKey == "explode" {
+		if f.failKeys && e.PartitionKey == "explode" {
 			res[i] = kinesis.PutRecordResult{ErrorCode: kinesis.ErrInternalFailure, ErrorMessage: "disk on fire at /var/lib/secret"}
 			continue
 		}

@@ -57,6 +57,7 @@ type jsonScanner struct {
 	b     []byte
 	i     int
 	depth int
+	tmp   []byte // scratch for base64 checks
 }
 
 // syntaxError is a SerializationException for malformed JSON at the
@@ -229,9 +230,32 @@ func (s *jsonScanner) skip() error {
 		_, err := s.str()
 		return err
 	case '{':
-		return s.object(func(span) error { return s.skip() })
+		if err := s.enter('{'); err != nil {
+			return err
+		}
+		for first := true; ; first = false {
+			if more, err := s.more('}', first); !more || err != nil {
+				return err
+			}
+			if _, err := s.key(); err != nil {
+				return err
+			}
+			if err := s.skip(); err != nil {
+				return err
+			}
+		}
 	case '[':
-		return s.array(s.skip)
+		if err := s.enter('['); err != nil {
+			return err
+		}
+		for first := true; ; first = false {
+			if more, err := s.more(']', first); !more || err != nil {
+				return err
+			}
+			if err := s.skip(); err != nil {
+				return err
+			}
+		}
 	case 't':
 		return s.literal("true")
 	case 'f':
@@ -244,75 +268,57 @@ func (s *jsonScanner) skip() error {
 	return s.number()
 }
 
-// object scans an object, calling member for each key with the scanner
-// at the key's value, which member must consume.
-func (s *jsonScanner) object(member func(key span) error) error {
-	if s.peek() != '{' {
-		return s.syntaxError("expected object")
-	}
-	s.i++
-	if s.depth++; s.depth > maxJSONDepth {
-		return s.syntaxError("exceeded max depth")
-	}
-	if s.peek() == '}' {
-		s.i++
-		s.depth--
-		return nil
-	}
-	for {
-		key, err := s.str()
-		if err != nil {
-			return err
+// enter consumes the '{' or '[' that opens an object or array. The caller
+// then loops on more until it reports the end:
+//
+//	for first := true; ; first = false {
+//		if more, err := s.more('}', first); !more || err != nil { … }
+//		key, err := s.key()
+//		… scan the value …
+//	}
+func (s *jsonScanner) enter(open byte) error {
+	if s.peek() != open {
+		if open == '{' {
+			return s.syntaxError("expected object")
 		}
-		if s.peek() != ':' {
-			return s.syntaxError("expected ':' after object key")
-		}
-		s.i++
-		if err := member(key); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.syntaxError("expected ',' or '}' after object value")
-		}
-	}
-}
-
-// array scans an array, calling elem with the scanner at each element.
-func (s *jsonScanner) array(elem func() error) error {
-	if s.peek() != '[' {
 		return s.syntaxError("expected array")
 	}
 	s.i++
 	if s.depth++; s.depth > maxJSONDepth {
 		return s.syntaxError("exceeded max depth")
 	}
-	if s.peek() == ']' {
+	return nil
+}
+
+// more reports whether another member or element follows, consuming the
+// ',' before it or the closing byte after the last one.
+func (s *jsonScanner) more(close byte, first bool) (bool, error) {
+	c := s.peek()
+	switch {
+	case c == close:
 		s.i++
 		s.depth--
-		return nil
+		return false, nil
+	case first:
+		return true, nil
+	case c == ',':
+		s.i++
+		return true, nil
 	}
-	for {
-		if err := elem(); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.syntaxError("expected ',' or ']' after array element")
-		}
+	return false, s.syntaxError("expected ',' or '" + string(close) + "'")
+}
+
+// key scans an object key and the ':' after it.
+func (s *jsonScanner) key() (span, error) {
+	k, err := s.str()
+	if err != nil {
+		return span{}, err
 	}
+	if s.peek() != ':' {
+		return span{}, s.syntaxError("expected ':' after object key")
+	}
+	s.i++
+	return k, nil
 }
 
 // keyIs reports whether an object key names member, matched as
@@ -345,19 +351,26 @@ func (s *jsonScanner) optString(member string) (*string, error) {
 	return &v, nil
 }
 
-// optSpan scans a string member that may be null; ok is false when null.
-func (s *jsonScanner) optSpan(member, want string) (sp span, ok bool, err error) {
+// optSpan scans a string member of a record that may be null; ok is false
+// when null.
+func (s *jsonScanner) optSpan(field entryFields) (sp span, ok bool, err error) {
 	if null, err := s.null(); null || err != nil {
 		return span{}, false, err
 	}
 	if s.peek() != '"' {
-		return span{}, false, s.typeError(member, want)
+		want := "String"
+		if field == hasData {
+			want = "Blob (a base64 string)"
+		}
+		return span{}, false, s.typeError("Records."+fieldName(field), want)
 	}
 	sp, err = s.str()
 	return sp, err == nil, err
 }
 
 // decodePutRecordsJSON decodes a PutRecords body that starts with '{'.
+// It is written as loops rather than callbacks so that no per-record state
+// escapes to the heap.
 func decodePutRecordsJSON(body []byte, in *putRecordsInput) error {
 	s := jsonScanner{b: body}
 	entriesp := rawEntryPool.Get().(*[]rawEntry)
@@ -370,88 +383,59 @@ func decodePutRecordsJSON(body []byte, in *putRecordsInput) error {
 	var scratch []byte
 	recordsSet := false
 
-	err := s.object(func(key span) error {
+	if err := s.enter('{'); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		more, err := s.more('}', first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
 		switch {
 		case s.keyIs(key, "Records", &scratch):
-			if null, err := s.null(); null || err != nil {
-				entries, recordsSet, in.count = entries[:0], false, 0
+			// A repeated Records replaces the earlier one, whose blobs
+			// must still be valid base64 as encoding/json requires.
+			if err := s.checkData(entries, &scratch); err != nil {
 				return err
+			}
+			entries, recordsSet, in.count = entries[:0], false, 0
+			if null, err := s.null(); null || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
 			}
 			if s.peek() != '[' {
 				return s.typeError("Records", "List")
 			}
-			entries, recordsSet, in.count = entries[:0], true, 0
-			keep := func(e rawEntry) {
-				in.count++
-				if len(entries) < maxDecodedRecords {
-					entries = append(entries, e)
-				}
-			}
-			return s.array(func() error {
-				var e rawEntry
-				if null, err := s.null(); null || err != nil {
-					keep(e)
-					return err
-				}
-				if s.peek() != '{' {
-					return s.typeError("Records", "Structure")
-				}
-				err := s.object(func(key span) error {
-					var field entryFields
-					var dst *span
-					want := "String"
-					switch {
-					case s.keyIs(key, "Data", &scratch):
-						field, dst, want = hasData, &e.data, "Blob (a base64 string)"
-					case s.keyIs(key, "PartitionKey", &scratch):
-						field, dst = hasPartitionKey, &e.key
-					case s.keyIs(key, "ExplicitHashKey", &scratch):
-						field, dst = hasExplicitHashKey, &e.hashKey
-					default:
-						return s.skip()
-					}
-					sp, ok, err := s.optSpan("Records."+fieldName(field), want)
-					if err != nil {
-						return err
-					}
-					if ok {
-						*dst = sp
-						e.has |= field
-					} else {
-						e.has &^= field
-					}
-					return nil
-				})
-				keep(e)
+			recordsSet = true
+			if entries, err = s.records(entries, in, &scratch); err != nil {
 				return err
-			})
-		case s.keyIs(key, "StreamName", &scratch):
-			v, err := s.optString("StreamName")
-			in.StreamName = v
-			return err
-		case s.keyIs(key, "StreamARN", &scratch):
-			v, err := s.optString("StreamARN")
-			in.StreamARN = v
-			return err
-		case s.keyIs(key, "DryRun", &scratch):
-			switch s.peek() {
-			case 'n':
-				in.DryRun = nil
-				return s.literal("null")
-			case 't', 'f':
-				v := s.b[s.i] == 't'
-				in.DryRun = &v
-				if v {
-					return s.literal("true")
-				}
-				return s.literal("false")
 			}
-			return s.typeError("DryRun", "Boolean")
+		case s.keyIs(key, "StreamName", &scratch):
+			if in.StreamName, err = s.optString("StreamName"); err != nil {
+				return err
+			}
+		case s.keyIs(key, "StreamARN", &scratch):
+			if in.StreamARN, err = s.optString("StreamARN"); err != nil {
+				return err
+			}
+		case s.keyIs(key, "DryRun", &scratch):
+			if in.DryRun, err = s.optBool("DryRun"); err != nil {
+				return err
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return err
+			}
 		}
-		return s.skip()
-	})
-	if err != nil {
-		return err
 	}
 	if s.peek() != 0 {
 		return s.syntaxError("invalid character after top-level value")
@@ -460,6 +444,122 @@ func decodePutRecordsJSON(body []byte, in *putRecordsInput) error {
 		return buildEntries(body, entries, in)
 	}
 	return nil
+}
+
+// records scans the Records list, appending to entries the first
+// maxDecodedRecords records and counting all in in.count.
+func (s *jsonScanner) records(entries []rawEntry, in *putRecordsInput, scratch *[]byte) ([]rawEntry, error) {
+	if err := s.enter('['); err != nil {
+		return entries, err
+	}
+	for first := true; ; first = false {
+		more, err := s.more(']', first)
+		if err != nil || !more {
+			return entries, err
+		}
+		var e rawEntry
+		if null, err := s.null(); err != nil {
+			return entries, err
+		} else if !null {
+			if s.peek() != '{' {
+				return entries, s.typeError("Records", "Structure")
+			}
+			if e, err = s.record(scratch); err != nil {
+				return entries, err
+			}
+		}
+		in.count++
+		if len(entries) < maxDecodedRecords {
+			entries = append(entries, e)
+		} else if err := s.checkEntryData(&e, in.count-1, scratch); err != nil {
+			return entries, err
+		}
+	}
+}
+
+// checkData checks that the Data of records that will not be decoded is
+// valid base64 nonetheless.
+func (s *jsonScanner) checkData(entries []rawEntry, scratch *[]byte) error {
+	for i := range entries {
+		if err := s.checkEntryData(&entries[i], i, scratch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *jsonScanner) checkEntryData(e *rawEntry, i int, scratch *[]byte) error {
+	if e.has&hasData == 0 {
+		return nil
+	}
+	src := s.b[e.data.start:e.data.end]
+	if e.data.escaped {
+		*scratch = appendUnquoted((*scratch)[:0], src)
+		src = *scratch
+	}
+	var err error
+	if s.tmp, err = base64.StdEncoding.AppendDecode(s.tmp[:0], src); err != nil {
+		return kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body: Records.%d.Data: %s", i, err.Error())
+	}
+	return nil
+}
+
+// record scans one PutRecordsRequestEntry object.
+func (s *jsonScanner) record(scratch *[]byte) (rawEntry, error) {
+	var e rawEntry
+	if err := s.enter('{'); err != nil {
+		return e, err
+	}
+	for first := true; ; first = false {
+		more, err := s.more('}', first)
+		if err != nil || !more {
+			return e, err
+		}
+		key, err := s.key()
+		if err != nil {
+			return e, err
+		}
+		var field entryFields
+		var dst *span
+		switch {
+		case s.keyIs(key, "Data", scratch):
+			field, dst = hasData, &e.data
+		case s.keyIs(key, "PartitionKey", scratch):
+			field, dst = hasPartitionKey, &e.key
+		case s.keyIs(key, "ExplicitHashKey", scratch):
+			field, dst = hasExplicitHashKey, &e.hashKey
+		default:
+			if err := s.skip(); err != nil {
+				return e, err
+			}
+			continue
+		}
+		sp, ok, err := s.optSpan(field)
+		if err != nil {
+			return e, err
+		}
+		if ok {
+			*dst = sp
+			e.has |= field
+		} else {
+			e.has &^= field
+		}
+	}
+}
+
+// optBool scans a boolean member that may be null; nil means unset.
+func (s *jsonScanner) optBool(member string) (*bool, error) {
+	switch s.peek() {
+	case 'n':
+		return nil, s.literal("null")
+	case 't', 'f':
+		v := s.b[s.i] == 't'
+		if v {
+			return &v, s.literal("true")
+		}
+		return &v, s.literal("false")
+	}
+	return nil, s.typeError(member, "Boolean")
 }
 
 func fieldName(f entryFields) string {

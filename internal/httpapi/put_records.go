@@ -116,7 +116,9 @@ func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]
 	} else {
 		v.count("records", in.count, func() string { return listOfEntries(in.count) }, 1, kinesis.MaxPutRecordsEntries)
 		for i := range in.Records {
-			validateEntry(&v, "records."+strconv.Itoa(i+1)+".member.", &in.Records[i], in.has[i])
+			if !entryValid(&in.Records[i], in.has[i]) {
+				validateEntry(&v, "records."+strconv.Itoa(i+1)+".member.", &in.Records[i], in.has[i])
+			}
 		}
 	}
 	v.streamRefMembers(in.StreamName, in.StreamARN)
@@ -170,6 +172,16 @@ func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]
 		h.log.WarnContext(ctx, "put records: entries failed internally", "failed", o.FailedRecordCount, "first", firstInternal)
 	}
 	return c.encodePutRecords(out, &o), nil
+}
+
+// entryValid is a quick model check of one record that builds no strings:
+// validateEntry runs only for records that fail it.
+func entryValid(e *kinesis.PutRecordEntry, has entryFields) bool {
+	if has&(hasData|hasPartitionKey) != hasData|hasPartitionKey || len(e.Data) > maxDataBytes ||
+		e.PartitionKey == "" || len(e.PartitionKey) > partitionKeyRule.max && javaLen(e.PartitionKey) > partitionKeyRule.max {
+		return false
+	}
+	return has&hasExplicitHashKey == 0 || hashKeyRule.match(e.ExplicitHashKey)
 }
 
 // validateEntry checks one record against the model; prefix is the path of

@@ -27,6 +27,7 @@ func TestSDK(t *testing.T) {
 	for _, proto := range []string{"HTTP/1.1", "h2", "h2c"} {
 		t.Run(proto, func(t *testing.T) {
 			svc := newFakeService()
+			svc.failKeys = true
 			var protoMajor atomic.Int32
 			h := New(svc, Options{})
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
