@@ -44,8 +44,16 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		return err
 	}
 
-	if _, err := b.meta.Get(ctx, streamKey(in.Name)); err == nil {
-		return b.streamExists(in.Name)
+	if e, err := b.meta.Get(ctx, streamKey(in.Name)); err == nil {
+		// A stream whose DELETING time is over frees its name at once,
+		// even if the reaper has not removed it yet.
+		var old kinesis.Stream
+		if json.Unmarshal(e.Value, &old) != nil || !b.gone(&old) {
+			return b.streamExists(in.Name)
+		}
+		if err := b.finishDelete(ctx, &old); err != nil {
+			return fmt.Errorf("finish deleting stream %s: %w", in.Name, err)
+		}
 	} else if !errors.Is(err, kinesis.ErrKeyNotFound) {
 		return fmt.Errorf("look up stream %s: %w", in.Name, err)
 	}
