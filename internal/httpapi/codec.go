@@ -71,12 +71,43 @@ func codecFor(contentType string) (codec, error) {
 	case contentTypeJSON:
 		return jsonCodecPlain, nil
 	case contentTypeCBOR:
-		return nil, kinesis.Errorf(kinesis.ErrSerialization,
+		return cborErrorsOnly{}, kinesis.Errorf(kinesis.ErrSerialization,
 			"CBOR (%s) is not supported by this server yet; have the client send JSON "+
 				"(Java SDK v2: -Daws.cborEnabled=false or AWS_CBOR_ENABLED=false; v1: AWS_CBOR_DISABLE=true)", contentTypeCBOR)
 	}
 	return nil, kinesis.Errorf(kinesis.ErrSerialization,
 		"Unsupported Content-Type %q; send %s", contentType, contentTypeJSON11)
+}
+
+// cborErrorsOnly stands in for the CBOR codec until it exists: it only
+// writes errors, in CBOR, so that Java SDKs (which send CBOR by default)
+// can read why their request was refused.
+type cborErrorsOnly struct{ jsonCodec }
+
+func (cborErrorsOnly) contentType() string { return contentTypeCBOR }
+
+func (cborErrorsOnly) encodeError(dst []byte, code kinesis.ErrorCode, msg string) []byte {
+	dst = append(dst, 0xa2) // map of two pairs
+	dst = appendCBORText(dst, "__type")
+	dst = appendCBORText(dst, string(code))
+	dst = appendCBORText(dst, "message")
+	return appendCBORText(dst, msg)
+}
+
+// appendCBORText appends s as a CBOR text string (major type 3).
+func appendCBORText(dst []byte, s string) []byte {
+	const major = 3 << 5
+	switch n := uint64(len(s)); {
+	case n < 24:
+		dst = append(dst, major|byte(n))
+	case n <= 0xff:
+		dst = append(dst, major|24, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, major|25, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, major|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, s...)
 }
 
 // jsonCodec is AWS JSON 1.1: blobs are base64 strings, timestamps epoch

@@ -163,7 +163,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	c, err := codecFor(r.Header.Get("Content-Type"))
 	if err != nil {
-		return nil, nil, err
+		return c, nil, err
 	}
 	if err := checkAuth(r); err != nil {
 		return c, nil, err

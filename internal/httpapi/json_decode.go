@@ -102,7 +102,9 @@ func (s *jsonScanner) ws() {
 	}
 }
 
-// peek returns the next non-space byte, or 0 at the end.
+// peek returns the next non-space byte, or 0 at the end (a NUL byte in
+// the input is never valid where peek is used, so the two need not be told
+// apart).
 func (s *jsonScanner) peek() byte {
 	s.ws()
 	if s.i >= len(s.b) {
@@ -437,7 +439,7 @@ func decodePutRecordsJSON(body []byte, in *putRecordsInput) error {
 			}
 		}
 	}
-	if s.peek() != 0 {
+	if s.ws(); s.i != len(s.b) {
 		return s.syntaxError("invalid character after top-level value")
 	}
 	if recordsSet {
