@@ -279,6 +279,41 @@ func TestStreams_ControlPlane(t *testing.T) {
 		wantTyped[*types.InvalidArgumentException](t, err)
 	})
 
+	t.Run("ListShardsFilters", func(t *testing.T) {
+		// The KCL lists shards with a filter for its initial position:
+		// AT_TRIM_HORIZON, AT_LATEST or AT_TIMESTAMP. On a young stream
+		// with no reshards each of them is all of its shards, also for a
+		// timestamp before the stream was created.
+		sum, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("paged")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := aws.ToTime(sum.StreamDescriptionSummary.StreamCreationTimestamp)
+		all := shardIDs(5)
+		for _, tc := range []struct {
+			name   string
+			filter types.ShardFilter
+			want   []string
+		}{
+			{"AT_TRIM_HORIZON", types.ShardFilter{Type: types.ShardFilterTypeAtTrimHorizon}, all},
+			{"FROM_TRIM_HORIZON", types.ShardFilter{Type: types.ShardFilterTypeFromTrimHorizon}, all},
+			{"AT_LATEST", types.ShardFilter{Type: types.ShardFilterTypeAtLatest}, all},
+			{"AT_TIMESTAMP now", types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: aws.Time(time.Now())}, all},
+			{"AT_TIMESTAMP before creation", types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: aws.Time(created.Add(-time.Hour))}, all},
+			{"FROM_TIMESTAMP before creation", types.ShardFilter{Type: types.ShardFilterTypeFromTimestamp, Timestamp: aws.Time(created.Add(-time.Hour))}, all},
+			{"AFTER_SHARD_ID", types.ShardFilter{Type: types.ShardFilterTypeAfterShardId, ShardId: aws.String("shardId-000000000001")}, all[2:]},
+		} {
+			out, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("paged"), ShardFilter: &tc.filter})
+			if err != nil {
+				t.Errorf("ShardFilter %s: %v", tc.name, err)
+				continue
+			}
+			if got := idsOf(out.Shards); !slices.Equal(got, tc.want) {
+				t.Errorf("ShardFilter %s: shards %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	})
+
 	t.Run("AddressByARN", func(t *testing.T) {
 		arn := aws.String(streamARN("paged"))
 		sum, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamARN: arn})
