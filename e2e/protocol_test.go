@@ -166,6 +166,14 @@ func TestProtocol_BadInput(t *testing.T) {
 		s.post(t, "PutRecord", `{"StreamName":"proto","PartitionKey":"k","Data":"not base64!"}`).want(t, 400, "SerializationException")
 	})
 
+	t.Run("UnknownMembersIgnored", func(t *testing.T) {
+		// Newer SDKs send members an older server does not know.
+		r := s.post(t, "DescribeStreamSummary", `{"StreamName":"proto","SomeFutureMember":{"a":[1,2]},"Other":"x"}`)
+		if r.status != 200 {
+			t.Errorf("unknown members: %d %s (%s), want 200", r.status, r.errType, r.body)
+		}
+	})
+
 	t.Run("MissingAuthentication", func(t *testing.T) {
 		r := s.post(t, "DescribeStreamSummary", `{"StreamName":"proto"}`, func(r *http.Request) { r.Header.Del("Authorization") })
 		if r.errType != "MissingAuthenticationTokenException" || r.status < 400 || r.status > 403 {

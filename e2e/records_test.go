@@ -184,10 +184,45 @@ func TestRecords_PutAndGet(t *testing.T) {
 				t.Errorf("AFTER_SEQUENCE_NUMBER record %d: first record %s, want record %d, %s", i, got, i+1, seqs[i+1])
 			}
 		}
+		// An iterator may be used more than once while it lives.
+		reuse := iterator(t, c, name, "shardId-000000000000", types.ShardIteratorTypeAtSequenceNumber, atSequence(seqs[2]))
+		for range 2 {
+			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(reuse), Limit: aws.Int32(3)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := seqsOf(out.Records); !slices.Equal(got, seqs[2:5]) {
+				t.Errorf("reused iterator read %v, want %v", got, seqs[2:5])
+			}
+		}
 		start := aws.ToString(shards[0].SequenceNumberRange.StartingSequenceNumber)
 		recs, _ := readToEnd(t, c, iterator(t, c, name, "shardId-000000000000", types.ShardIteratorTypeAtSequenceNumber, atSequence(start)), 100)
 		if got := seqsOf(recs); !slices.Equal(got, seqs) {
 			t.Errorf("AT_SEQUENCE_NUMBER the shard's StartingSequenceNumber: read %v, want all %v", got, seqs)
+		}
+	})
+
+	t.Run("MillisBehindLatest", func(t *testing.T) {
+		name := streamName(t)
+		createStream(t, c, name, 1)
+		putRecords(t, c, name, entries("m", 3))
+		time.Sleep(300 * time.Millisecond)
+		it := iterator(t, c, name, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon)
+		out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two records written 300ms ago are still unread.
+		if len(out.Records) != 1 || out.MillisBehindLatest == nil || *out.MillisBehindLatest <= 0 {
+			t.Errorf("behind the tip: %d records, MillisBehindLatest %v; want 1 record and more than 0", len(out.Records), out.MillisBehindLatest)
+		}
+		_, next := readToEnd(t, c, aws.ToString(out.NextShardIterator), 100)
+		out, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(next)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Records) != 0 || aws.ToInt64(out.MillisBehindLatest) != 0 {
+			t.Errorf("at the tip: %d records, MillisBehindLatest %d; want 0 and 0", len(out.Records), aws.ToInt64(out.MillisBehindLatest))
 		}
 	})
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,27 @@ func TestStreams_ControlPlane(t *testing.T) {
 		if got := tagMap(tags.Tags); len(got) != 2 || got["team"] != "data" || got["env"] != "test" {
 			t.Errorf("tags given to CreateStream: got %v", got)
 		}
+	})
+
+	t.Run("LongestNameAndEveryAllowedCharacter", func(t *testing.T) {
+		name := strings.Repeat("aZ09_.-", 19)[:128]
+		createStream(t, c, name, 1)
+		out := putRecord(t, c, name, "k", []byte("x"))
+		recs := readShard(t, c, name, *out.ShardId)
+		if len(recs) != 1 {
+			t.Errorf("read %d records from %s", len(recs), name)
+		}
+		lst, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(lst.StreamNames, name) {
+			t.Errorf("ListStreams lacks %s", name)
+		}
+		if _, err := c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name)}); err != nil {
+			t.Fatal(err)
+		}
+		kinesisWaitGone(t, c, name)
 	})
 
 	t.Run("DuplicateNameIsResourceInUse", func(t *testing.T) {
@@ -492,6 +514,24 @@ func TestStreams_ControlPlane(t *testing.T) {
 		}
 		if got := tagMap(out.Tags); !maps.Equal(got, want) {
 			t.Errorf("ListTagsForStream after TagResource = %v, want %v", got, want)
+		}
+
+		// Tags may hold Unicode letters, digits, white space and _ . : / = + - @.
+		odd := map[string]string{"cost center:ünï/x": "a b/c=d+e-f@g.h_i", "empty": ""}
+		if _, err := c.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("paged"), Tags: odd}); err != nil {
+			t.Fatalf("tags with every allowed character: %v", err)
+		}
+		pt, err := c.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("paged")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tagMap(pt.Tags); !maps.Equal(got, odd) {
+			t.Errorf("tags read back as %v, want %v", got, odd)
+		}
+		_, err = c.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("paged"), Tags: map[string]string{"bad!": "x"}})
+		wantTyped[*types.InvalidArgumentException](t, err)
+		if _, err := c.RemoveTagsFromStream(ctx, &kinesis.RemoveTagsFromStreamInput{StreamName: aws.String("paged"), TagKeys: []string{"cost center:ünï/x", "empty"}}); err != nil {
+			t.Fatal(err)
 		}
 
 		// 50 tags per stream at most, in one call or in total.
