@@ -39,7 +39,7 @@ type serveConfig struct {
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:4567", "`host:port` to serve the Kinesis API, /metrics and the dashboard on")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:4567", "`host:port` to serve the Kinesis API and /metrics on")
 	fs.StringVar(&c.dataDir, "data-dir", "./sluice-data", "`directory` of the embedded JetStream store")
 	fs.StringVar(&c.natsURL, "nats-url", "", "use the NATS JetStream cluster at these comma-separated `urls` instead of the embedded store")
 	fs.IntVar(&c.replicas, "replicas", 0, "JetStream replicas per shard with --nats-url (default 3; the embedded store keeps 1)")
