@@ -130,6 +130,15 @@ func (s *jsonScanner) null() (bool, error) {
 	return true, s.literal("null")
 }
 
+// plainByte marks the bytes a JSON string holds as they are: printable
+// ASCII other than quote and backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str scans a string starting at the current position.
 func (s *jsonScanner) str() (span, error) {
 	if s.peek() != '"' {
@@ -138,7 +147,16 @@ func (s *jsonScanner) str() (span, error) {
 	s.i++
 	sp := span{start: s.i}
 	for s.i < len(s.b) {
-		c := s.b[s.i]
+		// Most bytes of a string are printable ASCII: skip them in a
+		// tight loop.
+		b, i := s.b, s.i
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		if s.i = i; i == len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
 			sp.end = s.i
