@@ -48,6 +48,9 @@ func TestRecords_ConcurrentWritersAndTailingReaders(t *testing.T) {
 			var res result
 			defer func() { ch <- res }()
 			for {
+				// Only an empty response to a call made after the writers
+				// finished means the reader has caught up for good.
+				stopped := readCtx.Err() != nil
 				out, err := c.GetRecords(t.Context(), &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(25)})
 				if err != nil {
 					res.err = err
@@ -60,8 +63,8 @@ func TestRecords_ConcurrentWritersAndTailingReaders(t *testing.T) {
 				}
 				it = *out.NextShardIterator
 				if len(out.Records) == 0 {
-					if readCtx.Err() != nil {
-						return // stopped, and caught up
+					if stopped {
+						return
 					}
 					time.Sleep(10 * time.Millisecond)
 				}
@@ -155,6 +158,24 @@ func TestRecords_ConcurrentWritersAndTailingReaders(t *testing.T) {
 		for _, p := range acked[id] {
 			if p.sent.After(latestAt[id]) && !seen[p.seq] {
 				missed++
+				if missed > 5 {
+					continue
+				}
+				// Say where the miss is, relative to what the reader read.
+				where := "with no records read"
+				if n := len(res.recs); n > 0 {
+					first, last := seqNum(t, *res.recs[0].SequenceNumber), seqNum(t, *res.recs[n-1].SequenceNumber)
+					switch q := seqNum(t, p.seq); {
+					case q.Cmp(first) < 0:
+						where = "before the reader's first record " + first.String()
+					case q.Cmp(last) > 0:
+						where = "after the reader's last record " + last.String()
+					default:
+						where = "a gap inside what the reader read"
+					}
+				}
+				t.Errorf("%s: reader from LATEST (handed out at %s) missed %s %q, sent at %s: %s",
+					id, latestAt[id].Format("15:04:05.000000"), p.seq, p.data, p.sent.Format("15:04:05.000000"), where)
 			}
 		}
 		if missed > 0 {
