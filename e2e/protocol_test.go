@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -149,6 +152,19 @@ func TestProtocol_BadInput(t *testing.T) {
 		}
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-amz-json-1.1") {
 			t.Errorf("Content-Type = %q, want application/x-amz-json-1.1", ct)
+		}
+		// The SDK finds the request id of answers and of errors.
+		sum, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, ok := awsmiddleware.GetRequestIDMetadata(sum.ResultMetadata); !ok || id == "" {
+			t.Errorf("SDK sees no request id on a success")
+		}
+		_, err = c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("no-such-stream")})
+		var re *awshttp.ResponseError
+		if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+			t.Errorf("SDK sees no request id on an error: %v", err)
 		}
 	})
 

@@ -263,7 +263,7 @@ func TestRecords_PutAndGet(t *testing.T) {
 
 		// A timestamp in the future: nothing now, nor records arriving
 		// before it, but those arriving at or after it.
-		future := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
+		future := time.Now().Add(3 * time.Second).Truncate(time.Millisecond)
 		it := iterator(t, c, name, shard, types.ShardIteratorTypeAtTimestamp, atTimestamp(future))
 		recs, it := readToEnd(t, c, it, 100)
 		if len(recs) != 0 {
@@ -411,7 +411,7 @@ func TestRecords_PutAndGet(t *testing.T) {
 // and TRIM_HORIZON moves past them.
 func TestRecords_RetentionExpires(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "--retention-hour", "100ms") // 24 hours = 2.4s
+	s := startServer(t, "--retention-hour", "200ms") // 24 hours = 4.8s
 	c := s.Client()
 	name := "expiring"
 	createStream(t, c, name, 1)
@@ -423,7 +423,7 @@ func TestRecords_RetentionExpires(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for len(readShard(t, c, name, shard)) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("records still readable 30s after their 2.4s retention")
+			t.Fatalf("records still readable 30s after their 4.8s retention")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

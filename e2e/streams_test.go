@@ -594,7 +594,9 @@ func TestStreams_ControlPlane(t *testing.T) {
 // DELETING states, and the SDK waiters that poll them.
 func TestStreams_CreatingAndDeletingTakeTime(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "--create-stream-delay", "2s", "--delete-stream-delay", "2s")
+	// Long enough that a status read right after the call still sees the
+	// transition on a loaded machine.
+	s := startServer(t, "--create-stream-delay", "3s", "--delete-stream-delay", "3s")
 	c := s.Client()
 	ctx := t.Context()
 	name := aws.String("slow")
