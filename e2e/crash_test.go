@@ -186,3 +186,123 @@ func TestCrash_AcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 	t.Logf("%d kill cycles: %d records acknowledged, %d requests failed, %d entries reported failed; %d records stored (%d unacknowledged)",
 		cycles+1, len(acked), failed.Load(), partial.Load(), total, total-len(acked)+lost)
 }
+
+// TestCrash_StreamCreateAndDeleteSurviveSIGKILL creates and deletes
+// streams while the server is killed with SIGKILL at random moments. After
+// a restart every acknowledged create is a working stream, every
+// acknowledged delete is gone, and a create or delete cut off by the kill
+// left the name either free or a working stream, never stuck half made.
+func TestCrash_StreamCreateAndDeleteSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
+	cycles := 6
+	if testing.Short() {
+		cycles = 3
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("seed %d, %d kill cycles", seed, cycles)
+	s := startServer(t)
+	c := s.Client()
+
+	const (
+		unknown = iota // the call failed: it may or may not have happened
+		created
+		deleted
+	)
+	var (
+		mu    sync.Mutex
+		state = map[string]int{}
+		ops   atomic.Int64 // acknowledged calls
+	)
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			name := fmt.Sprintf("s%03d", i)
+			_, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(1 + i%3))})
+			mu.Lock()
+			state[name] = unknown
+			if err == nil {
+				state[name] = created
+				ops.Add(1)
+			}
+			mu.Unlock()
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			// Delete every other stream created two steps ago.
+			old := fmt.Sprintf("s%03d", i-2)
+			mu.Lock()
+			st, ok := state[old]
+			mu.Unlock()
+			if !ok || st != created || i%2 == 1 {
+				continue
+			}
+			_, err = c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(old)})
+			mu.Lock()
+			if err == nil {
+				state[old] = deleted
+				ops.Add(1)
+			} else if apiErrorCode(err) == "" {
+				state[old] = unknown
+			}
+			mu.Unlock()
+		}
+	})
+	for cycle := range cycles {
+		before := ops.Load()
+		deadline := time.Now().Add(30 * time.Second)
+		for ops.Load() <= before {
+			if time.Now().After(deadline) {
+				t.Fatalf("cycle %d: no create or delete acknowledged within 30s", cycle)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		s.Kill()
+		s.Start()
+	}
+	stop()
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	counts := map[int]int{}
+	for name, st := range state {
+		counts[st]++
+		_, err := c.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		exists := err == nil
+		if err != nil && apiErrorCode(err) != "ResourceNotFoundException" {
+			t.Errorf("%s: DescribeStreamSummary: %v", name, err)
+			continue
+		}
+		switch {
+		case st == created && !exists:
+			t.Errorf("%s: acknowledged CreateStream, but the stream is gone after the crash", name)
+			continue
+		case st == deleted && exists:
+			t.Errorf("%s: acknowledged DeleteStream, but the stream is back after the crash", name)
+			continue
+		}
+		if exists {
+			// Whatever exists works: it becomes ACTIVE and takes and
+			// serves records.
+			waitActive(t, c, name)
+			out := putRecord(t, c, name, "k", []byte("after the crash"))
+			if recs := readShard(t, c, name, *out.ShardId); len(recs) != 1 || string(recs[0].Data) != "after the crash" {
+				t.Errorf("%s: read %v after one put", name, datasOf(recs))
+			}
+			if _, err := c.DeleteStream(t.Context(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)}); err != nil {
+				t.Errorf("%s: DeleteStream: %v", name, err)
+				continue
+			}
+			kinesisWaitGone(t, c, name)
+		}
+		// The name is free again.
+		if _, err := c.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+			t.Errorf("%s: CreateStream of a free name after the crash: %v", name, err)
+		}
+	}
+	t.Logf("%d streams: %d created, %d deleted, %d cut off by a kill", len(state), counts[created], counts[deleted], counts[unknown])
+}
