@@ -110,7 +110,7 @@ func TestAWSCLI(t *testing.T) {
 
 	var summary struct {
 		StreamDescriptionSummary struct {
-			StreamName, StreamStatus, StreamARN string
+			StreamName, StreamStatus, StreamARN  string
 			OpenShardCount, RetentionPeriodHours int
 		}
 	}

@@ -70,12 +70,20 @@ func runMain(m *testing.M) int {
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/sluicehq/sluice/cmd/sluice")
-	build := exec.Command("go", args...)
+	build := exec.Command(goTool(), args...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go %s: %v\n%s", strings.Join(args, " "), err, out)
 		return 1
 	}
 	return m.Run()
+}
+
+// goTool finds the go command that runs the tests.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // readyRe matches the line `sluice serve` prints once it accepts requests.
@@ -107,7 +115,6 @@ type process struct {
 	ready  chan string   // receives the endpoint
 	exited chan struct{} // closed once the process has exited
 	err    error         // Wait's result, set before exited closes
-	killed bool          // the harness stopped it on purpose
 }
 
 // startServer starts `sluice serve --addr 127.0.0.1:0 --data-dir DIR args...`
@@ -257,7 +264,6 @@ func (s *server) takeProc() *process {
 		s.t.Fatalf("sluice serve died unexpectedly: %v\nstderr:\n%s", p.err, p.stderr.Tail(16<<10))
 	default:
 	}
-	p.killed = true
 	return p
 }
 
@@ -267,16 +273,6 @@ func (s *server) Restart() {
 	s.t.Helper()
 	s.Stop()
 	s.Start()
-}
-
-// Logs returns the tail of the running process's stderr.
-func (s *server) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return ""
-	}
-	return s.proc.stderr.Tail(16 << 10)
 }
 
 func (s *server) cleanup() {
