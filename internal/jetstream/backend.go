@@ -26,10 +26,10 @@ type Backend struct {
 	cfg Config
 	log *slog.Logger
 
-	srv  *server.Server // embedded server; nil with an external cluster
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	gets *directGets
+	srv *server.Server // embedded server; nil with an external cluster
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	mux *replyMux // batch direct gets and publishes
 
 	kv       jetstream.KeyValue
 	kvStream string // the bucket's stream, "KV_<bucket>"
@@ -112,7 +112,7 @@ func (b *Backend) open(ctx context.Context) error {
 		return fmt.Errorf("server max_payload %d is below max message bytes %d: raise max_payload or lower MaxMessageBytes",
 			max, b.cfg.MaxMessageBytes)
 	}
-	if b.gets, err = newDirectGets(b.nc); err != nil {
+	if b.mux, err = newReplyMux(b.nc); err != nil {
 		return err
 	}
 	return b.openBucket(ctx)
@@ -175,7 +175,7 @@ func (b *Backend) waitJetStream(ctx context.Context) error {
 	}
 }
 
-// openBucket creates the metadata bucket, or binds to it if present.
+// openBucket binds to the metadata bucket, creating it if absent.
 func (b *Backend) openBucket(ctx context.Context) error {
 	cfg := jetstream.KeyValueConfig{
 		Bucket:   b.cfg.MetaBucket,
@@ -183,23 +183,54 @@ func (b *Backend) openBucket(ctx context.Context) error {
 		Storage:  jetstream.FileStorage,
 		Replicas: b.cfg.Replicas,
 	}
-	var err error
-	// A cluster that just elected its meta leader may still refuse
-	// requests for a moment; retry a few times.
-	for attempt := 1; attempt <= 5; attempt++ {
-		actx, cancel := b.opCtx(ctx)
-		b.kv, err = b.js.CreateOrUpdateKeyValue(actx, cfg)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			break
+	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
+		kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = b.js.CreateKeyValue(ctx, cfg)
 		}
-		b.log.Debug("create meta bucket", "attempt", attempt, "err", err)
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
-	}
+		if err != nil {
+			return err // ErrBucketExists too: created meanwhile, bind next time
+		}
+		b.kv = kv
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("create meta bucket %s: %w", b.cfg.MetaBucket, err)
+		return fmt.Errorf("open meta bucket %s: %w", cfg.Bucket, err)
+	}
+	sctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	if st, err := b.kv.Status(sctx); err == nil {
+		if st, ok := st.(*jetstream.KeyValueBucketStatus); ok && st.StreamInfo().Config.Replicas != b.cfg.Replicas {
+			b.log.Warn("meta bucket has another replica count than configured",
+				"bucket", cfg.Bucket, "replicas", st.StreamInfo().Config.Replicas, "configured", b.cfg.Replicas)
+		}
 	}
 	return nil
+}
+
+// retryIdempotent runs op, an idempotent JetStream API call, until it
+// succeeds, fails for good, or ctx (bounded by the configured timeout)
+// ends. JetStream sometimes leaves a request unanswered: one of several
+// concurrent creates of a stream, a leader read in the first moments of a
+// new stream or during a leader election. Attempts therefore get short
+// timeouts (0.5s, doubling up to 4s) rather than the whole budget.
+func (b *Backend) retryIdempotent(ctx context.Context, op func(context.Context) error) error {
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	attemptTimeout := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		acancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		b.log.Debug("jetstream request failed, retrying", "attempt", attempt, "err", err)
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+		attemptTimeout = min(2*attemptTimeout, 4*time.Second)
+	}
 }
 
 // Close stops watchers, drains the connection and shuts the embedded server
@@ -229,6 +260,30 @@ func (b *Backend) shutdown() error {
 		b.srv.WaitForShutdown()
 	}
 	return err
+}
+
+// errNotReady asks retryIdempotent for another attempt: the state looked
+// for is not there yet.
+var errNotReady = errors.New("not ready yet")
+
+// transient reports whether a JetStream API error may go away by itself.
+func transient(err error) bool {
+	if errors.Is(err, errNotReady) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10008, 10009: // JetStream temporarily unavailable; no meta leader
+			return true
+		}
+	}
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrBucketExists) || // a concurrent create won
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse)
 }
 
 // MaxMessageBytes is the largest message Append accepts.

@@ -70,22 +70,28 @@ func (b *Backend) CreateLog(ctx context.Context, name string, cfg kinesis.LogCon
 	if err := checkLogConfig(cfg); err != nil {
 		return fmt.Errorf("create log %s: %w", name, err)
 	}
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
 	scfg := b.streamConfig(name, cfg)
-	_, err := b.js.CreateStream(ctx, scfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Exists with another config (say, an updated MaxAge): fine if it
-		// is ours.
-		s, ierr := b.js.Stream(ctx, name)
-		if ierr != nil {
-			return fmt.Errorf("create log %s: %w", name, ierr)
+	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
+		_, err := b.js.CreateStream(ctx, scfg)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+		// Exists, maybe with another config (say, an updated MaxAge): fine
+		// if it is ours. On a cluster a create may be acknowledged (say, on
+		// a retried request) before the stream has a leader; until it has,
+		// appends find no responders, so wait for its leader to answer.
+		s, err := b.js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return errNotReady
+		}
+		if err != nil {
+			return err
 		}
 		if !slices.Equal(s.CachedInfo().Config.Subjects, scfg.Subjects) {
-			return fmt.Errorf("create log %s: a stream of that name exists and is not a log", name)
+			return errors.New("a stream of that name exists and is not a log")
 		}
 		return nil
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("create log %s: %w", name, err)
 	}
@@ -101,18 +107,20 @@ func (b *Backend) UpdateLog(ctx context.Context, name string, cfg kinesis.LogCon
 	if err := checkLogConfig(cfg); err != nil {
 		return fmt.Errorf("update log %s: %w", name, err)
 	}
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
-	s, err := b.js.Stream(ctx, name)
+	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
+		s, err := b.js.Stream(ctx, name)
+		if err != nil {
+			return err
+		}
+		scfg := s.CachedInfo().Config
+		if scfg.MaxAge == cfg.MaxAge {
+			return nil
+		}
+		scfg.MaxAge = cfg.MaxAge
+		_, err = b.js.UpdateStream(ctx, scfg)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("update log %s: %w", name, mapStreamErr(err))
-	}
-	scfg := s.CachedInfo().Config
-	if scfg.MaxAge == cfg.MaxAge {
-		return nil
-	}
-	scfg.MaxAge = cfg.MaxAge
-	if _, err := b.js.UpdateStream(ctx, scfg); err != nil {
 		return fmt.Errorf("update log %s: %w", name, mapStreamErr(err))
 	}
 	return nil
@@ -123,9 +131,13 @@ func (b *Backend) DeleteLog(ctx context.Context, name string) error {
 	if err := checkLogName(name); err != nil {
 		return err
 	}
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
-	if err := b.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
+		if err := b.js.DeleteStream(ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("delete log %s: %w", name, err)
 	}
 	return nil
@@ -151,10 +163,18 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 	defer cancel()
 	subject := logSubjectPrefix + name
 	for attempt := 1; ; attempt++ {
-		// A plain request, not js.Publish: without options it sends no
-		// headers, so none are stored with the message.
-		resp, err := b.nc.RequestWithContext(ctx, subject, msg)
-		if errors.Is(err, nats.ErrNoResponders) {
+		// Our own request rather than nats.go's: it sends no headers (none
+		// are stored with the message), and it can check, while it waits,
+		// whether the log still exists: on a cluster, a publish to a log
+		// deleted a moment ago may go unanswered rather than bounce.
+		var ack pubAck
+		err := b.mux.request(ctx, subject, msg, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+			if err := json.Unmarshal(m.Data, &ack); err != nil {
+				return true, fmt.Errorf("bad ack %q: %w", m.Data, err)
+			}
+			return true, nil
+		})
+		if errors.Is(err, errNoResponders) {
 			// Nobody stored it, so a retry is safe. Either the log is gone
 			// or, in a cluster, its leader is not reachable yet.
 			if exists, ierr := b.logExists(ctx, name); ierr != nil {
@@ -173,18 +193,27 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 		if err != nil {
 			return 0, fmt.Errorf("append to log %s: %w", name, err)
 		}
-		var ack pubAck
-		if err := json.Unmarshal(resp.Data, &ack); err != nil {
-			return 0, fmt.Errorf("append to log %s: bad ack %q: %w", name, resp.Data, err)
-		}
 		if ack.Error != nil {
 			return 0, fmt.Errorf("append to log %s: %w", name, mapStreamErr(ack.Error))
 		}
 		if ack.Seq == 0 {
-			return 0, fmt.Errorf("append to log %s: ack without sequence: %q", name, resp.Data)
+			return 0, fmt.Errorf("append to log %s: ack without sequence", name)
 		}
 		return ack.Seq, nil
 	}
+}
+
+// notFoundAfter returns a check, for a request on log name that has had no
+// reply for a second, that ends it with ErrLogNotFound if the log is gone.
+func (b *Backend) notFoundAfter(ctx context.Context, name string) *idleCheck {
+	return &idleCheck{after: time.Second, check: func() error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if exists, err := b.logExists(ctx, name); err == nil && !exists {
+			return kinesis.ErrLogNotFound
+		}
+		return nil // exists, or unknown: keep waiting
+	}}
 }
 
 // Read returns messages from sequence from on (from the first retained one
@@ -210,7 +239,7 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	var out []kinesis.Message
-	err := b.gets.do(ctx, name, req, func(m *nats.Msg) (bool, error) {
+	err := b.mux.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
 		switch replyStatus(m) {
 		case "":
 		case statusEOB, statusNotFound:
@@ -247,20 +276,28 @@ func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint6
 
 	// A replica's answer, when it finds a message, is exact: its log is a
 	// prefix of the leader's and times grow with sequences.
-	resp, err := b.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+name, req)
+	var (
+		seq   uint64
+		found bool
+	)
+	err = b.mux.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+		switch replyStatus(m) {
+		case "":
+			var err error
+			seq, _, err = replyPosition(m)
+			found = err == nil
+			return true, err
+		case statusNotFound:
+			return true, nil
+		default:
+			return true, statusError(m)
+		}
+	})
 	if err != nil {
 		return 0, fmt.Errorf("seek log %s: %w", name, b.mapNoResponders(ctx, name, err))
 	}
-	switch replyStatus(resp) {
-	case "":
-		seq, _, err := replyPosition(resp)
-		if err != nil {
-			return 0, fmt.Errorf("seek log %s: %w", name, err)
-		}
+	if found {
 		return seq, nil
-	case statusNotFound:
-	default:
-		return 0, fmt.Errorf("seek log %s: %w", name, statusError(resp))
 	}
 
 	// Nothing at or after t on that replica. A lagging replica may miss
@@ -270,7 +307,7 @@ func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint6
 	if err != nil {
 		return 0, err
 	}
-	seq, found, err := b.leaderSeekTime(ctx, name, tjson)
+	seq, found, err = b.leaderSeekTime(ctx, name, tjson)
 	if err != nil {
 		return 0, fmt.Errorf("seek log %s: %w", name, err)
 	}
@@ -284,7 +321,11 @@ func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint6
 // for the first message at or after the JSON time tjson.
 func (b *Backend) leaderSeekTime(ctx context.Context, name string, tjson []byte) (uint64, bool, error) {
 	req := append(append([]byte(`{"no_hdr":true,"start_time":`), tjson...), '}')
-	msg, err := b.leaderGet(ctx, name, req)
+	var msg *storedMsg
+	err := b.retryIdempotent(ctx, func(ctx context.Context) (err error) {
+		msg, err = b.leaderGet(ctx, name, req)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, false, nil
 	}
@@ -300,13 +341,18 @@ func (b *Backend) State(ctx context.Context, name string) (kinesis.LogState, err
 	if err := checkLogName(name); err != nil {
 		return kinesis.LogState{}, err
 	}
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
-	s, err := b.js.Stream(ctx, name)
+	var info *jetstream.StreamInfo
+	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
+		s, err := b.js.Stream(ctx, name)
+		if err == nil {
+			info = s.CachedInfo()
+		}
+		return err
+	})
 	if err != nil {
 		return kinesis.LogState{}, fmt.Errorf("state of log %s: %w", name, mapStreamErr(err))
 	}
-	st := s.CachedInfo().State
+	st := info.State
 	out := kinesis.LogState{FirstSeq: max(st.FirstSeq, 1), LastSeq: st.LastSeq, LastTime: st.LastTime}
 	if st.Msgs == 0 {
 		// JetStream reports 0/0 for a new stream and last+1/last once
@@ -332,7 +378,7 @@ func (b *Backend) logExists(ctx context.Context, name string) (bool, error) {
 // mapNoResponders turns "nobody answered a direct get" into ErrLogNotFound
 // when the stream is really gone.
 func (b *Backend) mapNoResponders(ctx context.Context, name string, err error) error {
-	if !errors.Is(err, errNoResponders) && !errors.Is(err, nats.ErrNoResponders) {
+	if !errors.Is(err, errNoResponders) {
 		return err
 	}
 	exists, ierr := b.logExists(ctx, name)

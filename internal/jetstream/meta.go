@@ -60,7 +60,11 @@ func (b *Backend) getLatest(ctx context.Context, key string) (kinesis.MetaEntry,
 	if err != nil {
 		return kinesis.MetaEntry{}, err
 	}
-	m, err := b.leaderGet(ctx, b.kvStream, req)
+	var m *storedMsg
+	err = b.retryIdempotent(ctx, func(ctx context.Context) (err error) {
+		m, err = b.leaderGet(ctx, b.kvStream, req)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return kinesis.MetaEntry{}, kinesis.ErrKeyNotFound
 	}
@@ -193,7 +197,7 @@ func (b *Backend) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry,
 			n       int
 			pending = -1
 		)
-		err := b.gets.do(ctx, b.kvStream, req, func(m *nats.Msg) (bool, error) {
+		err := b.mux.directGet(ctx, b.kvStream, req, nil, func(m *nats.Msg) (bool, error) {
 			switch replyStatus(m) {
 			case "":
 			case statusEOB:

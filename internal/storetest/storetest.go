@@ -40,12 +40,14 @@ type Backend interface {
 // retention to expire messages.
 const settle = 20 * time.Second
 
-// Run runs the suite. open returns a ready backend and arranges for it to
-// be closed when t ends; it is called once per subtest, possibly in
-// parallel. Backends may share storage between calls: the suite uses
+// Run runs the suite in parallel subtests, which finish after Run returns
+// (before t's own cleanups run). open returns a ready backend and arranges
+// for it to be closed when its t ends; it is called once per subtest,
+// concurrently. Backends may share storage between calls: the suite uses
 // fresh, random log names and key prefixes in every subtest.
 func Run(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("Log", func(t *testing.T) {
+		t.Parallel()
 		t.Run("CreateIdempotent", func(t *testing.T) { t.Parallel(); testCreateIdempotent(t, open(t)) })
 		t.Run("AppendSequences", func(t *testing.T) { t.Parallel(); testAppendSequences(t, open(t)) })
 		t.Run("ReadFromPositions", func(t *testing.T) { t.Parallel(); testReadFromPositions(t, open(t)) })
@@ -59,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		t.Run("ConcurrentAppends", func(t *testing.T) { t.Parallel(); testConcurrentAppends(t, open(t)) })
 	})
 	t.Run("Meta", func(t *testing.T) {
+		t.Parallel()
 		t.Run("CreateGet", func(t *testing.T) { t.Parallel(); testMetaCreateGet(t, open(t)) })
 		t.Run("Update", func(t *testing.T) { t.Parallel(); testMetaUpdate(t, open(t)) })
 		t.Run("Delete", func(t *testing.T) { t.Parallel(); testMetaDelete(t, open(t)) })

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,13 +25,15 @@ const maxPayload = 16 << 20
 // with random client and route ports, runs with SyncAlways, and stores its
 // files under t.TempDir(). It returns once a meta leader is elected and all
 // nodes are current, and shuts the nodes down in t.Cleanup. With n = 1 it
-// starts a single non-clustered server.
+// starts a single non-clustered server. Set NATSTEST_LOG=1 to see the
+// servers' notices, warnings and errors in the test log.
 func StartCluster(t testing.TB, n int) []string {
 	t.Helper()
 	if n < 1 {
 		t.Fatalf("natstest: cluster of %d nodes", n)
 	}
 	dir := t.TempDir()
+	verbose := os.Getenv("NATSTEST_LOG") != ""
 	var routes []*url.URL
 	routePorts := make([]int, n)
 	if n > 1 {
@@ -61,6 +64,9 @@ func StartCluster(t testing.TB, n int) []string {
 		srv, err := server.NewServer(opts)
 		if err != nil {
 			t.Fatalf("natstest: server %d: %v", i, err)
+		}
+		if verbose {
+			srv.SetLogger(testLogger{t, opts.ServerName}, false, false)
 		}
 		srv.Start()
 		t.Cleanup(func() {
@@ -115,3 +121,21 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// testLogger writes a server's log to the test log until the test ends.
+type testLogger struct {
+	t    testing.TB
+	name string
+}
+
+func (l testLogger) logf(level, format string, v []any) {
+	defer func() { _ = recover() }() // logging after the test ended panics
+	l.t.Logf("%s %s: %s", l.name, level, fmt.Sprintf(format, v...))
+}
+
+func (l testLogger) Noticef(format string, v ...any) { l.logf("INF", format, v) }
+func (l testLogger) Warnf(format string, v ...any)   { l.logf("WRN", format, v) }
+func (l testLogger) Errorf(format string, v ...any)  { l.logf("ERR", format, v) }
+func (l testLogger) Fatalf(format string, v ...any)  { l.logf("FTL", format, v) }
+func (l testLogger) Debugf(format string, v ...any)  {}
+func (l testLogger) Tracef(format string, v ...any)  {}

@@ -25,46 +25,47 @@ const (
 	statusNoResponders = "503" // no replica serves direct gets: no such stream
 )
 
-// errNoResponders means no server answered a direct get: the stream does
-// not exist (or, in a cluster, no replica is ready yet).
+// errNoResponders means no server subscribes to a request's subject: the
+// stream does not exist (or, in a cluster, is not ready yet).
 var errNoResponders = errors.New("no responders")
 
-// directGets sends batch direct get requests, whose several replies nats.go
-// cannot collect (its request mux keeps only the first reply). One wildcard
+// replyMux sends requests whose replies nats.go cannot collect: batch
+// direct gets (several replies; nats.go's request mux keeps only the
+// first) and publishes that must outlive a lost reply. One wildcard
 // subscription receives the replies of all calls; each call has its own
 // token under the inbox prefix.
-type directGets struct {
+type replyMux struct {
 	nc     *nats.Conn
 	prefix string // "<inbox>."; a call's replies go to prefix+token
 	next   atomic.Uint64
 
 	mu    sync.Mutex
-	calls map[string]*getCall
+	calls map[string]*muxCall
 }
 
-// getCall collects the replies of one request. The subscription's handler
-// appends and never blocks, so one slow reader cannot stall the others.
-type getCall struct {
+// muxCall collects the replies of one request. The subscription's handler
+// appends and never blocks, so one slow caller cannot stall the others.
+type muxCall struct {
 	mu   sync.Mutex
 	msgs []*nats.Msg
 	wake chan struct{} // capacity 1: "msgs is not empty"
 }
 
-func newDirectGets(nc *nats.Conn) (*directGets, error) {
-	d := &directGets{nc: nc, prefix: nc.NewInbox() + ".", calls: make(map[string]*getCall)}
+func newReplyMux(nc *nats.Conn) (*replyMux, error) {
+	d := &replyMux{nc: nc, prefix: nc.NewInbox() + ".", calls: make(map[string]*muxCall)}
 	sub, err := nc.Subscribe(d.prefix+"*", d.dispatch)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe direct get inbox: %w", err)
+		return nil, fmt.Errorf("subscribe reply inbox: %w", err)
 	}
 	// A batch can hold many large messages; never drop replies as a slow
 	// consumer, the handler only hands them over.
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return nil, fmt.Errorf("direct get inbox limits: %w", err)
+		return nil, fmt.Errorf("reply inbox limits: %w", err)
 	}
 	return d, nil
 }
 
-func (d *directGets) dispatch(m *nats.Msg) {
+func (d *replyMux) dispatch(m *nats.Msg) {
 	d.mu.Lock()
 	c := d.calls[strings.TrimPrefix(m.Subject, d.prefix)]
 	d.mu.Unlock()
@@ -80,12 +81,19 @@ func (d *directGets) dispatch(m *nats.Msg) {
 	}
 }
 
-// do sends req to stream's direct get API and passes each reply, in order,
-// to fn until fn reports done or fails, or ctx ends. Status replies (EOB,
-// not found) reach fn too; a 503 (no responders) ends with errNoResponders.
-func (d *directGets) do(ctx context.Context, stream string, req []byte, fn func(*nats.Msg) (done bool, err error)) error {
+// idleCheck is called once if a request has had no reply for after; a
+// non-nil error ends the request with that error.
+type idleCheck struct {
+	after time.Duration
+	check func() error
+}
+
+// request publishes data to subject and passes each reply, in order, to fn
+// until fn reports done or fails, or ctx ends. Status replies (EOB, not
+// found) reach fn too; a 503 (no responders) ends with errNoResponders.
+func (d *replyMux) request(ctx context.Context, subject string, data []byte, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
 	token := strconv.FormatUint(d.next.Add(1), 36)
-	c := &getCall{wake: make(chan struct{}, 1)}
+	c := &muxCall{wake: make(chan struct{}, 1)}
 	d.mu.Lock()
 	d.calls[token] = c
 	d.mu.Unlock()
@@ -95,16 +103,28 @@ func (d *directGets) do(ctx context.Context, stream string, req []byte, fn func(
 		d.mu.Unlock()
 	}()
 
-	if err := d.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, d.prefix+token, req); err != nil {
-		return fmt.Errorf("direct get request: %w", err)
+	if err := d.nc.PublishRequest(subject, d.prefix+token, data); err != nil {
+		return err
+	}
+	var idleC <-chan time.Time
+	if idle != nil {
+		t := time.NewTimer(idle.after)
+		defer t.Stop()
+		idleC = t.C
 	}
 	var batch []*nats.Msg
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("direct get: %w", ctx.Err())
+			return ctx.Err()
+		case <-idleC:
+			if err := idle.check(); err != nil {
+				return err
+			}
+			continue
 		case <-c.wake:
 		}
+		idleC = nil // replies flow: no need to check
 		c.mu.Lock()
 		batch, c.msgs = c.msgs, batch[:0]
 		c.mu.Unlock()
@@ -119,6 +139,14 @@ func (d *directGets) do(ctx context.Context, stream string, req []byte, fn func(
 			}
 		}
 	}
+}
+
+// directGet sends a direct get request for stream; see request.
+func (d *replyMux) directGet(ctx context.Context, stream string, req []byte, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+	if err := d.request(ctx, "$JS.API.DIRECT.GET."+stream, req, idle, fn); err != nil {
+		return fmt.Errorf("direct get: %w", err)
+	}
+	return nil
 }
 
 // replyStatus returns the status of a direct get reply, "" for a message.
