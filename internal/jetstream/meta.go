@@ -21,7 +21,6 @@ const (
 	hdrKVOperation  = "KV-Operation"
 	hdrMarkerReason = "Nats-Marker-Reason"
 	kvOpDelete      = "DEL"
-	kvOpPurge       = "PURGE"
 )
 
 // errClosed is returned by Watch when the Backend closes first.

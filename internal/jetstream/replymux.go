@@ -13,7 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Headers and statuses of direct get replies (ADR-31).
+// Headers and statuses of direct get replies (ADR-31) and of requests
+// nobody subscribes to.
 const (
 	hdrStatus    = "Status"
 	hdrSequence  = "Nats-Sequence"
@@ -22,18 +23,18 @@ const (
 
 	statusEOB          = "204" // end of a batch
 	statusNotFound     = "404" // nothing at or after the requested position
-	statusNoResponders = "503" // no replica serves direct gets: no such stream
+	statusNoResponders = "503" // nobody subscribes to the subject: no such stream
 )
 
 // errNoResponders means no server subscribes to a request's subject: the
 // stream does not exist (or, in a cluster, is not ready yet).
 var errNoResponders = errors.New("no responders")
 
-// replyMux sends requests whose replies nats.go cannot collect: batch
-// direct gets (several replies; nats.go's request mux keeps only the
-// first) and publishes that must outlive a lost reply. One wildcard
-// subscription receives the replies of all calls; each call has its own
-// token under the inbox prefix.
+// replyMux sends requests whose replies nats.go's request API cannot
+// handle: batch direct gets (several replies; nats.go keeps only the
+// first) and appends that check, while they wait, whether their log still
+// exists. One wildcard subscription receives the replies of all calls;
+// each call has its own token under the inbox prefix.
 type replyMux struct {
 	nc     *nats.Conn
 	prefix string // "<inbox>."; a call's replies go to prefix+token

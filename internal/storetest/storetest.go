@@ -11,7 +11,8 @@
 // The suite tolerates backends whose reads lag acknowledged writes by a
 // moment (replicated backends reading from followers): assertions about
 // what a read returns are retried until they hold or a deadline passes.
-// Metadata Get must reflect the caller's own acknowledged writes at once.
+// Metadata Get must reflect the caller's own acknowledged writes at once,
+// and Watch must pass the initial entries to fn before it returns.
 package storetest
 
 import (
