@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -26,10 +27,11 @@ type Backend struct {
 	cfg Config
 	log *slog.Logger
 
-	srv *server.Server // embedded server; nil with an external cluster
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	mux *replyMux // batch direct gets and publishes
+	srv  *server.Server // embedded server; nil with an external cluster
+	lock *os.File       // holds the data dir's lock; nil with a cluster
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	mux  *replyMux // batch direct gets and publishes
 
 	kv       jetstream.KeyValue
 	kvStream string // the bucket's stream, "KV_<bucket>"
@@ -80,6 +82,9 @@ func (b *Backend) open(ctx context.Context) error {
 	}
 	var err error
 	if b.cfg.URL == "" {
+		if b.lock, err = lockDir(b.cfg.DataDir); err != nil {
+			return err
+		}
 		if b.srv, err = startEmbedded(b.cfg); err != nil {
 			return err
 		}
@@ -258,6 +263,9 @@ func (b *Backend) shutdown() error {
 	if b.srv != nil {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
+	}
+	if b.lock != nil {
+		b.lock.Close() // releases the lock
 	}
 	return err
 }

@@ -160,6 +160,15 @@ func TestBackend_Reopen(t *testing.T) {
 	}
 }
 
+func TestBackend_DataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	openEmbedded(t, dir)
+	if b, err := jetstream.Open(t.Context(), jetstream.Config{DataDir: dir}); err == nil {
+		b.Close()
+		t.Fatal("second Open of one data dir succeeded")
+	}
+}
+
 func TestBackend_Names(t *testing.T) {
 	ctx := t.Context()
 	b := openEmbedded(t, t.TempDir())
