@@ -298,22 +298,29 @@ type benchCounters struct {
 	records, bytes, failed atomic.Int64
 }
 
-// reportProgress calls progress once a second until stop is closed.
-func reportProgress(phase string, began time.Time, c *benchCounters, progress func(benchProgress), stop <-chan struct{}) {
+// reportProgress calls progress once a second until the returned function
+// is called; that function returns once the last report is done, so the
+// next phase never reports at the same time.
+func reportProgress(phase string, began time.Time, c *benchCounters, progress func(benchProgress)) (stop func()) {
 	if progress == nil {
-		return
+		return func() {}
 	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			progress(benchProgress{Phase: phase, Elapsed: now.Sub(began),
-				Records: c.records.Load(), Bytes: c.bytes.Load(), Failed: c.failed.Load()})
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				progress(benchProgress{Phase: phase, Elapsed: now.Sub(began),
+					Records: c.records.Load(), Bytes: c.bytes.Load(), Failed: c.failed.Load()})
+			}
 		}
-	}
+	}()
+	return func() { close(quit); <-done }
 }
 
 func benchPut(ctx context.Context, api putRecordsAPI, cfg benchConfig, gen *recordGen) (benchPhase, error) {
@@ -330,8 +337,7 @@ func benchPut(ctx context.Context, api putRecordsAPI, cfg benchConfig, gen *reco
 	// Requests in flight at the deadline finish and count: cutting them off
 	// would record them as failures.
 	deadline := began.Add(cfg.Duration)
-	stop := make(chan struct{})
-	go reportProgress("put", began, &counters, cfg.Progress, stop)
+	stopProgress := reportProgress("put", began, &counters, cfg.Progress)
 	var wg sync.WaitGroup
 	for p := range cfg.Producers {
 		wg.Go(func() {
@@ -370,7 +376,7 @@ func benchPut(ctx context.Context, api putRecordsAPI, cfg benchConfig, gen *reco
 		})
 	}
 	wg.Wait()
-	close(stop)
+	stopProgress()
 	phase := benchPhase{
 		Records: counters.records.Load(),
 		Bytes:   counters.bytes.Load(),
@@ -403,8 +409,7 @@ func benchRead(ctx context.Context, api benchAPI, cfg benchConfig) (benchPhase, 
 	requests := make([]int64, len(shards))
 	errs := make([]error, len(shards))
 	began := time.Now()
-	stop := make(chan struct{})
-	go reportProgress("read", began, &counters, cfg.Progress, stop)
+	stopProgress := reportProgress("read", began, &counters, cfg.Progress)
 	var wg sync.WaitGroup
 	for i, s := range shards {
 		wg.Go(func() {
@@ -434,7 +439,7 @@ func benchRead(ctx context.Context, api benchAPI, cfg benchConfig) (benchPhase, 
 		})
 	}
 	wg.Wait()
-	close(stop)
+	stopProgress()
 	phase := benchPhase{
 		Records: counters.records.Load(),
 		Bytes:   counters.bytes.Load(),

@@ -121,6 +121,10 @@ func (b *Broker) shardMatches(s *kinesis.Stream, sh kinesis.Shard, f *kinesis.Sh
 		return true
 	}
 	openAt := func(t time.Time) bool {
+		// Before the stream existed, its first shards are the answer.
+		if t.Before(s.CreatedAt) {
+			t = s.CreatedAt
+		}
 		return !sh.CreatedAt.After(t) && (sh.Open() || sh.ClosedAt.After(t))
 	}
 	switch f.Type {
