@@ -22,31 +22,35 @@ func HashPartitionKey(key string) HashKey {
 }
 
 // ParseHashKey parses a decimal hash key. It reports false when s is not a
-// decimal number in [0, 2^128-1].
+// decimal number in [0, 2^128-1]. PutRecords parses one per record, so this
+// avoids math/big.
 func ParseHashKey(s string) (HashKey, bool) {
 	if s == "" || len(s) > 39 {
 		return HashKey{}, false
 	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
+	var k HashKey
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
 			return HashKey{}, false
 		}
+		// k = k*10 + d, failing on overflow past 128 bits.
+		hiCarry, hi := bits.Mul64(k.Hi, 10)
+		loCarry, lo := bits.Mul64(k.Lo, 10)
+		hi, c1 := bits.Add64(hi, loCarry, 0)
+		lo, c2 := bits.Add64(lo, uint64(d), 0)
+		hi, c3 := bits.Add64(hi, 0, c2)
+		if hiCarry != 0 || c1 != 0 || c3 != 0 {
+			return HashKey{}, false
+		}
+		k = HashKey{Hi: hi, Lo: lo}
 	}
-	n, ok := new(big.Int).SetString(s, 10)
-	if !ok || n.BitLen() > 128 {
-		return HashKey{}, false
-	}
-	var b [16]byte
-	n.FillBytes(b[:])
-	return HashKey{Hi: binary.BigEndian.Uint64(b[:8]), Lo: binary.BigEndian.Uint64(b[8:])}, true
+	return k, true
 }
 
 // String formats the key as a decimal string, the form the API uses.
 func (k HashKey) String() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], k.Hi)
-	binary.BigEndian.PutUint64(b[8:], k.Lo)
-	return new(big.Int).SetBytes(b[:]).String()
+	return string(appendUint128(make([]byte, 0, 39), k.Hi, k.Lo))
 }
 
 // Cmp compares k and o, returning -1, 0 or +1.

@@ -1,6 +1,8 @@
 package kinesis
 
 import (
+	"math/big"
+	"strings"
 	"testing"
 )
 
@@ -81,4 +83,22 @@ func TestHashRange_Contains(t *testing.T) {
 			t.Errorf("Contains(%s) = %v", tt.k, got)
 		}
 	}
+}
+
+func FuzzParseHashKey(f *testing.F) {
+	f.Add("0")
+	f.Add("340282366920938463463374607431768211455")
+	f.Add("340282366920938463463374607431768211456")
+	f.Add("18446744073709551616")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, ok := ParseHashKey(s)
+		n, bigOK := new(big.Int).SetString(s, 10)
+		wantOK := bigOK && len(s) <= 39 && n.Sign() >= 0 && n.BitLen() <= 128 && strings.TrimLeft(s, "0123456789") == ""
+		if ok != wantOK {
+			t.Fatalf("ParseHashKey(%q) ok = %v, math/big says %v", s, ok, wantOK)
+		}
+		if ok && k.String() != n.String() {
+			t.Fatalf("ParseHashKey(%q) = %s, math/big says %s", s, k, n)
+		}
+	})
 }

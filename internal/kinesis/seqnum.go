@@ -44,8 +44,8 @@ func (s SequenceNumber) Append(b []byte) []byte {
 	return appendUint128(b, hi, lo)
 }
 
-// appendUint128 appends the decimal digits of hi·2^64+lo, which is at least
-// 2^125 here, in chunks of 19 digits (10^19 < 2^64).
+// appendUint128 appends the decimal digits of hi·2^64+lo, working in chunks
+// of 19 digits (10^19 < 2^64).
 func appendUint128(b []byte, hi, lo uint64) []byte {
 	const chunk = 10_000_000_000_000_000_000 // 10^19
 	var parts [3]uint64
