@@ -101,6 +101,8 @@ type Broker struct {
 	appendersMu sync.Mutex
 	appenders   map[uint64]*appender // by shard epoch
 
+	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }

@@ -180,6 +180,30 @@ type reader struct {
 // a response when messages hold few records.
 const readChunkMsgs = 256
 
+// msgsFor estimates how many messages of a shard hold n records, from the
+// records per message seen in earlier reads: asking the log for too many
+// would copy megabytes that the response then leaves out.
+func (b *Broker) msgsFor(epoch uint64, n int) int {
+	perMsg := 16.0 // unknown shard: a guess between single puts and full batches
+	if v, ok := b.recordsPerMsg.Load(epoch); ok {
+		perMsg = v.(float64)
+	}
+	return max(1, min(readChunkMsgs, int(float64(n)/perMsg)+1))
+}
+
+// observeMsgs folds a read of msgs messages holding records into the
+// shard's estimate.
+func (b *Broker) observeMsgs(epoch uint64, msgs, records int) {
+	if msgs == 0 {
+		return
+	}
+	perMsg := max(1, float64(records)/float64(msgs))
+	if v, ok := b.recordsPerMsg.Load(epoch); ok {
+		perMsg = 0.5*v.(float64) + 0.5*perMsg
+	}
+	b.recordsPerMsg.Store(epoch, perMsg)
+}
+
 func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	var out kinesis.GetRecordsOutput
 	bytes := 0
@@ -187,7 +211,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	var lastArrival time.Time
 	caughtUp := false
 	for len(out.Records) < r.limit && bytes < kinesis.MaxGetRecordsBytes {
-		want := min(r.limit-len(out.Records), readChunkMsgs)
+		want := r.b.msgsFor(r.tok.Epoch, r.limit-len(out.Records))
 		msgs, err := r.b.log.Read(ctx, r.name, r.tok.MsgSeq, want, kinesis.MaxGetRecordsBytes-bytes)
 		if err != nil {
 			return out, fmt.Errorf("read %s from %d: %w", r.name, r.tok.MsgSeq, err)
@@ -204,6 +228,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 				need += br.count
 			}
 		}
+		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
 		out.Records = slices.Grow(out.Records, min(need, r.limit-len(out.Records)))
 		full := false
 		for _, m := range msgs {

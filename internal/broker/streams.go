@@ -137,6 +137,7 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 			errs = append(errs, fmt.Errorf("delete log for %s/%s: %w", s.Name, sh.ID, err))
 		}
 		b.dropAppender(sh.Epoch)
+		b.recordsPerMsg.Delete(sh.Epoch)
 	}
 	return errors.Join(errs...)
 }
