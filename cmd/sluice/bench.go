@@ -14,6 +14,8 @@ import (
 	"math"
 	"math/bits"
 	mrand "math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -52,6 +54,7 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.BoolVar(&cfg.RandomKeys, "random-keys", false, "give each record a random partition key (default: spread records evenly over the open shards with ExplicitHashKey)")
 	fs.BoolVar(&cfg.Read, "read", false, "after the put phase, read the whole stream from TRIM_HORIZON, one reader per shard, and check that no record is missing")
 	asJSON := fs.Bool("json", false, "print the result as one line of JSON instead of text")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator itself to `file`, to see what the client costs")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -80,6 +83,17 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	progress := &benchProgressPrinter{w: env.stderr}
 	cfg.Progress = progress.print
 	cfg.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := benchmark(ctx, client, cfg)
 	if res.Put.Elapsed > 0 {
 		if *asJSON {
