@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 )
@@ -288,19 +290,25 @@ func (s *server) cleanup() {
 }
 
 // Client returns an aws-sdk-go-v2 Kinesis client for the server: static
-// dummy credentials, region us-east-1, and no retries, so that every error
-// reaches the test.
+// dummy credentials, region us-east-1, and retries only of connection
+// errors, so that every error the server answers reaches the test. (Go's
+// HTTP client can close a pooled connection under a response it is still
+// reading; the SDK retries that by default, aws/aws-sdk-go-v2#2737.)
 func (s *server) Client(optFns ...func(*kinesis.Options)) *kinesis.Client {
 	return newClient(s.Endpoint, s.http, optFns...)
 }
 
 func newClient(endpoint string, hc *http.Client, optFns ...func(*kinesis.Options)) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
-		Region:           testRegion,
-		BaseEndpoint:     aws.String(endpoint),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSLUICEE2E", "secret", ""),
-		HTTPClient:       hc,
-		RetryMaxAttempts: 1,
+		Region:       testRegion,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSLUICEE2E", "secret", ""),
+		HTTPClient:   hc,
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 3
+			o.Retryables = []retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.RetryableConnectionError{}}
+			o.RateLimiter = ratelimit.None
+		}),
 	}, optFns...)
 }
 
