@@ -68,11 +68,26 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := flagsFromEnv(fs, env.getenv); err != nil {
 		return err
 	}
+	if !validAccountID(c.accountID) {
+		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
+	}
 	logger, err := newLogger(env, c.logLevel)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, env, c, logger)
+}
+
+func validAccountID(id string) bool {
+	if len(id) != 12 {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // flagsFromEnv sets every flag not given on the command line from its
@@ -102,6 +117,12 @@ func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
 
 func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {
 	start := time.Now()
+	// Listen first: a taken port should not cost opening the store.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
 	store, err := jetstream.Open(ctx, jetstream.Config{
 		DataDir:  c.dataDir,
 		URL:      c.natsURL,
@@ -140,10 +161,6 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
