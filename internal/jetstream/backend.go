@@ -168,8 +168,8 @@ func (b *Backend) waitJetStream(ctx context.Context) error {
 		if b.srv != nil || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return fmt.Errorf("jetstream account info: %w", err)
 		}
-		if attempt%10 == 0 {
-			b.log.Warn("waiting for jetstream", "url", b.cfg.URL, "err", err)
+		if attempt == 1 || attempt%10 == 0 { // say so at once, then now and then
+			b.log.Warn("waiting for jetstream", "url", b.cfg.URL, "attempt", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
