@@ -72,33 +72,38 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "Records size exceeds %d MB limit", kinesis.MaxPutRecordsBytes>>20)
 	}
 
+	if len(groups) == 0 {
+		return nil, nil // no entries: nothing to store
+	}
 	start := time.Now()
 	results := make([]kinesis.PutRecordResult, len(entries))
-	var wg sync.WaitGroup
-	for _, g := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
-			for j, i := range g.idx {
-				if err != nil {
-					code, msg := kinesis.ErrInternalFailure, "Internal service failure."
-					if errors.Is(err, kinesis.ErrLogNotFound) {
-						code, msg = kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", name, b.cfg.AccountID)
-					}
-					results[i] = kinesis.PutRecordResult{ErrorCode: code, ErrorMessage: msg}
-					continue
+	store := func(g *group) {
+		msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
+		for j, i := range g.idx {
+			if err != nil {
+				code, msg := kinesis.ErrInternalFailure, "Internal service failure."
+				if errors.Is(err, kinesis.ErrLogNotFound) {
+					code, msg = kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", name, b.cfg.AccountID)
 				}
-				results[i] = kinesis.PutRecordResult{
-					ShardID:        g.shard.ID,
-					SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
-				}
+				results[i] = kinesis.PutRecordResult{ErrorCode: code, ErrorMessage: msg}
+				continue
 			}
-			if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
-				b.cfg.Logger.Error("append records", "stream", name, "shard", g.shard.ID, "err", err)
+			results[i] = kinesis.PutRecordResult{
+				ShardID:        g.shard.ID,
+				SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
 			}
-		}()
+		}
+		if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
+			b.cfg.Logger.Error("append records", "stream", name, "shard", g.shard.ID, "err", err)
+		}
 	}
+	// Shards are written in parallel; the last group on this goroutine, so
+	// a single-shard put (every PutRecord) starts no goroutine at all.
+	var wg sync.WaitGroup
+	for _, g := range groups[:len(groups)-1] {
+		wg.Go(func() { store(g) })
+	}
+	store(groups[len(groups)-1])
 	wg.Wait()
 	b.m.putLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	b.m.incomingRecords.WithLabelValues(name).Add(float64(len(entries)))
