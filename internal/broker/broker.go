@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type Config struct {
 	CreateDelay time.Duration
 	// DeleteDelay is how long a deleted stream stays DELETING; default 0.
 	DeleteDelay time.Duration
+	// ConsumerCreateDelay is how long a new stream consumer stays
+	// CREATING; default 0 (AWS takes seconds).
+	ConsumerCreateDelay time.Duration
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
@@ -313,6 +317,13 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 		}
 	}
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
+	if s.Consumers != nil {
+		c.Consumers = make([]kinesis.Consumer, len(s.Consumers))
+		for i, sc := range s.Consumers {
+			sc.Tags = maps.Clone(sc.Tags)
+			c.Consumers[i] = sc
+		}
+	}
 	return &c
 }
 

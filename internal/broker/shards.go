@@ -9,13 +9,14 @@ import (
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
-// Page tokens (ListStreams, ListShards) are signed like iterators, and
-// expire as AWS's do.
+// Page tokens (ListStreams, ListShards, ListStreamConsumers) are signed
+// like iterators, and expire as AWS's do.
 type pageKind string
 
 const (
-	pageStreams pageKind = "streams"
-	pageShards  pageKind = "shards"
+	pageStreams   pageKind = "streams"
+	pageShards    pageKind = "shards"
+	pageConsumers pageKind = "consumers"
 )
 
 type pageToken struct {

@@ -152,8 +152,9 @@ func newStreamID() string {
 	return strings.ToLower(rand.Text()[:20] + "-" + rand.Text()[:3])
 }
 
-// DeleteStream marks the stream DELETING; its data goes once the delete
-// delay is over (at once by default).
+// DeleteStream marks the stream DELETING, consumers and all; a stream with
+// consumers is refused unless enforceConsumerDeletion. Its data goes once
+// the delete delay is over (at once by default).
 func (b *Broker) DeleteStream(ctx context.Context, ref kinesis.StreamRef, enforceConsumerDeletion bool) error {
 	name, err := b.resolve(ref)
 	if err != nil {
@@ -165,6 +166,9 @@ func (b *Broker) DeleteStream(ctx context.Context, ref kinesis.StreamRef, enforc
 			return kinesis.StreamNotFound(name, b.cfg.AccountID)
 		case kinesis.StatusCreating:
 			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", name, b.cfg.AccountID, st)
+		}
+		if len(s.Consumers) > 0 && !enforceConsumerDeletion {
+			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, len(s.Consumers))
 		}
 		now := b.cfg.Now()
 		s.DeletingAt = now
@@ -254,6 +258,7 @@ func (b *Broker) DescribeStream(ctx context.Context, ref kinesis.StreamRef) (kin
 	d := kinesis.StreamDescription{Stream: *cloneStream(s), Status: s.Status(b.cfg.Now())}
 	d.Shards = b.readableShards(s)
 	d.OpenShardCount = len(s.OpenShards())
+	d.ConsumerCount = len(s.Consumers)
 	return d, nil
 }
 

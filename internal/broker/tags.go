@@ -91,38 +91,108 @@ func (b *Broker) ListTags(ctx context.Context, ref kinesis.StreamRef) (map[strin
 	return maps.Clone(s.Tags), nil
 }
 
-// resourceStream resolves a resource ARN. Only stream ARNs name resources
-// until stream consumers exist.
-func (b *Broker) resourceStream(arn string) (kinesis.StreamRef, error) {
-	if _, _, _, ok := kinesis.ParseStreamARN(arn); !ok {
-		return kinesis.StreamRef{}, kinesis.Errorf(kinesis.ErrResourceNotFound, "Resource %s under account %s not found.", arn, b.cfg.AccountID)
-	}
-	return kinesis.StreamRef{ARN: arn}, nil
+// resource is what a resource ARN names: a stream, or one of its
+// consumers (isConsumer).
+type resource struct {
+	stream     string
+	consumer   kinesis.ConsumerRef
+	isConsumer bool
 }
 
-// TagResource tags the stream an ARN names.
+// resolveResource resolves a stream or consumer ARN.
+func (b *Broker) resolveResource(arn string) (resource, error) {
+	if _, _, _, ok := kinesis.ParseStreamARN(arn); ok {
+		name, err := b.resolve(kinesis.StreamRef{ARN: arn})
+		return resource{stream: name}, err
+	}
+	if _, _, _, ok := kinesis.ParseConsumerARN(arn); ok {
+		ref := kinesis.ConsumerRef{ARN: arn}
+		name, err := b.resolveConsumer(ref)
+		return resource{stream: name, consumer: ref, isConsumer: true}, err
+	}
+	return resource{}, kinesis.Errorf(kinesis.ErrResourceNotFound, "Resource %s under account %s not found.", arn, b.cfg.AccountID)
+}
+
+// resourceFields returns the tags and policy of the resource r names in s.
+func (b *Broker) resourceFields(s *kinesis.Stream, r resource) (tags *map[string]string, policy *string, err error) {
+	if !r.isConsumer {
+		return &s.Tags, &s.Policy, nil
+	}
+	i, err := b.findConsumer(s, r.consumer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &s.Consumers[i].Tags, &s.Consumers[i].Policy, nil
+}
+
+// updateResource changes the tags or policy of a stream or consumer.
+func (b *Broker) updateResource(ctx context.Context, r resource, change func(tags *map[string]string, policy *string) error) error {
+	_, err := b.update(ctx, r.stream, func(s *kinesis.Stream) error {
+		tags, policy, err := b.resourceFields(s, r)
+		if err != nil {
+			return err
+		}
+		return change(tags, policy)
+	})
+	return err
+}
+
+// TagResource tags the stream or consumer an ARN names.
 func (b *Broker) TagResource(ctx context.Context, arn string, tags map[string]string) error {
-	ref, err := b.resourceStream(arn)
+	r, err := b.resolveResource(arn)
 	if err != nil {
 		return err
 	}
-	return b.AddTags(ctx, ref, tags)
+	if !r.isConsumer {
+		return b.AddTags(ctx, kinesis.StreamRef{Name: r.stream}, tags)
+	}
+	if err := validateTags(tags); err != nil {
+		return err
+	}
+	return b.updateResource(ctx, r, func(cur *map[string]string, _ *string) error {
+		merged := maps.Clone(*cur)
+		if merged == nil {
+			merged = make(map[string]string, len(tags))
+		}
+		maps.Copy(merged, tags)
+		if len(merged) > kinesis.MaxTagsPerStream {
+			return kinesis.Errorf(kinesis.ErrInvalidArgument, "Failed to add tags to consumer %s under account %s because a given resource cannot have more than %d tags.", arn, b.cfg.AccountID, kinesis.MaxTagsPerStream)
+		}
+		*cur = merged
+		return nil
+	})
 }
 
-// UntagResource removes tags of the stream an ARN names.
+// UntagResource removes tags of the stream or consumer an ARN names.
 func (b *Broker) UntagResource(ctx context.Context, arn string, keys []string) error {
-	ref, err := b.resourceStream(arn)
+	r, err := b.resolveResource(arn)
 	if err != nil {
 		return err
 	}
-	return b.RemoveTags(ctx, ref, keys)
+	if !r.isConsumer {
+		return b.RemoveTags(ctx, kinesis.StreamRef{Name: r.stream}, keys)
+	}
+	return b.updateResource(ctx, r, func(cur *map[string]string, _ *string) error {
+		for _, k := range keys {
+			delete(*cur, k)
+		}
+		return nil
+	})
 }
 
-// ListTagsForResource lists tags of the stream an ARN names.
+// ListTagsForResource lists tags of the stream or consumer an ARN names.
 func (b *Broker) ListTagsForResource(ctx context.Context, arn string) (map[string]string, error) {
-	ref, err := b.resourceStream(arn)
+	r, err := b.resolveResource(arn)
 	if err != nil {
 		return nil, err
 	}
-	return b.ListTags(ctx, ref)
+	s, _, err := b.loadStream(ctx, r.stream)
+	if err != nil {
+		return nil, err
+	}
+	tags, _, err := b.resourceFields(s, r)
+	if err != nil {
+		return nil, err
+	}
+	return maps.Clone(*tags), nil
 }

@@ -339,3 +339,50 @@ func (f *fakeService) DescribeLimits(ctx context.Context) (kinesis.Limits, error
 	}
 	return kinesis.Limits{ShardLimit: 20000, OpenShardCount: 3, OnDemandStreamCount: 1, OnDemandStreamCountLimit: 50}, nil
 }
+
+func (f *fakeService) RegisterStreamConsumer(ctx context.Context, streamARN, name string, tags map[string]string) (kinesis.ConsumerDescription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("RegisterStreamConsumer", []string{streamARN, name}); err != nil {
+		return kinesis.ConsumerDescription{}, err
+	}
+	s, err := f.lookup(kinesis.StreamRef{ARN: streamARN})
+	if err != nil {
+		return kinesis.ConsumerDescription{}, err
+	}
+	c := kinesis.Consumer{Name: name, ARN: kinesis.ConsumerARN(streamARN, name, f.now), CreatedAt: f.now, ActiveAt: f.now, Tags: tags}
+	s.Consumers = append(s.Consumers, c)
+	return kinesis.ConsumerDescription{Name: name, ARN: c.ARN, Status: kinesis.ConsumerActive, CreatedAt: f.now, StreamARN: streamARN}, nil
+}
+
+func (f *fakeService) DeregisterStreamConsumer(ctx context.Context, ref kinesis.ConsumerRef) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.record("DeregisterStreamConsumer", ref)
+}
+
+func (f *fakeService) DescribeStreamConsumer(ctx context.Context, ref kinesis.ConsumerRef) (kinesis.ConsumerDescription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("DescribeStreamConsumer", ref); err != nil {
+		return kinesis.ConsumerDescription{}, err
+	}
+	return kinesis.ConsumerDescription{Name: ref.Name, ARN: ref.ARN, Status: kinesis.ConsumerActive, CreatedAt: f.now, StreamARN: ref.StreamARN}, nil
+}
+
+func (f *fakeService) ListStreamConsumers(ctx context.Context, in kinesis.ListStreamConsumersInput) (kinesis.ListStreamConsumersOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("ListStreamConsumers", in); err != nil {
+		return kinesis.ListStreamConsumersOutput{}, err
+	}
+	s, err := f.lookup(kinesis.StreamRef{ARN: in.StreamARN})
+	if err != nil {
+		return kinesis.ListStreamConsumersOutput{}, err
+	}
+	var out kinesis.ListStreamConsumersOutput
+	for _, c := range s.Consumers {
+		out.Consumers = append(out.Consumers, kinesis.ConsumerDescription{Name: c.Name, ARN: c.ARN, Status: kinesis.ConsumerActive, CreatedAt: c.CreatedAt, StreamARN: in.StreamARN})
+	}
+	return out, nil
+}

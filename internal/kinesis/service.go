@@ -183,10 +183,57 @@ type Service interface {
 	RemoveTags(ctx context.Context, ref StreamRef, keys []string) error
 	ListTags(ctx context.Context, ref StreamRef) (map[string]string, error)
 	// TagResource, UntagResource and ListTagsForResource address a stream
-	// (or, later, a consumer) by ARN.
+	// or a consumer by ARN.
 	TagResource(ctx context.Context, arn string, tags map[string]string) error
 	UntagResource(ctx context.Context, arn string, keys []string) error
 	ListTagsForResource(ctx context.Context, arn string) (map[string]string, error)
 
 	DescribeLimits(ctx context.Context) (Limits, error)
+
+	ConsumerService
+}
+
+// ConsumerRef addresses a consumer by ARN, or by its stream's ARN and its
+// name, or by all three (which must then agree).
+type ConsumerRef struct {
+	ARN       string
+	StreamARN string
+	Name      string
+}
+
+// ConsumerDescription is a consumer as DescribeStreamConsumer and
+// RegisterStreamConsumer show it.
+type ConsumerDescription struct {
+	Name      string
+	ARN       string
+	Status    ConsumerStatus
+	CreatedAt time.Time
+	StreamARN string
+}
+
+// ListStreamConsumersInput pages through a stream's consumers.
+type ListStreamConsumersInput struct {
+	StreamARN               string
+	NextToken               string
+	MaxResults              int // 1..100
+	StreamCreationTimestamp *time.Time
+}
+
+// ListStreamConsumersOutput is a page of consumers.
+type ListStreamConsumersOutput struct {
+	Consumers []ConsumerDescription
+	NextToken string
+}
+
+// ConsumerService is the part of Service that manages enhanced fan-out
+// consumers. Errors: ResourceNotFoundException for a stream or consumer
+// that does not exist, ResourceInUseException for a stream not ACTIVE or a
+// name taken, LimitExceededException past the consumer limits,
+// InvalidArgumentException for references that do not agree, and
+// ExpiredNextTokenException for an old page token.
+type ConsumerService interface {
+	RegisterStreamConsumer(ctx context.Context, streamARN, name string, tags map[string]string) (ConsumerDescription, error)
+	DeregisterStreamConsumer(ctx context.Context, ref ConsumerRef) error
+	DescribeStreamConsumer(ctx context.Context, ref ConsumerRef) (ConsumerDescription, error)
+	ListStreamConsumers(ctx context.Context, in ListStreamConsumersInput) (ListStreamConsumersOutput, error)
 }

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -102,6 +103,11 @@ type Stream struct {
 	KeyID             string    `json:"keyId,omitempty"`
 	ShardLevelMetrics []string  `json:"shardLevelMetrics,omitempty"`
 	MaxRecordSizeKiB  int       `json:"maxRecordSizeKiB,omitempty"`
+	// Consumers are the stream's registered consumers, in registration
+	// order.
+	Consumers []Consumer `json:"consumers,omitempty"`
+	// Policy is the stream's resource policy document; "" when none.
+	Policy string `json:"policy,omitempty"`
 }
 
 // Status derives the stream's status at time now from its timestamps, so
@@ -179,3 +185,88 @@ func ParseStreamARN(arn string) (region, account, name string, ok bool) {
 	}
 	return parts[3], parts[4], name, true
 }
+
+// ConsumerStatus is the lifecycle state of a stream consumer.
+type ConsumerStatus string
+
+const (
+	ConsumerCreating ConsumerStatus = "CREATING"
+	ConsumerActive   ConsumerStatus = "ACTIVE"
+	ConsumerDeleting ConsumerStatus = "DELETING"
+)
+
+// Consumer limits per stream.
+const (
+	MaxConsumersPerStream   = 20
+	MaxCreatingConsumers    = 5
+	DefaultListConsumersMax = 100
+)
+
+// Consumer is an enhanced fan-out consumer registered with a stream. It is
+// kept in its stream's metadata.
+type Consumer struct {
+	Name      string    `json:"name"`
+	ARN       string    `json:"arn"`
+	CreatedAt time.Time `json:"createdAt"`
+	// ActiveAt is when a CREATING consumer becomes ACTIVE.
+	ActiveAt time.Time         `json:"activeAt"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	// Policy is the consumer's resource policy document; "" when none.
+	Policy string `json:"policy,omitempty"`
+}
+
+// Status derives the consumer's status at time now.
+func (c *Consumer) Status(now time.Time) ConsumerStatus {
+	if now.Before(c.ActiveAt) {
+		return ConsumerCreating
+	}
+	return ConsumerActive
+}
+
+// Consumer returns the stream's consumer with the given name.
+func (s *Stream) Consumer(name string) (*Consumer, bool) {
+	for i := range s.Consumers {
+		if s.Consumers[i].Name == name {
+			return &s.Consumers[i], true
+		}
+	}
+	return nil, false
+}
+
+// ConsumerARN forms a consumer's ARN from its stream's ARN, its name and
+// its creation time (whole seconds).
+func ConsumerARN(streamARN, name string, created time.Time) string {
+	return streamARN + "/consumer/" + name + ":" + strconv.FormatInt(created.Unix(), 10)
+}
+
+// ParseConsumerARN splits a consumer ARN into its stream's ARN, the
+// consumer name and the creation time in epoch seconds.
+func ParseConsumerARN(arn string) (streamARN, name string, created int64, ok bool) {
+	streamARN, rest, found := strings.Cut(arn, "/consumer/")
+	if !found {
+		return "", "", 0, false
+	}
+	if _, _, _, ok := ParseStreamARN(streamARN); !ok {
+		return "", "", 0, false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return "", "", 0, false
+	}
+	created, err := strconv.ParseInt(rest[i+1:], 10, 64)
+	if err != nil || created < 0 {
+		return "", "", 0, false
+	}
+	return streamARN, rest[:i], created, true
+}
+
+// ShardLevelMetrics are the enhanced monitoring metrics, in the order AWS
+// lists them; MetricsAll stands for all of them.
+var ShardLevelMetrics = []string{
+	"IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
+	"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded",
+	"IteratorAgeMilliseconds",
+}
+
+// MetricsAll is the ShardLevelMetrics value that means every metric.
+const MetricsAll = "ALL"

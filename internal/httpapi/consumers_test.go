@@ -1,0 +1,51 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestValidation_NewOperations checks the model validation of the consumer,
+// monitoring, resource policy and account settings operations.
+func TestValidation_NewOperations(t *testing.T) {
+	arn := "arn:aws:kinesis:us-east-1:123456789012:stream/s"
+	tests := []struct {
+		op, body string
+		code     string
+		want     string
+	}{
+		{"RegisterStreamConsumer", `{}`, "ValidationException",
+			"2 validation errors detected: " +
+				"Value null at 'streamARN' failed to satisfy constraint: Member must not be null; " +
+				"Value null at 'consumerName' failed to satisfy constraint: Member must not be null"},
+		{"RegisterStreamConsumer", `{"StreamARN":"` + arn + `","ConsumerName":"a b"}`, "ValidationException",
+			"1 validation error detected: Value 'a b' at 'consumerName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"},
+		{"RegisterStreamConsumer", `{"StreamARN":"` + arn + `","ConsumerName":"` + strings.Repeat("c", 129) + `"}`, "ValidationException",
+			"1 validation error detected: Value '" + strings.Repeat("c", 129) + "' at 'consumerName' failed to satisfy constraint: Member must have length less than or equal to 128"},
+		{"DescribeStreamConsumer", `{"ConsumerARN":"` + arn + `"}`, "ValidationException",
+			"1 validation error detected: Value '" + arn + "' at 'consumerARN' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+"},
+		{"DeregisterStreamConsumer", `{"StreamARN":"x","ConsumerName":""}`, "ValidationException",
+			"3 validation errors detected: " +
+				"Value 'x' at 'streamARN' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+; " +
+				"Value '' at 'consumerName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; " +
+				"Value '' at 'consumerName' failed to satisfy constraint: Member must have length greater than or equal to 1"},
+		{"ListStreamConsumers", `{"MaxResults":0}`, "ValidationException",
+			"2 validation errors detected: " +
+				"Value null at 'streamARN' failed to satisfy constraint: Member must not be null; " +
+				"Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+	}
+	h := New(newFakeService(), Options{})
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			rec := serve(h, newRequest(tt.op, tt.body))
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("status %d, body %s", rec.Code, rec.Body)
+			}
+			e := readError(t, rec)
+			if e.Code != tt.code || e.Message != tt.want {
+				t.Errorf("got %s: %s\nwant %s: %s", e.Code, e.Message, tt.code, tt.want)
+			}
+		})
+	}
+}
