@@ -18,10 +18,9 @@ import (
 // wire structs of this package and responses back into bytes.
 //
 // Wire structs carry `json` tags naming the AWS members, which both
-// encoding/json and github.com/fxamacker/cbor/v2 honour, so a CBOR codec
-// (application/x-amz-cbor-1.1) is one more file: a type implementing this
-// interface with cbor.Unmarshal/Marshal for decode/encode, its hot-path
-// methods delegating to them, plus MarshalCBOR/UnmarshalCBOR on Timestamp
+// encoding/json and github.com/fxamacker/cbor/v2 honour: the CBOR codec
+// (codec_cbor.go) decodes and encodes them by reflection, its hot-path
+// methods delegating to that, and Timestamp has MarshalCBOR/UnmarshalCBOR
 // for CBOR's tag 1 + integer epoch *milliseconds* form. The hot-path methods
 // exist so that JSON, the common format, can skip reflection for the two
 // operations that carry records.
@@ -71,27 +70,10 @@ func codecFor(contentType string) (codec, error) {
 	case contentTypeJSON:
 		return jsonCodecPlain, nil
 	case contentTypeCBOR:
-		return cborErrorsOnly{}, kinesis.Errorf(kinesis.ErrSerialization,
-			"CBOR (%s) is not supported by this server yet; have the client send JSON "+
-				"(Java SDK v2: -Daws.cborEnabled=false or AWS_CBOR_ENABLED=false; v1: AWS_CBOR_DISABLE=true)", contentTypeCBOR)
+		return cborCodec{}, nil
 	}
 	return nil, kinesis.Errorf(kinesis.ErrSerialization,
 		"Unsupported Content-Type %q; send %s", contentType, contentTypeJSON11)
-}
-
-// cborErrorsOnly stands in for the CBOR codec until it exists: it only
-// writes errors, in CBOR, so that Java SDKs (which send CBOR by default)
-// can read why their request was refused.
-type cborErrorsOnly struct{ jsonCodec }
-
-func (cborErrorsOnly) contentType() string { return contentTypeCBOR }
-
-func (cborErrorsOnly) encodeError(dst []byte, code kinesis.ErrorCode, msg string) []byte {
-	dst = append(dst, 0xa2) // map of two pairs
-	dst = appendCBORText(dst, "__type")
-	dst = appendCBORText(dst, string(code))
-	dst = appendCBORText(dst, "message")
-	return appendCBORText(dst, msg)
 }
 
 // appendCBORText appends s as a CBOR text string (major type 3).
@@ -245,8 +227,8 @@ func wireTypeName(t reflect.Type) string {
 // Timestamp is a point in time on the wire. In JSON it is a number of epoch
 // seconds with a millisecond fraction, written in plain decimal
 // (1459799926.48, never 1.45979992648E9) because some clients cannot read
-// exponent form; any JSON number is accepted on input. The CBOR codec adds
-// MarshalCBOR/UnmarshalCBOR for its tag 1 + epoch milliseconds form.
+// exponent form; any JSON number is accepted on input. In CBOR it is tag 1
+// and epoch milliseconds (codec_cbor.go).
 type Timestamp struct{ time.Time }
 
 // MarshalJSON writes the time as epoch seconds with millisecond precision.

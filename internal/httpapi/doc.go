@@ -1,7 +1,8 @@
 // Package httpapi serves the Amazon Kinesis Data Streams API over HTTP in
-// the AWS JSON 1.1 protocol, so that unmodified AWS SDKs and the AWS CLI
-// can talk to Sluice. Its Handler is an http.Handler; the server decides
-// which HTTP versions carry it (HTTP/1.1, h2c, h2 over TLS).
+// the AWS JSON 1.1 protocol and its CBOR variant, so that unmodified AWS
+// SDKs and the AWS CLI can talk to Sluice. Its Handler is an
+// http.Handler; the server decides which HTTP versions carry it (HTTP/1.1,
+// h2c, h2 over TLS).
 //
 // A request goes through these steps, and the first that fails answers:
 //
@@ -62,6 +63,7 @@
 // JSON is decoded by encoding/json, except PutRecords bodies and
 // GetRecords/PutRecords responses, which have hand-written, allocation-lean
 // code paths checked against encoding/json by fuzzing. The CBOR variant
-// (application/x-amz-cbor-1.1) is answered with SerializationException for
-// now; see the codec interface for how it plugs in.
+// (application/x-amz-cbor-1.1), the Java SDKs' default, decodes into the
+// same wire structs by reflection and answers in CBOR: blobs are byte
+// strings and timestamps tag 1 with epoch milliseconds (codec_cbor.go).
 package httpapi

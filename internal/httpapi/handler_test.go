@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -293,29 +291,5 @@ func TestHandler_InternalFailure(t *testing.T) {
 	serve(h, newRequest("ListStreams", "{}").WithContext(ctx))
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("canceled request logged as an error: %s", logs.String())
-	}
-}
-
-func TestHandler_CBORRefused(t *testing.T) {
-	h := New(newFakeService(), Options{})
-	r := newRequest("ListStreams", "\xa0")
-	r.Header.Set("Content-Type", contentTypeCBOR)
-	rec := serve(h, r)
-	if rec.Code != 400 || rec.Header().Get("Content-Type") != contentTypeCBOR || rec.Header().Get("X-Amzn-ErrorType") != "SerializationException" {
-		t.Fatalf("got %d %v", rec.Code, rec.Header())
-	}
-	var body map[string]string
-	if err := cbor.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-		t.Fatalf("error body is not CBOR: %v", err)
-	}
-	if body["__type"] != "SerializationException" || !strings.Contains(body["message"], "aws.cborEnabled=false") {
-		t.Errorf("body %v", body)
-	}
-	// Long messages need the longer CBOR length forms.
-	for _, n := range []int{23, 24, 255, 256, 70000} {
-		var s string
-		if err := cbor.Unmarshal(appendCBORText(nil, strings.Repeat("x", n)), &s); err != nil || len(s) != n {
-			t.Errorf("text of %d bytes: %d, %v", n, len(s), err)
-		}
 	}
 }
