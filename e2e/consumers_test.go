@@ -122,3 +122,109 @@ func TestConsumers(t *testing.T) {
 		wantTyped[*types.ResourceNotFoundException](t, err)
 	})
 }
+
+// TestSettings drives enhanced monitoring, resource policies and account
+// settings through aws-sdk-go-v2.
+func TestSettings(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--region", testRegion, "--account-id", testAccount)
+	c := s.Client()
+	ctx := t.Context()
+	createStream(t, c, "mon", 1)
+	arn := aws.String(streamARN("mon"))
+
+	t.Run("EnhancedMonitoring", func(t *testing.T) {
+		en, err := c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{
+			StreamName: aws.String("mon"), ShardLevelMetrics: []types.MetricsName{types.MetricsNameIncomingBytes}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(en.StreamARN) != *arn || len(en.CurrentShardLevelMetrics) != 0 ||
+			len(en.DesiredShardLevelMetrics) != 1 || en.DesiredShardLevelMetrics[0] != types.MetricsNameIncomingBytes {
+			t.Errorf("Enable = %+v", en)
+		}
+		en, err = c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{
+			StreamARN: arn, ShardLevelMetrics: []types.MetricsName{types.MetricsNameAll}})
+		if err != nil || len(en.DesiredShardLevelMetrics) != 7 {
+			t.Fatalf("Enable ALL = %+v, %v", en, err)
+		}
+		sum, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamARN: arn})
+		if err != nil || len(sum.StreamDescriptionSummary.EnhancedMonitoring) != 1 ||
+			len(sum.StreamDescriptionSummary.EnhancedMonitoring[0].ShardLevelMetrics) != 7 {
+			t.Errorf("summary EnhancedMonitoring = %+v, %v", sum, err)
+		}
+		dis, err := c.DisableEnhancedMonitoring(ctx, &kinesis.DisableEnhancedMonitoringInput{
+			StreamName: aws.String("mon"), ShardLevelMetrics: []types.MetricsName{types.MetricsNameAll}})
+		if err != nil || len(dis.CurrentShardLevelMetrics) != 7 || dis.DesiredShardLevelMetrics == nil || len(dis.DesiredShardLevelMetrics) != 0 {
+			t.Fatalf("Disable ALL = %+v, %v", dis, err)
+		}
+		d, err := c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("mon")})
+		if err != nil || len(d.StreamDescription.EnhancedMonitoring) != 1 || len(d.StreamDescription.EnhancedMonitoring[0].ShardLevelMetrics) != 0 {
+			t.Errorf("DescribeStream EnhancedMonitoring = %+v, %v", d, err)
+		}
+		_, err = c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{
+			StreamName: aws.String("mon"), ShardLevelMetrics: []types.MetricsName{"Bogus"}})
+		wantError(t, err, "ValidationException")
+	})
+
+	t.Run("ResourcePolicy", func(t *testing.T) {
+		reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: arn, ConsumerName: aws.String("app")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const policy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kinesis:GetRecords","Resource":"*"}]}`
+		for _, res := range []*string{arn, reg.Consumer.ConsumerARN} {
+			got, err := c.GetResourcePolicy(ctx, &kinesis.GetResourcePolicyInput{ResourceARN: res})
+			if err != nil || aws.ToString(got.Policy) != "{}" {
+				t.Fatalf("policy of %s before put = %+v, %v", *res, got, err)
+			}
+			if _, err := c.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: res, Policy: aws.String(policy)}); err != nil {
+				t.Fatal(err)
+			}
+			got, err = c.GetResourcePolicy(ctx, &kinesis.GetResourcePolicyInput{ResourceARN: res})
+			if err != nil || aws.ToString(got.Policy) != policy {
+				t.Fatalf("policy of %s = %+v, %v", *res, got, err)
+			}
+			if _, err := c.DeleteResourcePolicy(ctx, &kinesis.DeleteResourcePolicyInput{ResourceARN: res}); err != nil {
+				t.Fatal(err)
+			}
+			got, err = c.GetResourcePolicy(ctx, &kinesis.GetResourcePolicyInput{ResourceARN: res})
+			if err != nil || aws.ToString(got.Policy) != "{}" {
+				t.Fatalf("policy of %s after delete = %+v, %v", *res, got, err)
+			}
+		}
+		_, err = c.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: arn, Policy: aws.String("not json")})
+		wantTyped[*types.InvalidArgumentException](t, err)
+		_, err = c.GetResourcePolicy(ctx, &kinesis.GetResourcePolicyInput{ResourceARN: aws.String(streamARN("missing"))})
+		wantTyped[*types.ResourceNotFoundException](t, err)
+	})
+
+	t.Run("AccountSettings", func(t *testing.T) {
+		d, err := c.DescribeAccountSettings(ctx, &kinesis.DescribeAccountSettingsInput{})
+		if err != nil || d.MinimumThroughputBillingCommitment == nil ||
+			d.MinimumThroughputBillingCommitment.Status != types.MinimumThroughputBillingCommitmentOutputStatusDisabled {
+			t.Fatalf("initial settings = %+v, %v", d, err)
+		}
+		u, err := c.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{
+			MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: types.MinimumThroughputBillingCommitmentInputStatusEnabled}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := u.MinimumThroughputBillingCommitment
+		if m.Status != types.MinimumThroughputBillingCommitmentOutputStatusEnabled || m.StartedAt == nil || m.EarliestAllowedEndAt == nil || m.EndedAt != nil {
+			t.Errorf("enabled = %+v", m)
+		}
+		u, err = c.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{
+			MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: types.MinimumThroughputBillingCommitmentInputStatusDisabled}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := u.MinimumThroughputBillingCommitment; m.Status != types.MinimumThroughputBillingCommitmentOutputStatusEnabledUntilEarliestAllowedEnd || m.EndedAt == nil {
+			t.Errorf("disabled before the earliest end = %+v", m)
+		}
+		d, err = c.DescribeAccountSettings(ctx, &kinesis.DescribeAccountSettingsInput{})
+		if err != nil || d.MinimumThroughputBillingCommitment.Status != types.MinimumThroughputBillingCommitmentOutputStatusEnabledUntilEarliestAllowedEnd {
+			t.Errorf("settings = %+v, %v", d, err)
+		}
+	})
+}

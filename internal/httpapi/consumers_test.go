@@ -34,6 +34,26 @@ func TestValidation_NewOperations(t *testing.T) {
 			"2 validation errors detected: " +
 				"Value null at 'streamARN' failed to satisfy constraint: Member must not be null; " +
 				"Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		{"EnableEnhancedMonitoring", `{"StreamName":"s"}`, "ValidationException",
+			"1 validation error detected: Value null at 'shardLevelMetrics' failed to satisfy constraint: Member must not be null"},
+		{"DisableEnhancedMonitoring", `{"StreamName":"s","ShardLevelMetrics":["Bogus"]}`, "ValidationException",
+			"1 validation error detected: Value '[Bogus]' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [IncomingBytes, IncomingRecords, OutgoingBytes, OutgoingRecords, WriteProvisionedThroughputExceeded, ReadProvisionedThroughputExceeded, IteratorAgeMilliseconds, ALL]]"},
+		{"EnableEnhancedMonitoring", `{"StreamName":"s","ShardLevelMetrics":[]}`, "ValidationException",
+			"1 validation error detected: Value '[]' at 'shardLevelMetrics' failed to satisfy constraint: Member must have length greater than or equal to 1"},
+		{"EnableEnhancedMonitoring", `{"ShardLevelMetrics":["ALL"]}`, "InvalidArgumentException",
+			"Either StreamName or StreamARN should be provided."},
+		{"PutResourcePolicy", `{}`, "ValidationException",
+			"2 validation errors detected: " +
+				"Value null at 'resourceARN' failed to satisfy constraint: Member must not be null; " +
+				"Value null at 'policy' failed to satisfy constraint: Member must not be null"},
+		{"GetResourcePolicy", `{"ResourceARN":"x"}`, "ValidationException",
+			"1 validation error detected: Value 'x' at 'resourceARN' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:.*stream/\\S+"},
+		{"DeleteResourcePolicy", `{}`, "ValidationException",
+			"1 validation error detected: Value null at 'resourceARN' failed to satisfy constraint: Member must not be null"},
+		{"UpdateAccountSettings", `{}`, "ValidationException",
+			"1 validation error detected: Value null at 'minimumThroughputBillingCommitment' failed to satisfy constraint: Member must not be null"},
+		{"UpdateAccountSettings", `{"MinimumThroughputBillingCommitment":{"Status":"ENABLED_UNTIL_EARLIEST_ALLOWED_END"}}`, "ValidationException",
+			"1 validation error detected: Value 'ENABLED_UNTIL_EARLIEST_ALLOWED_END' at 'minimumThroughputBillingCommitment.status' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"},
 	}
 	h := New(newFakeService(), Options{})
 	for _, tt := range tests {

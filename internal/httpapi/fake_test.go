@@ -386,3 +386,59 @@ func (f *fakeService) ListStreamConsumers(ctx context.Context, in kinesis.ListSt
 	}
 	return out, nil
 }
+
+func (f *fakeService) SetEnhancedMonitoring(ctx context.Context, ref kinesis.StreamRef, metrics []string, enable bool) (kinesis.MonitoringOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("SetEnhancedMonitoring", metrics); err != nil {
+		return kinesis.MonitoringOutput{}, err
+	}
+	s, err := f.lookup(ref)
+	if err != nil {
+		return kinesis.MonitoringOutput{}, err
+	}
+	out := kinesis.MonitoringOutput{StreamName: s.Name, StreamARN: s.ARN, Current: s.ShardLevelMetrics}
+	if enable {
+		s.ShardLevelMetrics = slices.Clone(metrics)
+	} else {
+		s.ShardLevelMetrics = nil
+	}
+	out.Desired = s.ShardLevelMetrics
+	return out, nil
+}
+
+func (f *fakeService) PutResourcePolicy(ctx context.Context, arn, policy string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.record("PutResourcePolicy", []string{arn, policy})
+}
+
+func (f *fakeService) GetResourcePolicy(ctx context.Context, arn string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return "{}", f.record("GetResourcePolicy", arn)
+}
+
+func (f *fakeService) DeleteResourcePolicy(ctx context.Context, arn string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.record("DeleteResourcePolicy", arn)
+}
+
+func (f *fakeService) DescribeAccountSettings(ctx context.Context) (kinesis.AccountSettings, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return kinesis.AccountSettings{CommitmentStatus: kinesis.CommitmentDisabled}, f.record("DescribeAccountSettings", nil)
+}
+
+func (f *fakeService) UpdateAccountSettings(ctx context.Context, enable bool) (kinesis.AccountSettings, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("UpdateAccountSettings", enable); err != nil {
+		return kinesis.AccountSettings{}, err
+	}
+	if !enable {
+		return kinesis.AccountSettings{CommitmentStatus: kinesis.CommitmentDisabled}, nil
+	}
+	return kinesis.AccountSettings{CommitmentStatus: kinesis.CommitmentEnabled, StartedAt: f.now, EarliestAllowedEndAt: f.now.Add(kinesis.MinimumCommitmentPeriod)}, nil
+}

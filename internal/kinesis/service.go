@@ -191,6 +191,7 @@ type Service interface {
 	DescribeLimits(ctx context.Context) (Limits, error)
 
 	ConsumerService
+	SettingsService
 }
 
 // ConsumerRef addresses a consumer by ARN, or by its stream's ARN and its
@@ -236,4 +237,54 @@ type ConsumerService interface {
 	DeregisterStreamConsumer(ctx context.Context, ref ConsumerRef) error
 	DescribeStreamConsumer(ctx context.Context, ref ConsumerRef) (ConsumerDescription, error)
 	ListStreamConsumers(ctx context.Context, in ListStreamConsumersInput) (ListStreamConsumersOutput, error)
+}
+
+// MonitoringOutput is the outcome of Enable- or DisableEnhancedMonitoring:
+// the shard-level metrics before and after.
+type MonitoringOutput struct {
+	StreamName string
+	StreamARN  string
+	Current    []string
+	Desired    []string
+}
+
+// Statuses of the account's minimum throughput billing commitment.
+const (
+	CommitmentEnabled       = "ENABLED"
+	CommitmentDisabled      = "DISABLED"
+	CommitmentEnabledUntil  = "ENABLED_UNTIL_EARLIEST_ALLOWED_END"
+	MinimumCommitmentPeriod = 24 * time.Hour
+)
+
+// AccountSettings are the account-level settings: the minimum throughput
+// billing commitment ("On-demand Advantage"). Times are zero when unset.
+type AccountSettings struct {
+	CommitmentStatus     string
+	StartedAt            time.Time
+	EndedAt              time.Time
+	EarliestAllowedEndAt time.Time
+}
+
+// SettingsService is the part of Service that keeps state the API shows
+// but does not act on: enhanced monitoring, resource policies and account
+// settings. Errors: ResourceNotFoundException for a stream or consumer
+// that does not exist, ResourceInUseException for a stream not ACTIVE, and
+// InvalidArgumentException for an unknown metric or a policy that is not a
+// JSON policy document.
+type SettingsService interface {
+	// SetEnhancedMonitoring turns shard-level metrics on (enable) or off;
+	// "ALL" stands for every metric.
+	SetEnhancedMonitoring(ctx context.Context, ref StreamRef, metrics []string, enable bool) (MonitoringOutput, error)
+
+	// PutResourcePolicy, GetResourcePolicy and DeleteResourcePolicy
+	// address a stream or a consumer by ARN. GetResourcePolicy returns
+	// "{}" when there is none; deleting none is no error.
+	PutResourcePolicy(ctx context.Context, arn, policy string) error
+	GetResourcePolicy(ctx context.Context, arn string) (string, error)
+	DeleteResourcePolicy(ctx context.Context, arn string) error
+
+	DescribeAccountSettings(ctx context.Context) (AccountSettings, error)
+	// UpdateAccountSettings turns the minimum throughput billing commitment
+	// on or off and returns the settings it leaves.
+	UpdateAccountSettings(ctx context.Context, enableCommitment bool) (AccountSettings, error)
 }
