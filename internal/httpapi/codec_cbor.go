@@ -154,8 +154,8 @@ func checkCBORMap(body []byte) error {
 }
 
 // cborSerializationError turns a decoding failure into the error the
-// client sees, naming the member at fault where the decoder tells it but
-// no Go types.
+// client sees, naming the top-level member at fault where the decoder
+// tells it (for Records[3].Data that is Records), but no Go types.
 func cborSerializationError(err error) *kinesis.Error {
 	var typeErr *cbor.UnmarshalTypeError
 	var tsErr *cborTimestampError
@@ -172,7 +172,7 @@ func cborSerializationError(err error) *kinesis.Error {
 			member = member[i+1:]
 		}
 		if member != "" {
-			return kinesis.Errorf(kinesis.ErrSerialization, "Unexpected CBOR %s for member %s; expected %s",
+			return kinesis.Errorf(kinesis.ErrSerialization, "Unexpected CBOR %s in member %s; expected %s",
 				typeErr.CBORType, member, cborWireTypeName(typeErr.GoType))
 		}
 		return kinesis.Errorf(kinesis.ErrSerialization, "Unexpected CBOR %s; expected %s",

@@ -411,6 +411,10 @@ func TestCBOR_EveryOperation(t *testing.T) {
 		"RemoveTagsFromStream":          {"StreamName": "s", "TagKeys": []string{"a"}},
 		"TagResource":                   {"ResourceARN": arn, "Tags": map[string]string{"a": "b"}},
 		"UntagResource":                 {"ResourceARN": arn, "TagKeys": []string{"a"}},
+		"RegisterStreamConsumer":        {"StreamARN": arn, "ConsumerName": "c"},
+		"DeregisterStreamConsumer":      {"StreamARN": arn, "ConsumerName": "c"},
+		"DescribeStreamConsumer":        {"StreamARN": arn, "ConsumerName": "c"},
+		"ListStreamConsumers":           {"StreamARN": arn, "MaxResults": 5},
 	}
 	for op := range operations {
 		t.Run(op, func(t *testing.T) {
@@ -430,6 +434,26 @@ func TestCBOR_EveryOperation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCBOR_ConsumerTimestamp checks ConsumerCreationTimestamp is tag 1
+// with epoch milliseconds, like every other timestamp of a CBOR answer.
+func TestCBOR_ConsumerTimestamp(t *testing.T) {
+	h, svc := newCBORTestHandler(t)
+	rec := serveCBOR(t, h, "RegisterStreamConsumer", map[string]any{
+		"StreamARN": kinesis.StreamARN("us-east-1", fakeAccount, "s"), "ConsumerName": "c"})
+	var out struct {
+		Consumer struct {
+			ConsumerName              string
+			ConsumerCreationTimestamp cbor.RawTag
+		}
+	}
+	decodeCBOROK(t, rec, &out)
+	var ms int64
+	ts := out.Consumer.ConsumerCreationTimestamp
+	if err := cbor.Unmarshal(ts.Content, &ms); err != nil || ts.Number != 1 || ms != svc.now.UnixMilli() || out.Consumer.ConsumerName != "c" {
+		t.Errorf("got %+v: tag %d, %d ms (%v), want tag 1, %d ms", out, ts.Number, ms, err, svc.now.UnixMilli())
 	}
 }
 
