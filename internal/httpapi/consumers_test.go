@@ -2,8 +2,12 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
 // TestValidation_NewOperations checks the model validation of the consumer,
@@ -67,5 +71,48 @@ func TestValidation_NewOperations(t *testing.T) {
 				t.Errorf("got %s: %s\nwant %s: %s", e.Code, e.Message, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// TestCBOR_NewOperations sends the consumer and settings operations as the
+// Java SDK (and so KCL, which registers consumers) does, in CBOR.
+func TestCBOR_NewOperations(t *testing.T) {
+	h, svc := newCBORTestHandler(t)
+	arn := "arn:aws:kinesis:us-east-1:123456789012:stream/s"
+
+	var reg struct{ Consumer map[string]any }
+	decodeCBOROK(t, serveCBOR(t, h, "RegisterStreamConsumer", map[string]any{"StreamARN": arn, "ConsumerName": "kcl"}), &reg)
+	if reg.Consumer["ConsumerName"] != "kcl" || reg.Consumer["ConsumerStatus"] != "ACTIVE" {
+		t.Errorf("Consumer = %v", reg.Consumer)
+	}
+	// The decoder reads tag 1 as seconds: milliseconds come back as seconds.
+	if ts, ok := reg.Consumer["ConsumerCreationTimestamp"].(time.Time); !ok || ts.Unix() != svc.now.UnixMilli() {
+		t.Errorf("ConsumerCreationTimestamp = %#v, want tag 1 of epoch milliseconds", reg.Consumer["ConsumerCreationTimestamp"])
+	}
+
+	var list struct{ Consumers []map[string]any }
+	decodeCBOROK(t, serveCBOR(t, h, "ListStreamConsumers", map[string]any{"StreamARN": arn, "StreamCreationTimestamp": cborTime(svc.now)}), &list)
+	if len(list.Consumers) != 1 || list.Consumers[0]["ConsumerARN"] != arn+"/consumer/kcl:"+strconv.FormatInt(svc.now.Unix(), 10) {
+		t.Errorf("Consumers = %v", list.Consumers)
+	}
+	if in := svc.lastCall("ListStreamConsumers").(kinesis.ListStreamConsumersInput); in.StreamCreationTimestamp == nil || !in.StreamCreationTimestamp.Equal(svc.now.Truncate(time.Millisecond)) {
+		t.Errorf("service got %+v", in)
+	}
+
+	var mon map[string]any
+	decodeCBOROK(t, serveCBOR(t, h, "DisableEnhancedMonitoring", map[string]any{"StreamName": "s", "ShardLevelMetrics": []string{"ALL"}}), &mon)
+	if d, ok := mon["DesiredShardLevelMetrics"].([]any); !ok || len(d) != 0 {
+		t.Errorf("DesiredShardLevelMetrics = %#v, want []", mon["DesiredShardLevelMetrics"])
+	}
+
+	var acct struct{ MinimumThroughputBillingCommitment map[string]any }
+	decodeCBOROK(t, serveCBOR(t, h, "UpdateAccountSettings", map[string]any{"MinimumThroughputBillingCommitment": map[string]any{"Status": "ENABLED"}}), &acct)
+	if m := acct.MinimumThroughputBillingCommitment; m["Status"] != "ENABLED" || m["StartedAt"] == nil || m["EndedAt"] != nil {
+		t.Errorf("MinimumThroughputBillingCommitment = %v", m)
+	}
+	var desc struct{ MinimumThroughputBillingCommitment map[string]any }
+	decodeCBOROK(t, serveCBOR(t, h, "DescribeAccountSettings", []byte{}), &desc)
+	if m := desc.MinimumThroughputBillingCommitment; m["Status"] != "DISABLED" || len(m) != 1 {
+		t.Errorf("MinimumThroughputBillingCommitment = %v", m)
 	}
 }
