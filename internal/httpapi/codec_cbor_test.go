@@ -415,6 +415,13 @@ func TestCBOR_EveryOperation(t *testing.T) {
 		"DeregisterStreamConsumer":      {"StreamARN": arn, "ConsumerName": "c"},
 		"DescribeStreamConsumer":        {"StreamARN": arn, "ConsumerName": "c"},
 		"ListStreamConsumers":           {"StreamARN": arn, "MaxResults": 5},
+		"EnableEnhancedMonitoring":      {"StreamName": "s", "ShardLevelMetrics": []string{"ALL"}},
+		"DisableEnhancedMonitoring":     {"StreamName": "s", "ShardLevelMetrics": []string{"ALL"}},
+		"PutResourcePolicy":             {"ResourceARN": arn, "Policy": `{"Version":"2012-10-17","Statement":[]}`},
+		"GetResourcePolicy":             {"ResourceARN": arn},
+		"DeleteResourcePolicy":          {"ResourceARN": arn},
+		"DescribeAccountSettings":       {},
+		"UpdateAccountSettings":         {"MinimumThroughputBillingCommitment": map[string]any{"Status": "ENABLED"}},
 	}
 	for op := range operations {
 		t.Run(op, func(t *testing.T) {
