@@ -130,6 +130,7 @@ func (f *fakeService) DescribeStream(ctx context.Context, ref kinesis.StreamRef)
 	d := kinesis.StreamDescription{Stream: s.Stream, Status: kinesis.StatusActive}
 	d.Shards = slices.Clone(s.Shards)
 	d.OpenShardCount = len(s.OpenShards())
+	d.ConsumerCount = len(s.Consumers)
 	return d, nil
 }
 
