@@ -2,8 +2,8 @@ package httpapi
 
 import "context"
 
-// TagResource adds or overwrites tags of a resource named by ARN (a stream;
-// consumers once the service has them) and answers with an empty body.
+// TagResource adds or overwrites tags of a resource named by ARN (a stream
+// or a consumer) and answers with an empty body.
 // Checks as for AddTagsToStream; whether the ARN names a resource that
 // exists is the service's to judge.
 
