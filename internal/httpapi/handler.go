@@ -33,7 +33,7 @@ type Options struct {
 	MaxBodyBytes int64
 }
 
-// Handler serves the Kinesis API over AWS JSON 1.1. It is an http.Handler
+// Handler serves the Kinesis API over AWS JSON 1.1 and CBOR. It is an http.Handler
 // that does not care which HTTP version carries the request.
 type Handler struct {
 	svc     kinesis.Service
