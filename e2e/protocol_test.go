@@ -232,8 +232,8 @@ func TestProtocol_BadInput(t *testing.T) {
 		wantTyped[*types.ValidationException](t, err)
 	})
 
-	t.Run("PutRecordsOver5MiB", func(t *testing.T) {
-		recs := make([]types.PutRecordsRequestEntry, 6)
+	t.Run("PutRecordsOver10MiB", func(t *testing.T) {
+		recs := make([]types.PutRecordsRequestEntry, 11)
 		for i := range recs {
 			recs[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint("huge", i)), Data: bytes.Repeat([]byte{'h'}, 1<<20-1024)}
 		}

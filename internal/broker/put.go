@@ -26,10 +26,7 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	if st := s.Status(b.cfg.Now()); st == kinesis.StatusCreating {
 		return nil, kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}
-	maxRecord := s.MaxRecordSizeKiB * 1024
-	if maxRecord == 0 {
-		maxRecord = kinesis.MaxRecordSize
-	}
+	maxRecord := s.MaxRecordBytes()
 
 	// Group the entries by shard, keeping request order within each shard.
 	type group struct {

@@ -37,6 +37,9 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 			return kinesis.Errorf(kinesis.ErrInvalidArgument, "ShardCount is required for streams in PROVISIONED mode.")
 		}
 	}
+	if kib := in.MaxRecordSizeKiB; kib != 0 && (kib < kinesis.DefaultMaxRecordSizeKiB || kib > kinesis.MaxRecordSizeKiBLimit) {
+		return kinesis.Errorf(kinesis.ErrInvalidArgument, "MaxRecordSizeInKiB must be between %d and %d, got %d.", kinesis.DefaultMaxRecordSizeKiB, kinesis.MaxRecordSizeKiBLimit, kib)
+	}
 	if len(in.Tags) > kinesis.MaxTagsPerStream {
 		return kinesis.Errorf(kinesis.ErrInvalidArgument, "Failed to create stream %s under account %s because a stream cannot have more than %d tags.", in.Name, b.cfg.AccountID, kinesis.MaxTagsPerStream)
 	}
@@ -83,15 +86,16 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 	}
 	now := b.cfg.Now().Truncate(time.Millisecond)
 	s := &kinesis.Stream{
-		Name:           in.Name,
-		ID:             newStreamID(),
-		ARN:            kinesis.StreamARN(b.cfg.Region, b.cfg.AccountID, in.Name),
-		Mode:           mode,
-		RetentionHours: kinesis.DefaultRetentionHours,
-		CreatedAt:      now,
-		ActiveAt:       now.Add(b.cfg.CreateDelay),
-		NextShardIndex: count,
-		Tags:           in.Tags,
+		Name:             in.Name,
+		ID:               newStreamID(),
+		ARN:              kinesis.StreamARN(b.cfg.Region, b.cfg.AccountID, in.Name),
+		Mode:             mode,
+		RetentionHours:   kinesis.DefaultRetentionHours,
+		CreatedAt:        now,
+		ActiveAt:         now.Add(b.cfg.CreateDelay),
+		NextShardIndex:   count,
+		Tags:             in.Tags,
+		MaxRecordSizeKiB: in.MaxRecordSizeKiB,
 	}
 	for i, r := range kinesis.SplitHashSpace(count) {
 		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: now})
@@ -350,6 +354,26 @@ func (b *Broker) SetRetention(ctx context.Context, ref kinesis.StreamRef, hours 
 		}
 	}
 	return nil
+}
+
+// UpdateMaxRecordSize sets the largest record the stream accepts; records
+// already stored are not affected.
+func (b *Broker) UpdateMaxRecordSize(ctx context.Context, ref kinesis.StreamRef, kib int) error {
+	name, err := b.resolve(ref)
+	if err != nil {
+		return err
+	}
+	if kib < kinesis.DefaultMaxRecordSizeKiB || kib > kinesis.MaxRecordSizeKiBLimit {
+		return kinesis.Errorf(kinesis.ErrInvalidArgument, "MaxRecordSizeInKiB must be between %d and %d, got %d.", kinesis.DefaultMaxRecordSizeKiB, kinesis.MaxRecordSizeKiBLimit, kib)
+	}
+	_, err = b.update(ctx, name, func(s *kinesis.Stream) error {
+		if err := b.requireActive(s); err != nil {
+			return err
+		}
+		s.MaxRecordSizeKiB = kib
+		return nil
+	})
+	return err
 }
 
 func (b *Broker) requireActive(s *kinesis.Stream) error {

@@ -10,9 +10,10 @@ import (
 // does. Whether ShardCount is needed or allowed for the mode, name clashes
 // and limits are the service's to check.
 //
-// Deviations: MaxRecordSizeInKiB other than the default 1024 and a non-zero
-// WarmThroughputMiBps are refused with InvalidArgumentException, since the
-// service cannot honour them yet; RecordDistributionStrategy is ignored.
+// MaxRecordSizeInKiB (1024 to 10240) sets the largest record the stream
+// accepts. Deviations: a non-zero WarmThroughputMiBps is refused with
+// InvalidArgumentException, since the service cannot honour it yet;
+// RecordDistributionStrategy is ignored.
 
 type createStreamInput struct {
 	StreamName          *string            `json:"StreamName"`
@@ -36,24 +37,22 @@ func (h *Handler) createStream(ctx context.Context, c codec, body, out []byte) (
 	}
 	v.strMap("tags", in.Tags, false, 1, maxTagMapEntries, tagKeyRule, tagValueRule)
 	v.int32("warmThroughputMiBps", in.WarmThroughputMiBps, false, atLeast(0))
-	v.int32("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, false, between(1024, 10240))
+	v.int32("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, false, between(kinesis.DefaultMaxRecordSizeKiB, kinesis.MaxRecordSizeKiBLimit))
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	if err := checkTagMapChars(in.Tags); err != nil {
 		return nil, err
 	}
-	if n := deref(in.MaxRecordSizeInKiB); n != 0 && n != kinesis.DefaultMaxRecordSizeKiB {
-		return nil, invalidArgument("MaxRecordSizeInKiB other than %d is not supported by this server yet.", kinesis.DefaultMaxRecordSizeKiB)
-	}
 	if deref(in.WarmThroughputMiBps) != 0 {
 		return nil, invalidArgument("WarmThroughputMiBps is not supported by this server yet.")
 	}
 
 	create := kinesis.CreateStreamInput{
-		Name:       *in.StreamName,
-		ShardCount: int(deref(in.ShardCount)),
-		Tags:       in.Tags,
+		Name:             *in.StreamName,
+		ShardCount:       int(deref(in.ShardCount)),
+		Tags:             in.Tags,
+		MaxRecordSizeKiB: int(deref(in.MaxRecordSizeInKiB)),
 	}
 	if in.StreamModeDetails != nil {
 		create.Mode = kinesis.StreamMode(*in.StreamModeDetails.StreamMode)

@@ -341,6 +341,16 @@ func (f *fakeService) DescribeLimits(ctx context.Context) (kinesis.Limits, error
 	return kinesis.Limits{ShardLimit: 20000, OpenShardCount: 3, OnDemandStreamCount: 1, OnDemandStreamCountLimit: 50}, nil
 }
 
+func (f *fakeService) UpdateMaxRecordSize(ctx context.Context, ref kinesis.StreamRef, kib int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("UpdateMaxRecordSize", kib); err != nil {
+		return err
+	}
+	_, err := f.lookup(ref)
+	return err
+}
+
 func (f *fakeService) RegisterStreamConsumer(ctx context.Context, streamARN, name string, tags map[string]string) (kinesis.ConsumerDescription, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

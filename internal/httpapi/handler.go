@@ -89,6 +89,7 @@ var operations = map[string]operation{
 	"RemoveTagsFromStream":          (*Handler).removeTagsFromStream,
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
+	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
 }
 
@@ -104,7 +105,6 @@ var unsupportedOperations = map[string]bool{
 	"StartStreamEncryption":      true,
 	"StopStreamEncryption":       true,
 	"SubscribeToShard":           true,
-	"UpdateMaxRecordSize":        true,
 	"UpdateShardCount":           true,
 	"UpdateStreamMode":           true,
 	"UpdateStreamWarmThroughput": true,

@@ -177,8 +177,8 @@ func TestInputChecks(t *testing.T) {
 			"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was " + twoTo128},
 		{"hash key too big, one record", "PutRecord", `{"StreamName":"s","PartitionKey":"a","Data":"","ExplicitHashKey":"` + twoTo128 + `"}`,
 			"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was " + twoTo128},
-		{"request too large", "PutRecords", `{"StreamName":"s","Records":` + jsonRecords(6, `{"PartitionKey":"a","Data":"`+big+`"}`) + `}`,
-			"Records size exceeds 5 MB limit"},
+		{"request too large", "PutRecords", `{"StreamName":"s","Records":` + jsonRecords(11, `{"PartitionKey":"a","Data":"`+big+`"}`) + `}`,
+			"Records size exceeds 10 MB limit"},
 		{"no stream", "PutRecords", `{"Records":[{"PartitionKey":"a","Data":""}]}`,
 			"Either StreamName or StreamARN should be provided."},
 		{"dry run", "PutRecords", `{"StreamName":"s","DryRun":true,"Records":[{"PartitionKey":"a","Data":""}]}`,
@@ -208,8 +208,6 @@ func TestInputChecks(t *testing.T) {
 			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
 		{"comma in tag key", "RemoveTagsFromStream", `{"StreamName":"s","TagKeys":["a,b"]}`,
 			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
-		{"max record size", "CreateStream", `{"StreamName":"s","MaxRecordSizeInKiB":2048}`,
-			"MaxRecordSizeInKiB other than 1024 is not supported by this server yet."},
 	}
 	h := New(newFakeService(), Options{})
 	for _, tt := range tests {

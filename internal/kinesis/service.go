@@ -18,6 +18,8 @@ type CreateStreamInput struct {
 	ShardCount int // 0 means "not given"
 	Mode       StreamMode
 	Tags       map[string]string
+	// MaxRecordSizeKiB is the largest record in KiB; 0 means the default.
+	MaxRecordSizeKiB int
 }
 
 // ListStreamsInput pages through stream names in order.
@@ -189,6 +191,10 @@ type Service interface {
 	ListTagsForResource(ctx context.Context, arn string) (map[string]string, error)
 
 	DescribeLimits(ctx context.Context) (Limits, error)
+
+	// UpdateMaxRecordSize sets the largest record, in KiB, that the stream
+	// accepts and returns.
+	UpdateMaxRecordSize(ctx context.Context, ref StreamRef, kib int) error
 
 	ConsumerService
 	SettingsService

@@ -39,13 +39,16 @@ const (
 const (
 	MaxRecordSize           = 1 << 20 // data plus partition key, default MaxRecordSizeInKiB
 	MaxPutRecordsEntries    = 500
-	MaxPutRecordsBytes      = 5 << 20
+	MaxPutRecordsBytes      = 10 << 20 // AWS's limit since 2025-10 (5 MiB before)
 	MaxGetRecordsLimit      = 10000
 	MaxGetRecordsBytes      = 10 << 20
 	MaxTagsPerStream        = 50
 	IteratorLifetime        = 5 * time.Minute
 	NextTokenLifetime       = 300 * time.Second
 	DefaultMaxRecordSizeKiB = 1024
+	// MaxRecordSizeKiBLimit is the largest MaxRecordSizeInKiB a stream
+	// may have (10 MiB records).
+	MaxRecordSizeKiBLimit = 10240
 )
 
 // Shard is one shard of a stream as the metadata describes it.
@@ -120,6 +123,15 @@ func (s *Stream) Status(now time.Time) StreamStatus {
 		return StatusCreating
 	}
 	return StatusActive
+}
+
+// MaxRecordBytes is the largest record (data plus partition key) the
+// stream accepts.
+func (s *Stream) MaxRecordBytes() int {
+	if s.MaxRecordSizeKiB == 0 {
+		return DefaultMaxRecordSizeKiB << 10
+	}
+	return s.MaxRecordSizeKiB << 10
 }
 
 // Retention is the stream's retention period.
