@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +19,9 @@ import (
 const (
 	// logSubjectPrefix + name is the one subject of a log's stream.
 	logSubjectPrefix = "sluice.log."
+	// sealedSubjectPrefix + name is a sealed log's subject: nobody
+	// publishes there but SealLog, so appends find no responders.
+	sealedSubjectPrefix = "sluice.sealed."
 	// minMaxAge is JetStream's smallest max_age (and duplicate window).
 	minMaxAge = 100 * time.Millisecond
 	// maxNameLen is JetStream's limit on stream names.
@@ -87,7 +91,7 @@ func (b *Backend) CreateLog(ctx context.Context, name string, cfg kinesis.LogCon
 		if err != nil {
 			return err
 		}
-		if !slices.Equal(s.CachedInfo().Config.Subjects, scfg.Subjects) {
+		if subj := s.CachedInfo().Config.Subjects; !slices.Equal(subj, scfg.Subjects) && !slices.Equal(subj, []string{sealedSubjectPrefix + name}) {
 			return errors.New("a stream of that name exists and is not a log")
 		}
 		return nil
@@ -177,10 +181,12 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 		if errors.Is(err, errNoResponders) {
 			// Nobody stored it, so a retry is safe. Either the log is gone
 			// or, in a cluster, its leader is not reachable yet.
-			if exists, ierr := b.logExists(ctx, name); ierr != nil {
+			if sealed, exists, ierr := b.logSealed(ctx, name); ierr != nil {
 				return 0, fmt.Errorf("append to log %s: %w", name, ierr)
 			} else if !exists {
 				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogNotFound)
+			} else if sealed {
+				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogSealed)
 			}
 			if attempt == 5 {
 				return 0, fmt.Errorf("append to log %s: %w", name, err)
@@ -250,6 +256,9 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 		seq, ts, err := replyPosition(m)
 		if err != nil {
 			return true, err
+		}
+		if strings.HasPrefix(m.Header.Get(hdrSubject), sealedSubjectPrefix) {
+			return false, nil // SealLog's barrier, not a message of the log
 		}
 		out = append(out, kinesis.Message{Seq: seq, Time: ts, Data: m.Data})
 		return false, nil
@@ -360,6 +369,76 @@ func (b *Backend) State(ctx context.Context, name string) (kinesis.LogState, err
 		out.FirstSeq = st.LastSeq + 1
 	}
 	return out, nil
+}
+
+// SealLog moves the log's stream to a subject nobody publishes to, so that
+// appends find no responders, and then publishes an empty barrier message
+// there. A stream stores what it receives in order, so every append
+// accepted before the move is stored before the barrier: the barrier's
+// sequence minus one is the last appended message. Read skips barriers.
+// JetStream's own sealed flag is not used: it turns off MaxAge expiry.
+func (b *Backend) SealLog(ctx context.Context, name string) (uint64, error) {
+	if err := checkLogName(name); err != nil {
+		return 0, err
+	}
+	sealed := sealedSubjectPrefix + name
+	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
+		s, err := b.js.Stream(ctx, name)
+		if err != nil {
+			return err
+		}
+		scfg := s.CachedInfo().Config
+		if slices.Equal(scfg.Subjects, []string{sealed}) {
+			return nil
+		}
+		scfg.Subjects = []string{sealed}
+		_, err = b.js.UpdateStream(ctx, scfg)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal log %s: %w", name, mapStreamErr(err))
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		var ack pubAck
+		err := b.mux.request(ctx, sealed, nil, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+			if err := json.Unmarshal(m.Data, &ack); err != nil {
+				return true, fmt.Errorf("bad ack %q: %w", m.Data, err)
+			}
+			return true, nil
+		})
+		if errors.Is(err, errNoResponders) && attempt < 5 {
+			// In a cluster the new subject may not be served at once.
+			if serr := sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
+				return 0, fmt.Errorf("seal log %s: %w", name, serr)
+			}
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("seal log %s: barrier: %w", name, b.mapNoResponders(ctx, name, err))
+		}
+		if ack.Error != nil {
+			return 0, fmt.Errorf("seal log %s: barrier: %w", name, mapStreamErr(ack.Error))
+		}
+		if ack.Seq == 0 {
+			return 0, fmt.Errorf("seal log %s: barrier ack without sequence", name)
+		}
+		return ack.Seq - 1, nil
+	}
+}
+
+// logSealed reports whether the log's stream exists and is sealed.
+func (b *Backend) logSealed(ctx context.Context, name string) (sealed, exists bool, err error) {
+	s, err := b.js.Stream(ctx, name)
+	switch {
+	case err == nil:
+		return slices.Equal(s.CachedInfo().Config.Subjects, []string{sealedSubjectPrefix + name}), true, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, false, nil
+	default:
+		return false, false, err
+	}
 }
 
 // logExists reports whether the log's stream exists.

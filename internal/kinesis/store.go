@@ -12,6 +12,8 @@ var (
 	ErrKeyNotFound      = errors.New("key not found")
 	ErrKeyExists        = errors.New("key exists")
 	ErrRevisionMismatch = errors.New("revision mismatch")
+	// ErrLogSealed is returned by Append on a log that SealLog sealed.
+	ErrLogSealed = errors.New("log sealed")
 )
 
 // LogConfig is the per-log configuration a backend honours.
@@ -45,8 +47,18 @@ type Log interface {
 	UpdateLog(ctx context.Context, name string, cfg LogConfig) error
 	// DeleteLog removes the log and its messages; absent logs are fine.
 	DeleteLog(ctx context.Context, name string) error
+	// SealLog makes the log read-only for good and returns the sequence
+	// of the last message appended before the seal: once it returns, every
+	// Append (from any server over the backend) fails with ErrLogSealed,
+	// and no acknowledged append has a larger sequence. The backend may
+	// store bookkeeping after it that Read never returns, so State's
+	// LastSeq may be larger. Read, SeekTime and State still work, and
+	// MaxAge expiry goes on. Sealing a sealed log is fine and returns a
+	// sequence at least as large. ErrLogNotFound if absent.
+	SealLog(ctx context.Context, name string) (lastSeq uint64, err error)
 	// Append stores msg and returns its sequence number once it is durable.
-	// ErrLogNotFound if the log does not exist.
+	// ErrLogNotFound if the log does not exist, ErrLogSealed if it is
+	// sealed.
 	Append(ctx context.Context, name string, msg []byte) (seq uint64, err error)
 	// Read returns messages from sequence from on (or the first retained
 	// one after it), at most maxMsgs of them and about maxBytes of payload

@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		t.Run("Retention", func(t *testing.T) { t.Parallel(); testRetention(t, open(t)) })
 		t.Run("Delete", func(t *testing.T) { t.Parallel(); testDeleteLog(t, open(t)) })
 		t.Run("ConcurrentAppends", func(t *testing.T) { t.Parallel(); testConcurrentAppends(t, open(t)) })
+		t.Run("Seal", func(t *testing.T) { t.Parallel(); testSeal(t, open(t)) })
+		t.Run("SealConcurrentAppends", func(t *testing.T) { t.Parallel(); testSealConcurrentAppends(t, open(t)) })
 	})
 	t.Run("Meta", func(t *testing.T) {
 		t.Parallel()
@@ -498,6 +500,99 @@ func testConcurrentAppends(t *testing.T, b Backend) {
 // --- Meta ---
 
 // keyPrefix returns a fresh prefix for a subtest's keys.
+func testSeal(t *testing.T, b Backend) {
+	ctx := t.Context()
+	if _, err := b.SealLog(ctx, "st-"+random()); !errors.Is(err, kinesis.ErrLogNotFound) {
+		t.Fatalf("SealLog of a missing log: %v, want ErrLogNotFound", err)
+	}
+	name := newLog(t, b, kinesis.LogConfig{})
+	appendN(t, b, name, "m", 1, 3)
+	last, err := b.SealLog(ctx, name)
+	if err != nil {
+		t.Fatalf("SealLog: %v", err)
+	}
+	if last != 3 {
+		t.Fatalf("SealLog = %d, want 3", last)
+	}
+	if _, err := b.Append(ctx, name, []byte("late")); !errors.Is(err, kinesis.ErrLogSealed) {
+		t.Fatalf("Append after SealLog: %v, want ErrLogSealed", err)
+	}
+	again, err := b.SealLog(ctx, name)
+	if err != nil {
+		t.Fatalf("second SealLog: %v", err)
+	}
+	if again < last {
+		t.Fatalf("second SealLog = %d, want at least %d", again, last)
+	}
+	eventually(t, "read a sealed log", readSeqs(t, b, name, 1, 100, 0, seqRange(1, 3)))
+	eventually(t, "read a sealed log past its end", readSeqs(t, b, name, 4, 100, 0, nil))
+	st, err := b.State(ctx, name)
+	if err != nil {
+		t.Fatalf("State of a sealed log: %v", err)
+	}
+	if st.FirstSeq != 1 || st.LastSeq < 3 {
+		t.Fatalf("State of a sealed log = %+v", st)
+	}
+	if err := b.CreateLog(ctx, name, kinesis.LogConfig{}); err != nil {
+		t.Fatalf("CreateLog of a sealed log: %v", err)
+	}
+	if err := b.UpdateLog(ctx, name, kinesis.LogConfig{MaxAge: time.Hour}); err != nil {
+		t.Fatalf("UpdateLog of a sealed log: %v", err)
+	}
+	if _, err := b.Append(ctx, name, []byte("late")); !errors.Is(err, kinesis.ErrLogSealed) {
+		t.Fatalf("Append after UpdateLog of a sealed log: %v, want ErrLogSealed", err)
+	}
+}
+
+// testSealConcurrentAppends seals a log under a write load: every append
+// acknowledged has a sequence at most SealLog's, every later one fails.
+func testSealConcurrentAppends(t *testing.T, b Backend) {
+	ctx := t.Context()
+	name := newLog(t, b, kinesis.LogConfig{})
+	var (
+		mu    sync.Mutex
+		acked []uint64
+		wg    sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				seq, err := b.Append(ctx, name, []byte("m"))
+				if errors.Is(err, kinesis.ErrLogSealed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, seq)
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	last, err := b.SealLog(ctx, name)
+	if err != nil {
+		t.Fatalf("SealLog: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for _, s := range acked {
+		if s > last {
+			t.Fatalf("append acknowledged with sequence %d after SealLog returned %d", s, last)
+		}
+	}
+	eventually(t, "read a sealed log", readSeqs(t, b, name, 1, 100000, 0, seqRange(1, last)))
+}
+
 func keyPrefix() string { return "storetest/" + random() + "/" }
 
 func mustCreate(t *testing.T, b Backend, key string, value string) uint64 {
