@@ -32,7 +32,8 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	type group struct {
 		shard kinesis.Shard
 		recs  []packedRecord
-		idx   []int // entry index of each record
+		keys  []kinesis.HashKey // hash key of each record
+		idx   []int             // entry index of each record
 	}
 	var groups []*group
 	byEpoch := make(map[uint64]*group, 4)
@@ -63,6 +64,7 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 			groups = append(groups, g)
 		}
 		g.recs = append(g.recs, packedRecord{PartitionKey: e.PartitionKey, Data: e.Data})
+		g.keys = append(g.keys, key)
 		g.idx = append(g.idx, i)
 	}
 	if len(entries) > 1 && total > kinesis.MaxPutRecordsBytes {
@@ -76,6 +78,12 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	results := make([]kinesis.PutRecordResult, len(entries))
 	store := func(g *group) {
 		msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
+		if errors.Is(err, kinesis.ErrLogSealed) {
+			// A reshard closed the shard: nothing was stored, so the
+			// records go to the shards that took over its hash range.
+			b.storeResealed(ctx, name, g.shard.Epoch, g.recs, g.keys, g.idx, results, 0)
+			return
+		}
 		for j, i := range g.idx {
 			if err != nil {
 				code, msg := kinesis.ErrInternalFailure, "Internal service failure."
