@@ -351,6 +351,26 @@ func (f *fakeService) UpdateMaxRecordSize(ctx context.Context, ref kinesis.Strea
 	return err
 }
 
+func (f *fakeService) SplitShard(ctx context.Context, ref kinesis.StreamRef, shardID, newStartingHashKey string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("SplitShard", []string{shardID, newStartingHashKey}); err != nil {
+		return err
+	}
+	_, err := f.lookup(ref)
+	return err
+}
+
+func (f *fakeService) MergeShards(ctx context.Context, ref kinesis.StreamRef, shardToMerge, adjacentShardToMerge string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("MergeShards", []string{shardToMerge, adjacentShardToMerge}); err != nil {
+		return err
+	}
+	_, err := f.lookup(ref)
+	return err
+}
+
 func (f *fakeService) RegisterStreamConsumer(ctx context.Context, streamARN, name string, tags map[string]string) (kinesis.ConsumerDescription, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -82,11 +82,13 @@ var operations = map[string]operation{
 	"ListStreams":                   (*Handler).listStreams,
 	"ListTagsForResource":           (*Handler).listTagsForResource,
 	"ListTagsForStream":             (*Handler).listTagsForStream,
+	"MergeShards":                   (*Handler).mergeShards,
 	"PutRecord":                     (*Handler).putRecord,
 	"PutRecords":                    (*Handler).putRecords,
 	"PutResourcePolicy":             (*Handler).putResourcePolicy,
 	"RegisterStreamConsumer":        (*Handler).registerStreamConsumer,
 	"RemoveTagsFromStream":          (*Handler).removeTagsFromStream,
+	"SplitShard":                    (*Handler).splitShard,
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
@@ -100,8 +102,6 @@ var operations = map[string]operation{
 // newer than the 39 operations of the 2026-02 model but are in the current
 // SDKs.
 var unsupportedOperations = map[string]bool{
-	"MergeShards":                true,
-	"SplitShard":                 true,
 	"StartStreamEncryption":      true,
 	"StopStreamEncryption":       true,
 	"SubscribeToShard":           true,

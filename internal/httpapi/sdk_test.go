@@ -248,10 +248,16 @@ func runSDKRoundTrip(t *testing.T, kc *awskinesis.Client, svc *fakeService) {
 		apiErr.ErrorMessage() != "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1" {
 		t.Errorf("GetRecords with Limit 0: %v", err)
 	}
-	_, err = kc.SplitShard(ctx, &awskinesis.SplitShardInput{StreamName: aws.String("orders"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1")})
+	_, err = kc.UpdateShardCount(ctx, &awskinesis.UpdateShardCountInput{StreamName: aws.String("orders"), TargetShardCount: aws.Int32(2), ScalingType: types.ScalingTypeUniformScaling})
 	var ia *types.InvalidArgumentException
-	if !errors.As(err, &ia) || aws.ToString(ia.Message) != "Operation SplitShard is not supported by this server yet." {
+	if !errors.As(err, &ia) || aws.ToString(ia.Message) != "Operation UpdateShardCount is not supported by this server yet." {
+		t.Errorf("UpdateShardCount: %v", err)
+	}
+	if _, err := kc.SplitShard(ctx, &awskinesis.SplitShardInput{StreamName: aws.String("orders"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1")}); err != nil {
 		t.Errorf("SplitShard: %v", err)
+	}
+	if _, err := kc.MergeShards(ctx, &awskinesis.MergeShardsInput{StreamName: aws.String("orders"), ShardToMerge: aws.String("shardId-000000000000"), AdjacentShardToMerge: aws.String("shardId-000000000001")}); err != nil {
+		t.Errorf("MergeShards: %v", err)
 	}
 	_, err = kc.ListShards(ctx, &awskinesis.ListShardsInput{NextToken: aws.String("old")})
 	var ent *types.ExpiredNextTokenException

@@ -111,6 +111,18 @@ func TestValidation(t *testing.T) {
 			"2 validation errors detected: " +
 				"Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1; " +
 				"Value 'a b' at 'exclusiveStartStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"},
+		{"SplitShard", `{"StreamName":"s"}`,
+			"2 validation errors detected: " +
+				"Value null at 'shardToSplit' failed to satisfy constraint: Member must not be null; " +
+				"Value null at 'newStartingHashKey' failed to satisfy constraint: Member must not be null"},
+		{"SplitShard", `{"StreamName":"s","ShardToSplit":"shard 1","NewStartingHashKey":"012"}`,
+			"2 validation errors detected: " +
+				"Value 'shard 1' at 'shardToSplit' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; " +
+				"Value '012' at 'newStartingHashKey' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})"},
+		{"MergeShards", `{"StreamName":"s","ShardToMerge":"a/b"}`,
+			"2 validation errors detected: " +
+				"Value 'a/b' at 'shardToMerge' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; " +
+				"Value null at 'adjacentShardToMerge' failed to satisfy constraint: Member must not be null"},
 		{"IncreaseStreamRetentionPeriod", `{}`,
 			"1 validation error detected: Value null at 'retentionPeriodHours' failed to satisfy constraint: Member must not be null"},
 		{"AddTagsToStream", `{"StreamName":"s"}`,
@@ -231,6 +243,8 @@ func TestValidation_Accepts(t *testing.T) {
 		`{"PartitionKey":"k","Data":"","ExplicitHashKey":"0"}]}`, strings.Repeat("😀", 128)))
 	mustOK(t, h, "PutRecord", `{"StreamName":"s","PartitionKey":"k","Data":"","SequenceNumberForOrdering":"0"}`)
 	mustOK(t, h, "IncreaseStreamRetentionPeriod", `{"StreamName":"s","RetentionPeriodHours":48}`)
+	mustOK(t, h, "SplitShard", `{"StreamName":"s","ShardToSplit":"shardId-000000000000","NewStartingHashKey":"340282366920938463463374607431768211455"}`)
+	mustOK(t, h, "MergeShards", `{"StreamName":"s","ShardToMerge":"shardId-000000000000","AdjacentShardToMerge":"shardId-000000000001"}`)
 	mustOK(t, h, "ListStreams", `{"Limit":10000}`)
 }
 

@@ -192,6 +192,18 @@ type Service interface {
 
 	DescribeLimits(ctx context.Context) (Limits, error)
 
+	// SplitShard closes an open shard and opens two children that split
+	// its hash range at newStartingHashKey; MergeShards closes two open
+	// shards with adjacent ranges and opens one child over both. Both are
+	// complete when they return. Errors: ResourceNotFoundException for an
+	// unknown stream or shard, ResourceInUseException for a stream not
+	// ACTIVE, ValidationException for an ON_DEMAND stream,
+	// InvalidArgumentException for a closed shard, a key outside the
+	// shard or shards that are not adjacent, LimitExceededException past
+	// the shard limit.
+	SplitShard(ctx context.Context, ref StreamRef, shardID, newStartingHashKey string) error
+	MergeShards(ctx context.Context, ref StreamRef, shardToMerge, adjacentShardToMerge string) error
+
 	// UpdateMaxRecordSize sets the largest record, in KiB, that the stream
 	// accepts and returns.
 	UpdateMaxRecordSize(ctx context.Context, ref StreamRef, kib int) error
