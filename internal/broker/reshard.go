@@ -31,8 +31,11 @@ import (
 //
 // Known limitation: a broker that crashes between steps 3 and 4 leaves a
 // sealed parent that the stream still shows open. Writes to its hash range
-// then fail with InternalFailure (after a few seconds of waiting) until an
-// operator intervenes; the records already stored stay readable.
+// then fail with InternalFailure (after a few seconds of waiting) until the
+// reshard is repeated: a SplitShard or MergeShards of that parent completes
+// normally, since sealing again is harmless and yields the same end. The
+// records already stored stay readable; the crashed attempt's child logs
+// are left behind, unused.
 
 // SplitShard splits an open shard in two at newStartingHashKey. The split
 // is complete when it returns.

@@ -325,6 +325,10 @@ func TestBroker_ConcurrentSplitsOfOneShard(t *testing.T) {
 	if n := len(shardMap(t, b, "s")); n != 3 {
 		t.Fatalf("%d shards after one split, want 3", n)
 	}
+	// Every split sealed the parent; its end is still found.
+	if _, children := readShard(t, b, "s", kinesis.ShardID(0)); len(children) != 2 {
+		t.Fatalf("parent read to its end lists %d children, want 2", len(children))
+	}
 	if res, err := b.PutRecords(ctx, ref, []kinesis.PutRecordEntry{{PartitionKey: "k", Data: []byte("x")}}); err != nil || res[0].ErrorCode != "" {
 		t.Fatalf("put after split: %v %+v", err, res)
 	}

@@ -376,6 +376,7 @@ func (b *Backend) State(ctx context.Context, name string) (kinesis.LogState, err
 // there. A stream stores what it receives in order, so every append
 // accepted before the move is stored before the barrier: the barrier's
 // sequence minus one is the last appended message. Read skips barriers.
+// A log sealed again gets another barrier, but the first one counts.
 // JetStream's own sealed flag is not used: it turns off MaxAge expiry.
 func (b *Backend) SealLog(ctx context.Context, name string) (uint64, error) {
 	if err := checkLogName(name); err != nil {
@@ -424,7 +425,17 @@ func (b *Backend) SealLog(ctx context.Context, name string) (uint64, error) {
 		if ack.Seq == 0 {
 			return 0, fmt.Errorf("seal log %s: barrier ack without sequence", name)
 		}
-		return ack.Seq - 1, nil
+		// Concurrent or repeated seals each store a barrier; the first one
+		// ends the log, so every SealLog returns the same sequence.
+		req := fmt.Appendf(nil, `{"seq":1,"next_by_subj":%q}`, sealed)
+		first, err := b.leaderGet(ctx, name, req)
+		if err != nil {
+			return 0, fmt.Errorf("seal log %s: find first barrier: %w", name, err)
+		}
+		if first.Sequence == 0 || first.Sequence > ack.Seq {
+			return 0, fmt.Errorf("seal log %s: first barrier at %d, after ours at %d", name, first.Sequence, ack.Seq)
+		}
+		return first.Sequence - 1, nil
 	}
 }
 

@@ -53,8 +53,8 @@ type Log interface {
 	// and no acknowledged append has a larger sequence. The backend may
 	// store bookkeeping after it that Read never returns, so State's
 	// LastSeq may be larger. Read, SeekTime and State still work, and
-	// MaxAge expiry goes on. Sealing a sealed log is fine and returns a
-	// sequence at least as large. ErrLogNotFound if absent.
+	// MaxAge expiry goes on. Sealing a sealed log (also concurrently) is
+	// fine and returns the same sequence. ErrLogNotFound if absent.
 	SealLog(ctx context.Context, name string) (lastSeq uint64, err error)
 	// Append stores msg and returns its sequence number once it is durable.
 	// ErrLogNotFound if the log does not exist, ErrLogSealed if it is
