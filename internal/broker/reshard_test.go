@@ -333,3 +333,65 @@ func TestBroker_ConcurrentSplitsOfOneShard(t *testing.T) {
 		t.Fatalf("put after split: %v %+v", err, res)
 	}
 }
+
+// A parent sealed by a reshard that has not (or, after a crash, never)
+// stored the new shards: writers wait, and a repeated split completes it.
+func TestBroker_InterruptedSplitCompletedByRetry(t *testing.T) {
+	b := openBroker(t, Config{})
+	ctx := context.Background()
+	ref := kinesis.StreamRef{Name: "s"}
+	if err := b.CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(data string) kinesis.PutRecordResult {
+		res, err := b.PutRecords(ctx, ref, []kinesis.PutRecordEntry{{PartitionKey: "k", Data: []byte(data)}, {PartitionKey: "k", Data: []byte(data + "+")}})
+		if err != nil {
+			t.Error(err)
+			return kinesis.PutRecordResult{ErrorCode: "error"}
+		}
+		if res[0].ShardID != res[1].ShardID {
+			t.Errorf("one key's records went to %s and %s", res[0].ShardID, res[1].ShardID)
+		}
+		return res[0]
+	}
+	put("before")
+	s, err := b.stream(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The "crashed" resharder got as far as sealing the parent's log.
+	if _, err := b.log.SealLog(ctx, logName(s.Shards[0].Epoch)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if r := put("stuck"); r.ErrorCode != kinesis.ErrInternalFailure {
+		t.Fatalf("put to a sealed shard still open = %+v, want InternalFailure", r)
+	}
+	if d := time.Since(start); d < sealedWaitMax/2 {
+		t.Errorf("put gave up after %v, want a wait of about %v", d, sealedWaitMax)
+	}
+
+	done := make(chan kinesis.PutRecordResult)
+	go func() { done <- put("waiting") }()
+	time.Sleep(100 * time.Millisecond)
+	if err := b.SplitShard(ctx, ref, kinesis.ShardID(0), "1000"); err != nil {
+		t.Fatalf("repeated split: %v", err)
+	}
+	if r := <-done; r.ErrorCode != "" || r.ShardID == kinesis.ShardID(0) {
+		t.Fatalf("put waiting for the split = %+v, want stored in a child", r)
+	}
+	recs, children := readShard(t, b, "s", kinesis.ShardID(0))
+	if len(recs) != 2 || string(recs[0].Data) != "before" || len(children) != 2 {
+		t.Fatalf("parent holds %d records and %d children", len(recs), len(children))
+	}
+	var got []string
+	for _, c := range children {
+		recs, _ := readShard(t, b, "s", c.ShardID)
+		for _, r := range recs {
+			got = append(got, string(r.Data))
+		}
+	}
+	if strings.Join(got, ",") != "waiting,waiting+" {
+		t.Fatalf("children hold %v", got)
+	}
+}
