@@ -5,11 +5,16 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicehq/sluice/internal/jetstream/natstest"
 )
 
 // readClosedShard reads a closed shard from TRIM_HORIZON to its end: the
@@ -34,6 +39,58 @@ func readClosedShard(t testing.TB, c *kinesis.Client, stream, shardID string) ([
 	}
 	t.Fatalf("closed shard %s never ended", shardID)
 	return nil, nil
+}
+
+// readLineage reads every shard of a stream from TRIM_HORIZON, starting
+// from the shards without parents and following ChildShards, each child
+// only once all its parents are read, and returns the records in that
+// order.
+func readLineage(t testing.TB, c *kinesis.Client, name string, shards []types.Shard) []types.Record {
+	t.Helper()
+	var out []types.Record
+	var queue []string
+	for _, sh := range shards {
+		if sh.ParentShardId == nil {
+			queue = append(queue, aws.ToString(sh.ShardId))
+		}
+	}
+	done := map[string]bool{}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		if done[id] {
+			continue
+		}
+		closed, ready := false, true
+		for _, sh := range shards {
+			if aws.ToString(sh.ShardId) == id {
+				closed = sh.SequenceNumberRange.EndingSequenceNumber != nil
+				for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
+					if p != nil && !done[*p] {
+						ready = false
+					}
+				}
+			}
+		}
+		if !ready {
+			queue = append(queue, id)
+			continue
+		}
+		done[id] = true
+		if !closed {
+			out = append(out, readShard(t, c, name, id)...)
+			continue
+		}
+		recs, children := readClosedShard(t, c, name, id)
+		out = append(out, recs...)
+		for _, ch := range children {
+			queue = append(queue, aws.ToString(ch.ShardId))
+		}
+	}
+	if len(done) != len(shards) {
+		t.Fatalf("lineage reached %d of %d shards", len(done), len(shards))
+	}
+	return out
 }
 
 func TestReshard_SplitMergeAndReadLineage(t *testing.T) {
@@ -129,52 +186,16 @@ func TestReshard_SplitMergeAndReadLineage(t *testing.T) {
 	// each key in order.
 	last := map[string]int{}
 	total := 0
-	queue := []string{"shardId-000000000000"}
-	done := map[string]bool{}
-	for len(queue) > 0 {
-		id := queue[0]
-		queue = queue[1:]
-		if done[id] {
-			continue
+	for _, r := range readLineage(t, c, name, shards) {
+		parts := strings.Split(string(r.Data), "/")
+		n, _ := strconv.Atoi(parts[1])
+		if p, ok := last[parts[0]]; ok && n != p+1 {
+			t.Fatalf("key %s: record %d read after %d", parts[0], n, p)
+		} else if !ok && n != 0 {
+			t.Fatalf("key %s: first record read is %d", parts[0], n)
 		}
-		var recs []types.Record
-		closed, ready := false, true
-		for _, sh := range shards {
-			if aws.ToString(sh.ShardId) == id {
-				closed = sh.SequenceNumberRange.EndingSequenceNumber != nil
-				for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
-					if p != nil && !done[*p] {
-						ready = false
-					}
-				}
-			}
-		}
-		if !ready {
-			// A child is read once all its parents are.
-			queue = append(queue, id)
-			continue
-		}
-		done[id] = true
-		if closed {
-			var children []types.ChildShard
-			recs, children = readClosedShard(t, c, name, id)
-			for _, ch := range children {
-				queue = append(queue, aws.ToString(ch.ShardId))
-			}
-		} else {
-			recs = readShard(t, c, name, id)
-		}
-		for _, r := range recs {
-			parts := strings.Split(string(r.Data), "/")
-			n, _ := strconv.Atoi(parts[1])
-			if p, ok := last[parts[0]]; ok && n != p+1 {
-				t.Fatalf("key %s: record %d read after %d (shard %s)", parts[0], n, p, id)
-			} else if !ok && n != 0 {
-				t.Fatalf("key %s: first record read is %d", parts[0], n)
-			}
-			last[parts[0]] = n
-			total++
-		}
+		last[parts[0]] = n
+		total++
 	}
 	if total != 40 {
 		t.Fatalf("read %d records through the lineage, want 40", total)
@@ -192,4 +213,93 @@ func TestReshard_OnDemandStreamRefused(t *testing.T) {
 	waitActive(t, c, name)
 	_, err := c.SplitShard(t.Context(), &kinesis.SplitShardInput{StreamName: aws.String(name), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("5")})
 	wantError(t, err, "ValidationException")
+}
+
+// TestReshard_ClusterSplitWhileOtherServerWrites reshards through one
+// server while another, over the same JetStream cluster, writes numbered
+// records for many keys: nothing acknowledged is lost, and reading parents
+// before children gives each key's records in order.
+func TestReshard_ClusterSplitWhileOtherServerWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node JetStream cluster and two servers; skipped with -short")
+	}
+	t.Parallel()
+	urls := strings.Join(natstest.StartCluster(t, 3), ",")
+	a := startServer(t, "--nats-url", urls, "--replicas", "3")
+	b := startServer(t, "--nats-url", urls, "--replicas", "3")
+	ca, cb := a.Client(), b.Client()
+	ctx := t.Context()
+	name := "resharded"
+	createStream(t, ca, name, 2)
+	waitActive(t, cb, name)
+
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+		stop  atomic.Bool
+		puts  atomic.Int64
+		wg    sync.WaitGroup
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			next := map[string]int{}
+			for !stop.Load() {
+				var in []types.PutRecordsRequestEntry
+				for k := range 8 {
+					key := fmt.Sprintf("w%d-k%d", w, k)
+					in = append(in, types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, next[key])})
+					next[key]++
+				}
+				out, err := cb.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(name), Records: in})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for i, r := range out.Records {
+					if r.ErrorCode != nil {
+						t.Errorf("record %s failed: %s", in[i].Data, aws.ToString(r.ErrorMessage))
+						continue
+					}
+					acked[string(in[i].Data)] = true
+				}
+				mu.Unlock()
+				puts.Add(1)
+			}
+		})
+	}
+	waitPuts := func(n int64) {
+		for puts.Load() < n && !t.Failed() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitPuts(10)
+	quarter := new(big.Int).Lsh(big.NewInt(1), 126)
+	if _, err := ca.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(name), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(quarter.String())}); err != nil {
+		t.Fatalf("SplitShard: %v", err)
+	}
+	waitPuts(puts.Load() + 10)
+	if _, err := ca.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String(name), ShardToMerge: aws.String("shardId-000000000003"), AdjacentShardToMerge: aws.String("shardId-000000000001")}); err != nil {
+		t.Fatalf("MergeShards: %v", err)
+	}
+	waitPuts(puts.Load() + 10)
+	stop.Store(true)
+	wg.Wait()
+
+	last := map[string]int{}
+	for _, r := range readLineage(t, ca, name, listAllShards(t, ca, name)) {
+		key, n, _ := strings.Cut(string(r.Data), "/")
+		num, _ := strconv.Atoi(n)
+		if p, ok := last[key]; ok && num <= p {
+			t.Fatalf("key %s: record %d read after %d", key, num, p)
+		}
+		last[key] = num
+		if !acked[string(r.Data)] {
+			t.Errorf("record %s read but not acknowledged", r.Data)
+		}
+		delete(acked, string(r.Data))
+	}
+	if len(acked) != 0 {
+		t.Fatalf("%d acknowledged records were not read back", len(acked))
+	}
 }
