@@ -545,7 +545,9 @@ func testSeal(t *testing.T, b Backend) {
 }
 
 // testSealConcurrentAppends seals a log under a write load: every append
-// acknowledged has a sequence at most SealLog's, every later one fails.
+// acknowledged has a sequence at most SealLog's, every later one fails. In
+// a cluster, a publish that races the seal can go unanswered and time out;
+// it was not acknowledged, so it only has to stay out of the way.
 func testSealConcurrentAppends(t *testing.T, b Backend) {
 	ctx := t.Context()
 	name := newLog(t, b, kinesis.LogConfig{})
@@ -565,6 +567,10 @@ func testSealConcurrentAppends(t *testing.T, b Backend) {
 				}
 				seq, err := b.Append(ctx, name, []byte("m"))
 				if errors.Is(err, kinesis.ErrLogSealed) {
+					return
+				}
+				if errors.Is(err, context.DeadlineExceeded) {
+					t.Logf("Append raced the seal and timed out (not acknowledged): %v", err)
 					return
 				}
 				if err != nil {
