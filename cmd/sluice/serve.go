@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,10 @@ type serveConfig struct {
 	retentionHour time.Duration
 	logLevel      string
 	pprof         bool
+	tlsAddr       string
+	tlsCert       string
+	tlsKey        string
+	tlsSelfSigned bool
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -53,6 +58,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.retentionHour, "retention-hour", time.Hour, "length of one `hour` of retention; shorten it only to watch records expire in tests")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ for performance work")
+	fs.StringVar(&c.tlsAddr, "tls-addr", "127.0.0.1:4568", "`host:port` of the TLS listener (HTTP/1.1 and h2 by ALPN), served with --tls-cert and --tls-key or --tls-self-signed, beside the plain one")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
+	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -69,6 +78,12 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if err := flagsFromEnv(fs, env.getenv); err != nil {
 		return err
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.tlsCert != "" && c.tlsSelfSigned {
+		return errors.New("--tls-self-signed and --tls-cert exclude each other")
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -152,6 +167,18 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
+	var tlsLn net.Listener
+	var tlsCfg *tls.Config
+	var certPath string
+	if c.tlsCert != "" || c.tlsSelfSigned {
+		if tlsCfg, certPath, err = serverTLS(c.tlsCert, c.tlsKey, c.tlsSelfSigned, c.dataDir); err != nil {
+			return err
+		}
+		if tlsLn, err = net.Listen("tcp", c.tlsAddr); err != nil {
+			return fmt.Errorf("listen for TLS: %w", err)
+		}
+		defer tlsLn.Close()
+	}
 	store, err := jetstream.Open(ctx, jetstream.Config{
 		DataDir:  c.dataDir,
 		URL:      c.natsURL,
@@ -215,8 +242,21 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if tlsLn != nil {
+		// Same handler; h2 is negotiated by ALPN, as AWS's endpoints do.
+		tlsSrv := &http.Server{
+			Handler:           mux,
+			TLSConfig:         tlsCfg,
+			ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			IdleTimeout:       srv.IdleTimeout,
+			ErrorLog:          srv.ErrorLog,
+		}
+		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+		defer tlsSrv.Close()
+		fmt.Fprintf(env.stdout, "Sluice is serving TLS (HTTP/1.1 and h2) at https://%s (certificate: %s)\n", tlsLn.Addr(), certPath)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
