@@ -222,24 +222,25 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		}
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
+		batches := make([]batchReader, len(msgs))
 		need := 0
-		for _, m := range msgs {
-			if br, err := newBatchReader(m.Data); err == nil {
-				need += br.count
-			}
-		}
-		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
-		out.Records = slices.Grow(out.Records, min(need, r.limit-len(out.Records)))
-		full := false
-		for _, m := range msgs {
-			if m.Seq != r.tok.MsgSeq {
-				// Trimmed messages were skipped: start at the first kept.
-				r.tok.MsgSeq, r.tok.Index = m.Seq, 0
-			}
+		for i, m := range msgs {
 			br, err := newBatchReader(m.Data)
 			if err != nil {
 				return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
 			}
+			batches[i] = br
+			need += br.count
+		}
+		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
+		out.Records = slices.Grow(out.Records, min(need, r.limit-len(out.Records)))
+		full := false
+		for mi, m := range msgs {
+			if m.Seq != r.tok.MsgSeq {
+				// Trimmed messages were skipped: start at the first kept.
+				r.tok.MsgSeq, r.tok.Index = m.Seq, 0
+			}
+			br := &batches[mi]
 			arrival := br.arrival
 			skip := arrival.UnixMilli() < r.tok.NotBefore
 			for i := 0; i < br.count; i++ {
