@@ -10,6 +10,12 @@ import (
 )
 
 func openBroker(tb testing.TB, cfg Config) *Broker {
+	return openBrokers(tb, 1, cfg)[0]
+}
+
+// openBrokers starts n brokers over one embedded store, as n servers over
+// one JetStream cluster would run.
+func openBrokers(tb testing.TB, n int, cfg Config) []*Broker {
 	tb.Helper()
 	ctx := context.Background()
 	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: tb.TempDir()})
@@ -17,12 +23,16 @@ func openBroker(tb testing.TB, cfg Config) *Broker {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	b, err := New(ctx, store, store, cfg)
-	if err != nil {
-		tb.Fatal(err)
+	brokers := make([]*Broker, n)
+	for i := range brokers {
+		b, err := New(ctx, store, store, cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { b.Close() })
+		brokers[i] = b
 	}
-	tb.Cleanup(func() { b.Close() })
-	return b
+	return brokers
 }
 
 // BenchmarkPutRecords measures the broker and store alone, without HTTP:

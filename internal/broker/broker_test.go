@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -112,20 +111,7 @@ func TestBroker_ConcurrentPutsKeepShardOrder(t *testing.T) {
 
 func TestBroker_TwoBrokersShareOneStore(t *testing.T) {
 	ctx := context.Background()
-	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	var brokers [2]*Broker
-	for i := range brokers {
-		b, err := New(ctx, store, store, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		brokers[i] = b
-	}
+	brokers := openBrokers(t, 2, Config{})
 	if err := brokers[0].CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -280,21 +279,7 @@ func TestBroker_SplitUnderWriteLoad(t *testing.T) {
 }
 
 func TestBroker_SplitWhileOtherBrokerWrites(t *testing.T) {
-	ctx := context.Background()
-	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	var brokers [2]*Broker
-	for i := range brokers {
-		b, err := New(ctx, store, store, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		brokers[i] = b
-	}
+	brokers := openBrokers(t, 2, Config{})
 	splitUnderLoad(t, []*Broker{brokers[1]}, brokers[0])
 }
 
