@@ -14,19 +14,25 @@ import (
 	"github.com/sluicehq/sluice/internal/jetstream/natstest"
 )
 
+// startClusterPair starts a 3-node JetStream cluster (R3) and two
+// `sluice serve` processes over it. It skips under -short and marks the
+// test parallel.
+func startClusterPair(t *testing.T) (a, b *server) {
+	if testing.Short() {
+		t.Skip("starts a 3-node JetStream cluster and two servers; skipped with -short")
+	}
+	t.Parallel()
+	urls := strings.Join(natstest.StartCluster(t, 3), ",")
+	return startServer(t, "--nats-url", urls, "--replicas", "3"), startServer(t, "--nats-url", urls, "--replicas", "3")
+}
+
 // TestCluster_TwoServersShareOneJetStreamCluster runs two stateless
 // `sluice serve` processes over one 3-node JetStream cluster (R3): a stream
 // created through one is served by both, records written through either
 // are read through either, iterators move between them, and a delete
 // through one is seen by the other.
 func TestCluster_TwoServersShareOneJetStreamCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node JetStream cluster and two servers; skipped with -short")
-	}
-	t.Parallel()
-	urls := strings.Join(natstest.StartCluster(t, 3), ",")
-	a := startServer(t, "--nats-url", urls, "--replicas", "3")
-	b := startServer(t, "--nats-url", urls, "--replicas", "3")
+	a, b := startClusterPair(t)
 	ca, cb := a.Client(), b.Client()
 	ctx := t.Context()
 	name := "shared"

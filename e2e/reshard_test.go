@@ -13,8 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
-	"github.com/sluicehq/sluice/internal/jetstream/natstest"
 )
 
 // readClosedShard reads a closed shard from TRIM_HORIZON to its end: the
@@ -222,13 +220,7 @@ func TestReshard_OnDemandStreamRefused(t *testing.T) {
 // reports failed (three servers on two cores can time an append out) was
 // not acknowledged: it may or may not be stored, as on Kinesis.
 func TestReshard_ClusterSplitWhileOtherServerWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node JetStream cluster and two servers; skipped with -short")
-	}
-	t.Parallel()
-	urls := strings.Join(natstest.StartCluster(t, 3), ",")
-	a := startServer(t, "--nats-url", urls, "--replicas", "3")
-	b := startServer(t, "--nats-url", urls, "--replicas", "3")
+	a, b := startClusterPair(t)
 	ca, cb := a.Client(), b.Client()
 	ctx := t.Context()
 	name := "resharded"
