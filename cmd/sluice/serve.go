@@ -15,13 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/sluicehq/sluice/internal/broker"
-	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/server"
 )
 
 // serveConfig is everything `sluice serve` reads from flags and the
@@ -179,40 +175,35 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
-	store, err := jetstream.Open(ctx, jetstream.Config{
-		DataDir:  c.dataDir,
-		URL:      c.natsURL,
-		Replicas: c.replicas,
-		Logger:   logger.With("component", "jetstream"),
+	srvParts, err := server.Open(ctx, server.Config{
+		Store: jetstream.Config{
+			DataDir:  c.dataDir,
+			URL:      c.natsURL,
+			Replicas: c.replicas,
+		},
+		Broker: broker.Config{
+			Region:        c.region,
+			AccountID:     c.accountID,
+			ShardLimit:    c.shardLimit,
+			CreateDelay:   c.createDelay,
+			DeleteDelay:   c.deleteDelay,
+			RetentionHour: c.retentionHour,
+		},
+		Logger:         logger,
+		ProcessMetrics: true,
 	})
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
-	defer store.Close()
+	defer srvParts.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	b, err := broker.New(ctx, store, store, broker.Config{
-		Region:        c.region,
-		AccountID:     c.accountID,
-		ShardLimit:    c.shardLimit,
-		CreateDelay:   c.createDelay,
-		DeleteDelay:   c.deleteDelay,
-		RetentionHour: c.retentionHour,
-		Logger:        logger.With("component", "broker"),
-		Registerer:    reg,
-	})
-	if err != nil {
-		return fmt.Errorf("start broker: %w", err)
-	}
-	defer b.Close()
-
-	api := httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")})
+	api := srvParts.Handler()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var requests atomic.Int64
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
+		if r.URL.Path != "/metrics" { // scrapes do not keep memory busy
+			requests.Add(1)
+		}
 		api.ServeHTTP(w, r)
 	}))
 	go releaseMemoryWhenIdle(ctx, &requests, 30*time.Second)

@@ -1,0 +1,82 @@
+// Package server assembles a Sluice server from its parts: the JetStream
+// store, the broker over it, and the HTTP API in front. `sluice serve` and
+// the public sluicetest package both start servers through it, so a test
+// server is wired exactly as the real one.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/jetstream"
+)
+
+// Config is a server's storage and semantics. Listening is left to the
+// caller, which knows whether it wants a fixed port, TLS or a test port.
+type Config struct {
+	Store  jetstream.Config
+	Broker broker.Config
+	Logger *slog.Logger
+	// ProcessMetrics adds the Go runtime and process collectors to
+	// /metrics; a process runs one server with them, tests leave it off.
+	ProcessMetrics bool
+}
+
+// Server is an open store and broker and the HTTP handler serving them.
+type Server struct {
+	store   *jetstream.Backend
+	broker  *broker.Broker
+	handler http.Handler
+}
+
+// Open opens the store, starts the broker and builds the handler. Close
+// releases them.
+func Open(ctx context.Context, c Config) (*Server, error) {
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Store.Logger == nil {
+		c.Store.Logger = logger.With("component", "jetstream")
+	}
+	store, err := jetstream.Open(ctx, c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	if c.ProcessMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	bc := c.Broker
+	if bc.Logger == nil {
+		bc.Logger = logger.With("component", "broker")
+	}
+	bc.Registerer = reg
+	b, err := broker.New(ctx, store, store, bc)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("start broker: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}))
+	return &Server{store: store, broker: b, handler: mux}, nil
+}
+
+// Handler serves the API on every path and Prometheus metrics on GET
+// /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops the broker, then the store.
+func (s *Server) Close() error {
+	s.broker.Close()
+	return s.store.Close()
+}
