@@ -47,7 +47,13 @@ type Config struct {
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
-	Logger        *slog.Logger
+	// EnforceShardQuotas throttles as AWS does: per-shard read and write
+	// throughput (ProvisionedThroughputExceededException) and the
+	// control-plane call rates (LimitExceededException). Off by default:
+	// a self-hosted server need not throttle, but code must be testable
+	// against throttling. Each broker enforces the quotas on its own.
+	EnforceShardQuotas bool
+	Logger             *slog.Logger
 	// Registerer receives the broker's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
