@@ -113,6 +113,9 @@ type Broker struct {
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 
+	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
+	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -139,6 +142,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		m:         newMetrics(cfg.Registerer),
 		cache:     make(map[string]cachedStream),
 		appenders: make(map[uint64]*appender),
+		rates:     newOpLimiter(callRates, cfg.Now),
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel

@@ -177,7 +177,14 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.readBody(w, r, in); err != nil {
 		return c, nil, err
 	}
+	done, err := h.admit(op, c, in.B)
+	if err != nil {
+		return c, nil, err
+	}
 	body, err := run(h, ctx, c, in.B, out)
+	if err == nil {
+		done()
+	}
 	return c, body, err
 }
 
