@@ -171,8 +171,8 @@ func (b *Broker) DeleteStream(ctx context.Context, ref kinesis.StreamRef, enforc
 		case kinesis.StatusCreating:
 			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", name, b.cfg.AccountID, st)
 		}
-		if len(s.Consumers) > 0 && !enforceConsumerDeletion {
-			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, len(s.Consumers))
+		if n := b.consumerCount(s); n > 0 && !enforceConsumerDeletion {
+			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, n)
 		}
 		now := b.cfg.Now()
 		s.DeletingAt = now
@@ -262,7 +262,7 @@ func (b *Broker) DescribeStream(ctx context.Context, ref kinesis.StreamRef) (kin
 	d := kinesis.StreamDescription{Stream: *cloneStream(s), Status: s.Status(b.cfg.Now())}
 	d.Shards = b.readableShards(s)
 	d.OpenShardCount = len(s.OpenShards())
-	d.ConsumerCount = len(s.Consumers)
+	d.ConsumerCount = b.consumerCount(s)
 	return d, nil
 }
 
