@@ -19,7 +19,7 @@ export const sdkVersion = require('@aws-sdk/client-kinesis/package.json').versio
 
 export const endpoint = process.env.SLUICE_ENDPOINT;
 if (!endpoint) {
-  throw new Error('SLUICE_ENDPOINT is not set: run this suite through go test ./e2e/ -run TestSDK_JS');
+  throw new Error('SLUICE_ENDPOINT is not set: run this suite through go test ./e2e/ -run TestSDK_JavaScript');
 }
 
 // sessions records every HTTP/2 session the SDK opens, so that a test can

@@ -21,10 +21,11 @@ test('create, describe, list and delete a stream', async () => {
   assert.equal(d.RetentionPeriodHours, 24);
   assert.equal(d.StreamModeDetails?.StreamMode, 'PROVISIONED');
   assert.match(d.StreamARN, new RegExp(`^arn:aws:kinesis:us-east-1:\\d{12}:stream/${name}$`));
-  // StreamCreationTimestamp is a Date of this very moment, whole seconds
-  // as AWS gives it or finer.
+  // StreamCreationTimestamp is a Date of this very moment, in whole
+  // seconds as AWS gives it.
   assert.ok(d.StreamCreationTimestamp instanceof Date);
   const created = d.StreamCreationTimestamp.getTime();
+  assert.equal(created % 1000, 0, `StreamCreationTimestamp ${d.StreamCreationTimestamp.toISOString()} is not whole seconds`);
   assert.ok(created >= before - 1000 && created <= after + 1000, `StreamCreationTimestamp ${d.StreamCreationTimestamp.toISOString()} is not now`);
 
   const full = (await send(c, 'DescribeStream', { StreamName: name, Limit: 2 })).StreamDescription;

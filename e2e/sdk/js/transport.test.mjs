@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { endpoint, sdkVersion, sessions, newClient, send, streamName, createStream, iterator, readToEnd } from './helpers.mjs';
 
-test(`@aws-sdk/client-kinesis ${sdkVersion} talks HTTP/2 to ${endpoint}`, async () => {
+test(`@aws-sdk/client-kinesis ${sdkVersion} on node ${process.version} talks HTTP/2 to ${endpoint}`, async () => {
   const c = newClient();
   const name = streamName('transport');
   const [shard] = await createStream(c, name, 1);
