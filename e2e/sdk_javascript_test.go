@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +20,13 @@ func TestSDK_JavaScript(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missingTool(t, "node", ".ci/run installs Debian's nodejs")
+	}
+	// The SDK's package.json asks for node 20 or later (Debian 12's own
+	// nodejs is 18).
+	if v, err := exec.Command(node, "--version").Output(); err != nil {
+		missingTool(t, "a working node", ".ci/run installs Node.js")
+	} else if m := regexp.MustCompile(`^v(\d+)\.`).FindSubmatch(v); m == nil || atoi(string(m[1])) < 20 {
+		missingTool(t, fmt.Sprintf("node 20 or later (found %s)", strings.TrimSpace(string(v))), "the JavaScript SDK v3 needs it")
 	}
 	sdkDir := filepath.Join("..", "testdata", "node", "node_modules", "@aws-sdk", "client-kinesis")
 	if _, err := os.Stat(sdkDir); err != nil {
@@ -45,4 +55,10 @@ func TestSDK_JavaScript(t *testing.T) {
 			t.Logf("node --test %s:\n%s", suite, out)
 		})
 	}
+}
+
+// atoi is strconv.Atoi without the error: 0 for what is not a number.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
