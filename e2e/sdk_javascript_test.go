@@ -35,6 +35,8 @@ func TestSDK_JavaScript(t *testing.T) {
 	t.Parallel()
 	tlsAddr := freeAddr(t)
 	s := startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
+	// A second server throttles as AWS does, for the throttling tests.
+	limits := startServer(t, "--shard-limits", "aws")
 	suite := filepath.Join("sdk", "js") + string(filepath.Separator)
 	for _, run := range []struct {
 		name string
@@ -46,7 +48,7 @@ func TestSDK_JavaScript(t *testing.T) {
 		t.Run(run.name, func(t *testing.T) {
 			// The SDK warns, in every test process, that its releases from
 			// 2027 need node 22; the suite's titles name both versions.
-			env := append(run.env, "NO_COLOR=1", "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true")
+			env := append(run.env, "SLUICE_LIMITS_ENDPOINT="+limits.Endpoint, "NO_COLOR=1", "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true")
 			out := runSuite(t, env, node, "--test", "--test-reporter=spec", suite)
 			// node exits 0 when it found no test file at all.
 			if m := regexp.MustCompile(`(?m)^\S*\s*pass (\d+)`).FindStringSubmatch(out); m == nil || m[1] == "0" {

@@ -39,6 +39,8 @@ func TestSDK_Python(t *testing.T) {
 	t.Logf("%s (%s)", versions, python)
 	tlsAddr := freeAddr(t)
 	s := startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
+	// A second server throttles as AWS does, for the throttling tests.
+	limits := startServer(t, "--shard-limits", "aws")
 	suite := filepath.Join("sdk", "python")
 	for _, run := range []struct {
 		name string
@@ -48,7 +50,7 @@ func TestSDK_Python(t *testing.T) {
 		{"tls", []string{"SLUICE_ENDPOINT=https://" + tlsAddr, "AWS_CA_BUNDLE=" + filepath.Join(s.dataDir, "tls-cert.pem")}},
 	} {
 		t.Run(run.name, func(t *testing.T) {
-			env := append(run.env, "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore::ResourceWarning")
+			env := append(run.env, "SLUICE_LIMITS_ENDPOINT="+limits.Endpoint, "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore::ResourceWarning")
 			out := runSuite(t, env, python, "-m", "unittest", "discover", "-v", "-s", suite, "-t", suite)
 			// unittest exits 0 when it found no test at all.
 			if m := regexp.MustCompile(`(?m)^Ran (\d+) tests?`).FindStringSubmatch(out); m == nil || m[1] == "0" {

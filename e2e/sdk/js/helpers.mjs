@@ -17,7 +17,12 @@ const require = createRequire(path.join(root, 'testdata/node/package.json'));
 export const sdk = require('@aws-sdk/client-kinesis');
 export const sdkVersion = require('@aws-sdk/client-kinesis/package.json').version;
 
+// The SDK's own classification of errors, which drives its retries.
+export const retry = require('@smithy/core/retry');
+
 export const endpoint = process.env.SLUICE_ENDPOINT;
+// limitsEndpoint is a second server, run with --shard-limits aws.
+export const limitsEndpoint = process.env.SLUICE_LIMITS_ENDPOINT;
 if (!endpoint) {
   throw new Error('SLUICE_ENDPOINT is not set: run this suite through go test ./e2e/ -run TestSDK_JavaScript');
 }

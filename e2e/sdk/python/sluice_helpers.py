@@ -17,22 +17,24 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 ENDPOINT = os.environ.get("SLUICE_ENDPOINT")
+# A second server, run with --shard-limits aws.
+LIMITS_ENDPOINT = os.environ.get("SLUICE_LIMITS_ENDPOINT")
 
 _counter = 0
 
 
-def new_client():
-    """A Kinesis client for the server with dummy credentials, retrying
-    nothing the server answers, so every error reaches the test."""
+def new_client(endpoint=None, max_attempts=1):
+    """A Kinesis client for the server with dummy credentials, by default
+    retrying nothing the server answers, so every error reaches the test."""
     if not ENDPOINT:
         raise unittest.SkipTest("SLUICE_ENDPOINT is not set: run this suite through go test ./e2e/ -run TestSDK_Python")
     return boto3.client(
         "kinesis",
-        endpoint_url=ENDPOINT,
+        endpoint_url=endpoint or ENDPOINT,
         region_name="us-east-1",
         aws_access_key_id="AKIDSLUICEPY",
         aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=30, read_timeout=60),
+        config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=30, read_timeout=60),
     )
 
 
