@@ -102,8 +102,17 @@ type Stream struct {
 	// DeletingAt is set by DeleteStream; the stream is gone DeleteAt.
 	DeletingAt        time.Time `json:"deletingAt,omitzero"`
 	DeleteAt          time.Time `json:"deleteAt,omitzero"`
-	EncryptionType    string    `json:"encryptionType,omitempty"`
-	KeyID             string    `json:"keyId,omitempty"`
+	// UpdatingUntil is when an UPDATING stream (after an encryption
+	// change) is ACTIVE again; zero or past when it is not updating.
+	UpdatingUntil time.Time `json:"updatingUntil,omitzero"`
+	// EncryptionType is "KMS" while records are written encrypted, else
+	// "" (NONE); KeyID is the KeyId given to StartStreamEncryption.
+	EncryptionType string `json:"encryptionType,omitempty"`
+	KeyID          string `json:"keyId,omitempty"`
+	// DataKeys are the stream's data keys, wrapped, in creation order; the
+	// last one encrypts new records while EncryptionType is KMS. Older
+	// ones are kept to read records written under them.
+	DataKeys          []DataKey `json:"dataKeys,omitempty"`
 	ShardLevelMetrics []string  `json:"shardLevelMetrics,omitempty"`
 	MaxRecordSizeKiB  int       `json:"maxRecordSizeKiB,omitempty"`
 	// Consumers are the stream's registered consumers, in registration
@@ -121,6 +130,8 @@ func (s *Stream) Status(now time.Time) StreamStatus {
 		return StatusDeleting
 	case now.Before(s.ActiveAt):
 		return StatusCreating
+	case now.Before(s.UpdatingUntil):
+		return StatusUpdating
 	}
 	return StatusActive
 }
