@@ -100,8 +100,8 @@ type Stream struct {
 	// ActiveAt is when a CREATING stream becomes ACTIVE (the create delay).
 	ActiveAt time.Time `json:"activeAt"`
 	// DeletingAt is set by DeleteStream; the stream is gone DeleteAt.
-	DeletingAt        time.Time `json:"deletingAt,omitzero"`
-	DeleteAt          time.Time `json:"deleteAt,omitzero"`
+	DeletingAt time.Time `json:"deletingAt,omitzero"`
+	DeleteAt   time.Time `json:"deleteAt,omitzero"`
 	// UpdatingUntil is when an UPDATING stream (after an encryption
 	// change) is ACTIVE again; zero or past when it is not updating.
 	UpdatingUntil time.Time `json:"updatingUntil,omitzero"`
