@@ -55,7 +55,7 @@ type Keyring struct {
 	keys    []Key
 	aeads   map[string]cipher.AEAD // by key id
 	aliases map[string]string      // alias name -> key id
-	modTime time.Time              // of the file when last read
+	stat    os.FileInfo            // of the file when last read
 }
 
 // New returns an in-memory keyring holding only DefaultAlias, with a
@@ -79,7 +79,8 @@ func Open(path string, create bool) (k *Keyring, created bool, err error) {
 			return nil, false, fmt.Errorf("create keyring %s: %w", path, err)
 		}
 		// O_EXCL: two processes starting at once keep one key.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		var f *os.File
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			data, _ := json.MarshalIndent(file{Keys: []Key{newKey(DefaultAlias)}}, "", "  ")
 			_, err = f.Write(append(data, '\n'))
@@ -126,7 +127,7 @@ func (k *Keyring) reload() error {
 		return fmt.Errorf("read keyring %s: %w", k.path, err)
 	}
 	k.mu.Lock()
-	k.modTime = st.ModTime()
+	k.stat = st
 	k.mu.Unlock()
 	return nil
 }
@@ -308,7 +309,8 @@ func (k *Keyring) lookup(name string) (string, bool) {
 	return name, ok
 }
 
-// changed reports whether the keyring file was modified since it was read.
+// changed reports whether the keyring file was modified since it was
+// read: replaced (Create renames a new file over it) or written to.
 func (k *Keyring) changed() bool {
 	if k.path == "" {
 		return false
@@ -319,7 +321,8 @@ func (k *Keyring) changed() bool {
 	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return !st.ModTime().Equal(k.modTime)
+	old := k.stat
+	return old == nil || !os.SameFile(st, old) || !st.ModTime().Equal(old.ModTime()) || st.Size() != old.Size()
 }
 
 func (k *Keyring) aead(id string) (cipher.AEAD, error) {
