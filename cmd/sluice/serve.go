@@ -41,6 +41,7 @@ type serveConfig struct {
 	tlsSelfSigned bool
 	keyring       string
 	updateDelay   time.Duration
+	shardLimits   string
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -61,6 +62,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
 	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
 	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
+	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 }
 
@@ -84,6 +86,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if c.tlsCert != "" && c.tlsSelfSigned {
 		return errors.New("--tls-self-signed and --tls-cert exclude each other")
+	}
+	if c.shardLimits != "aws" && c.shardLimits != "none" {
+		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -190,14 +195,15 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			Replicas: c.replicas,
 		},
 		Broker: broker.Config{
-			Region:        c.region,
-			AccountID:     c.accountID,
-			ShardLimit:    c.shardLimit,
-			CreateDelay:   c.createDelay,
-			DeleteDelay:   c.deleteDelay,
-			RetentionHour: c.retentionHour,
-			UpdateDelay:   c.updateDelay,
-			Keyring:       kr,
+			Region:             c.region,
+			AccountID:          c.accountID,
+			ShardLimit:         c.shardLimit,
+			CreateDelay:        c.createDelay,
+			DeleteDelay:        c.deleteDelay,
+			RetentionHour:      c.retentionHour,
+			EnforceShardQuotas: c.shardLimits == "aws",
+			UpdateDelay:        c.updateDelay,
+			Keyring:            kr,
 		},
 		Logger:         logger,
 		ProcessMetrics: true,

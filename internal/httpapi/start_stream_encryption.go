@@ -18,9 +18,10 @@ import (
 //
 // Deviations: the keys are a local keyring, not AWS KMS (no key policies,
 // grants or key states, so KMSDisabled, KMSAccessDenied, KMSOptInRequired
-// and KMSThrottling never occur here); the 25 changes per rolling 24 hours
-// are not counted; records written after the call returns are encrypted
-// at once, where AWS may take up to 5 seconds.
+// and KMSThrottling never occur here); the 25 changes per stream in any
+// 24 hours are counted only with --shard-limits aws; records written after
+// the call returns are encrypted at once, where AWS may take up to 5
+// seconds.
 
 type streamEncryptionInput struct {
 	StreamName     *string `json:"StreamName"`

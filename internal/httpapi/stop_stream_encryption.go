@@ -10,8 +10,9 @@ import "context"
 // encryption was on stay encrypted at rest and are read back decrypted,
 // with EncryptionType KMS; later ones carry NONE.
 //
-// Deviations: as for StartStreamEncryption (a local keyring, no 25 per
-// 24 hours limit, no lag before records are written in the clear).
+// Deviations: as for StartStreamEncryption (a local keyring, the 25 per
+// 24 hours limit only with --shard-limits aws, no lag before records are
+// written in the clear).
 
 func (h *Handler) stopStreamEncryption(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
 	return h.streamEncryption(ctx, c, body, out, h.svc.StopStreamEncryption)

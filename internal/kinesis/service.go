@@ -212,6 +212,7 @@ type Service interface {
 	ConsumerService
 	SettingsService
 	EncryptionService
+	WarmThroughputService
 }
 
 // ConsumerRef addresses a consumer by ARN, or by its stream's ARN and its
