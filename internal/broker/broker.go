@@ -19,12 +19,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/keyring"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -41,6 +43,12 @@ type Config struct {
 	CreateDelay time.Duration
 	// DeleteDelay is how long a deleted stream stays DELETING; default 0.
 	DeleteDelay time.Duration
+	// UpdateDelay is how long a stream stays UPDATING after an encryption
+	// change; default 0 (AWS takes seconds).
+	UpdateDelay time.Duration
+	// Keyring holds the keys that StartStreamEncryption's KeyId names;
+	// default an in-memory keyring.New(), whose records no restart reads.
+	Keyring Keyring
 	// ConsumerCreateDelay is how long a new stream consumer stays
 	// CREATING; default 0 (AWS takes seconds).
 	ConsumerCreateDelay time.Duration
@@ -86,6 +94,9 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Keyring == nil {
+		c.Keyring = keyring.New()
+	}
 }
 
 // Keys of the metadata store.
@@ -116,6 +127,7 @@ type Broker struct {
 	appenders   map[uint64]*appender // by shard epoch
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
+	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher
 
 	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
 	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
@@ -331,6 +343,7 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 		}
 	}
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
+	c.DataKeys = slices.Clone(s.DataKeys) // the wrapped bytes are never changed
 	if s.Consumers != nil {
 		c.Consumers = make([]kinesis.Consumer, len(s.Consumers))
 		for i, sc := range s.Consumers {

@@ -91,13 +91,18 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		return err
 	}
 	now := b.cfg.Now().Truncate(time.Millisecond)
+	// AWS gives a stream's creation time in whole seconds, and clients
+	// send it back as StreamCreationTimestamp (ListShards,
+	// ListStreamConsumers), which must match exactly. botocore sends whole
+	// seconds whatever it was given, so a finer time would never match.
+	created := now.Truncate(time.Second)
 	s := &kinesis.Stream{
 		Name:             in.Name,
 		ID:               newStreamID(),
 		ARN:              kinesis.StreamARN(b.cfg.Region, b.cfg.AccountID, in.Name),
 		Mode:             mode,
 		RetentionHours:   kinesis.DefaultRetentionHours,
-		CreatedAt:        now,
+		CreatedAt:        created,
 		ActiveAt:         now.Add(b.cfg.CreateDelay),
 		NextShardIndex:   count,
 		Tags:             in.Tags,
@@ -107,7 +112,7 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		s.WarmThroughputMiBps = &in.WarmThroughputMiBps
 	}
 	for i, r := range kinesis.SplitHashSpace(count) {
-		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: now})
+		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: created})
 	}
 	if err := b.createLogs(ctx, s, s.Shards); err != nil {
 		return err

@@ -108,6 +108,7 @@ type PutRecordResult struct {
 	SequenceNumber string
 	ErrorCode      ErrorCode
 	ErrorMessage   string
+	EncryptionType string // "KMS" if stored encrypted; "" means NONE
 }
 
 // IteratorType is a ShardIteratorType.
@@ -213,6 +214,7 @@ type Service interface {
 
 	ConsumerService
 	SettingsService
+	EncryptionService
 	WarmThroughputService
 }
 

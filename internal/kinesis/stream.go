@@ -100,10 +100,19 @@ type Stream struct {
 	// ActiveAt is when a CREATING stream becomes ACTIVE (the create delay).
 	ActiveAt time.Time `json:"activeAt"`
 	// DeletingAt is set by DeleteStream; the stream is gone DeleteAt.
-	DeletingAt        time.Time `json:"deletingAt,omitzero"`
-	DeleteAt          time.Time `json:"deleteAt,omitzero"`
-	EncryptionType    string    `json:"encryptionType,omitempty"`
-	KeyID             string    `json:"keyId,omitempty"`
+	DeletingAt time.Time `json:"deletingAt,omitzero"`
+	DeleteAt   time.Time `json:"deleteAt,omitzero"`
+	// UpdatingUntil is when an UPDATING stream (after an encryption
+	// change) is ACTIVE again; zero or past when it is not updating.
+	UpdatingUntil time.Time `json:"updatingUntil,omitzero"`
+	// EncryptionType is "KMS" while records are written encrypted, else
+	// "" (NONE); KeyID is the KeyId given to StartStreamEncryption.
+	EncryptionType string `json:"encryptionType,omitempty"`
+	KeyID          string `json:"keyId,omitempty"`
+	// DataKeys are the stream's data keys, wrapped, in creation order; the
+	// last one encrypts new records while EncryptionType is KMS. Older
+	// ones are kept to read records written under them.
+	DataKeys          []DataKey `json:"dataKeys,omitempty"`
 	ShardLevelMetrics []string  `json:"shardLevelMetrics,omitempty"`
 	MaxRecordSizeKiB  int       `json:"maxRecordSizeKiB,omitempty"`
 	// WarmThroughputMiBps is an ON_DEMAND stream's warm throughput, set
@@ -124,6 +133,8 @@ func (s *Stream) Status(now time.Time) StreamStatus {
 		return StatusDeleting
 	case now.Before(s.ActiveAt):
 		return StatusCreating
+	case now.Before(s.UpdatingUntil):
+		return StatusUpdating
 	}
 	return StatusActive
 }
