@@ -156,6 +156,7 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		}
 		b.dropAppender(sh.Epoch)
 		b.recordsPerMsg.Delete(sh.Epoch)
+		b.quotas.forget(sh.Epoch)
 	}
 	return errors.Join(errs...)
 }
