@@ -135,7 +135,7 @@ func (b *Broker) appenderFor(epoch uint64) *appender {
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), now: b.cfg.Now}
+		a = &appender{log: b.log, name: logName(epoch), now: b.cfg.Now, written: b.writeCounter(epoch)}
 		b.appenders[epoch] = a
 	}
 	return a
@@ -162,6 +162,8 @@ type appender struct {
 	log  kinesis.Log
 	name string
 	now  func() time.Time
+	// written counts what this appender stored, for the autoscaler.
+	written *writeCounter
 
 	mu      sync.Mutex
 	queue   []*appendReq
@@ -226,6 +228,9 @@ func (a *appender) drain(ctx context.Context) {
 			buf = appendBatchRecords(buf, r.recs)
 		}
 		seq, err := a.log.Append(ctx, a.name, buf)
+		if err == nil {
+			a.written.add(count, size)
+		}
 		first := 0
 		for _, r := range batch {
 			r.msgSeq, r.first, r.err = seq, first, err
