@@ -92,6 +92,8 @@ var operations = map[string]operation{
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
+	"UpdateShardCount":              (*Handler).updateShardCount,
+	"UpdateStreamMode":              (*Handler).updateStreamMode,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
 }
 
@@ -105,8 +107,6 @@ var unsupportedOperations = map[string]bool{
 	"StartStreamEncryption":      true,
 	"StopStreamEncryption":       true,
 	"SubscribeToShard":           true,
-	"UpdateShardCount":           true,
-	"UpdateStreamMode":           true,
 	"UpdateStreamWarmThroughput": true,
 
 	"CreateChannel":                          true,
