@@ -39,6 +39,7 @@ type serveConfig struct {
 	tlsCert       string
 	tlsKey        string
 	tlsSelfSigned bool
+	autoscale     broker.AutoscaleConfig
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -58,6 +59,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
+	autoscaleFlags(fs, &c.autoscale)
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -80,6 +82,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if c.tlsCert != "" && c.tlsSelfSigned {
 		return errors.New("--tls-self-signed and --tls-cert exclude each other")
+	}
+	if err := checkAutoscale(c.autoscale); err != nil {
+		return err
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -188,6 +193,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			CreateDelay:   c.createDelay,
 			DeleteDelay:   c.deleteDelay,
 			RetentionHour: c.retentionHour,
+			Autoscale:     c.autoscale,
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
