@@ -48,7 +48,13 @@ type Config struct {
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
-	Logger        *slog.Logger
+	// EnforceShardQuotas throttles as AWS does: per-shard read and write
+	// throughput (ProvisionedThroughputExceededException) and the
+	// control-plane call rates (LimitExceededException). Off by default:
+	// a self-hosted server need not throttle, but code must be testable
+	// against throttling. Each broker enforces the quotas on its own.
+	EnforceShardQuotas bool
+	Logger             *slog.Logger
 	// Registerer receives the broker's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
@@ -119,6 +125,9 @@ type Broker struct {
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 
+	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
+	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
+
 	// id tells this broker's scalings apart from other brokers'.
 	id          string
 	scalingMu   sync.Mutex
@@ -152,6 +161,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		m:         newMetrics(cfg.Registerer),
 		cache:     make(map[string]cachedStream),
 		appenders: make(map[uint64]*appender),
+		rates:     newOpLimiter(callRates, cfg.Now),
 	}
 	b.id, b.scalingRuns = rand.Text()[:16], make(map[string]bool)
 	bg, cancel := context.WithCancel(context.Background())

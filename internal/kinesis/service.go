@@ -211,6 +211,7 @@ type Service interface {
 	ConsumerService
 	SettingsService
 	ScalingService
+	WarmThroughputService
 }
 
 // ConsumerRef addresses a consumer by ARN, or by its stream's ARN and its
