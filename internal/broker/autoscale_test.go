@@ -164,10 +164,10 @@ func TestBroker_UpdateStreamMode(t *testing.T) {
 		}
 	}
 	arn := func(name string) string { return kinesis.StreamARN("us-east-1", "000000000000", name) }
-	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeProvisioned); kinesis.CodeOf(err) != kinesis.ErrInvalidArgument {
+	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeProvisioned, nil); kinesis.CodeOf(err) != kinesis.ErrInvalidArgument {
 		t.Errorf("switch to the same mode = %v", err)
 	}
-	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeOnDemand); err != nil {
+	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeOnDemand, nil); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := b.DescribeStream(ctx, kinesis.StreamRef{Name: "a"})
@@ -177,17 +177,17 @@ func TestBroker_UpdateStreamMode(t *testing.T) {
 	if err := b.SplitShard(ctx, kinesis.StreamRef{Name: "a"}, kinesis.ShardID(0), "1000"); kinesis.CodeOf(err) != kinesis.ErrValidation {
 		t.Errorf("SplitShard of an ON_DEMAND stream = %v", err)
 	}
-	if err := b.UpdateStreamMode(ctx, arn("b"), kinesis.ModeOnDemand); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
+	if err := b.UpdateStreamMode(ctx, arn("b"), kinesis.ModeOnDemand, nil); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
 		t.Errorf("switch past the on-demand stream limit = %v", err)
 	}
-	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeProvisioned); err != nil {
+	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeProvisioned, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Two switches in 24 hours are the most.
-	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeOnDemand); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
+	if err := b.UpdateStreamMode(ctx, arn("a"), kinesis.ModeOnDemand, nil); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
 		t.Errorf("third switch in 24 hours = %v", err)
 	}
-	if err := b.UpdateStreamMode(ctx, arn("nope"), kinesis.ModeOnDemand); kinesis.CodeOf(err) != kinesis.ErrResourceNotFound {
+	if err := b.UpdateStreamMode(ctx, arn("nope"), kinesis.ModeOnDemand, nil); kinesis.CodeOf(err) != kinesis.ErrResourceNotFound {
 		t.Errorf("switch of an unknown stream = %v", err)
 	}
 }
@@ -203,14 +203,48 @@ func TestBroker_ModeSwitchesAllowedAgainAfter24Hours(t *testing.T) {
 	}
 	arn := kinesis.StreamARN("us-east-1", "000000000000", "a")
 	for _, m := range []kinesis.StreamMode{kinesis.ModeOnDemand, kinesis.ModeProvisioned} {
-		if err := b.UpdateStreamMode(ctx, arn, m); err != nil {
+		if err := b.UpdateStreamMode(ctx, arn, m, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mu.Lock()
 	now = now.Add(24*time.Hour + time.Second)
 	mu.Unlock()
-	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeOnDemand); err != nil {
+	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeOnDemand, nil); err != nil {
 		t.Fatalf("switch a day later: %v", err)
+	}
+}
+
+func TestBroker_UpdateStreamModeWarmThroughput(t *testing.T) {
+	b := openBroker(t, Config{})
+	ctx := context.Background()
+	if err := b.CreateStream(ctx, kinesis.CreateStreamInput{Name: "a", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	arn := kinesis.StreamARN("us-east-1", "000000000000", "a")
+	warm := func(n int) *int { return &n }
+	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeOnDemand, warm(100)); kinesis.CodeOf(err) != kinesis.ErrValidation {
+		t.Errorf("warm throughput without the commitment = %v", err)
+	}
+	if _, err := b.UpdateAccountSettings(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeOnDemand, warm(kinesis.MaxWarmThroughputMiBps+1)); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
+		t.Errorf("warm throughput past the limit = %v", err)
+	}
+	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeOnDemand, warm(100)); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := b.loadStream(ctx, "a"); s.WarmThroughputMiBps == nil || *s.WarmThroughputMiBps != 100 {
+		t.Fatalf("warm throughput after the switch: %v", s.WarmThroughputMiBps)
+	}
+	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeProvisioned, warm(100)); kinesis.CodeOf(err) != kinesis.ErrInvalidArgument {
+		t.Errorf("warm throughput with PROVISIONED = %v", err)
+	}
+	if err := b.UpdateStreamMode(ctx, arn, kinesis.ModeProvisioned, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := b.loadStream(ctx, "a"); s.WarmThroughputMiBps != nil {
+		t.Fatalf("a PROVISIONED stream keeps warm throughput %d", *s.WarmThroughputMiBps)
 	}
 }

@@ -19,7 +19,7 @@ func (f *fakeService) UpdateShardCount(ctx context.Context, ref kinesis.StreamRe
 	return kinesis.UpdateShardCountOutput{StreamName: s.Name, StreamARN: s.ARN, CurrentShardCount: len(s.OpenShards()), TargetShardCount: target}, nil
 }
 
-func (f *fakeService) UpdateStreamMode(ctx context.Context, streamARN string, mode kinesis.StreamMode) error {
+func (f *fakeService) UpdateStreamMode(ctx context.Context, streamARN string, mode kinesis.StreamMode, warmMiBps *int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("UpdateStreamMode", []string{streamARN, string(mode)}); err != nil {

@@ -14,9 +14,11 @@ import (
 // (InvalidArgumentException), a third switch in 24 hours and the
 // on-demand stream limit (LimitExceededException).
 //
-// Deviations: the switch is complete when the call returns (AWS shows the
-// stream UPDATING for a while); a non-zero WarmThroughputMiBps is refused
-// with InvalidArgumentException, as in CreateStream.
+// WarmThroughputMiBps, allowed only with ON_DEMAND, sets the stream's warm
+// throughput as UpdateStreamWarmThroughput does.
+//
+// Deviation: the switch is complete when the call returns (AWS shows the
+// stream UPDATING for a while).
 
 type updateStreamModeInput struct {
 	StreamARN           *string            `json:"StreamARN"`
@@ -41,13 +43,12 @@ func (h *Handler) updateStreamMode(ctx context.Context, c codec, body, out []byt
 		return nil, err
 	}
 	mode := kinesis.StreamMode(*in.StreamModeDetails.StreamMode)
-	if in.WarmThroughputMiBps != nil && mode != kinesis.ModeOnDemand {
-		return nil, invalidArgument("WarmThroughputMiBps can only be specified when switching to ON_DEMAND mode.")
+	var warm *int
+	if in.WarmThroughputMiBps != nil {
+		w := int(*in.WarmThroughputMiBps)
+		warm = &w
 	}
-	if deref(in.WarmThroughputMiBps) != 0 {
-		return nil, invalidArgument("WarmThroughputMiBps is not supported by this server yet.")
-	}
-	if err := h.svc.UpdateStreamMode(ctx, *in.StreamARN, mode); err != nil {
+	if err := h.svc.UpdateStreamMode(ctx, *in.StreamARN, mode, warm); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -61,10 +61,13 @@ type ScalingService interface {
 	// open shards, past MaxShardsPerStream or the account's shard limit.
 	UpdateShardCount(ctx context.Context, ref StreamRef, target int, scalingType string) (UpdateShardCountOutput, error)
 	// UpdateStreamMode switches a stream between PROVISIONED and
-	// ON_DEMAND. Errors: ResourceNotFoundException,
+	// ON_DEMAND; warmMiBps, when not nil, sets the warm throughput of a
+	// stream switched to ON_DEMAND. Errors: ResourceNotFoundException,
 	// ResourceInUseException for a stream not ACTIVE,
-	// InvalidArgumentException for the mode it already has,
-	// LimitExceededException past the on-demand stream limit or
-	// MaxModeSwitches in ModeSwitchWindow.
-	UpdateStreamMode(ctx context.Context, streamARN string, mode StreamMode) error
+	// InvalidArgumentException for the mode it already has or a warm
+	// throughput with PROVISIONED, ValidationException for a warm
+	// throughput without the account's commitment,
+	// LimitExceededException past the on-demand stream limit, the warm
+	// throughput limit or MaxModeSwitches in ModeSwitchWindow.
+	UpdateStreamMode(ctx context.Context, streamARN string, mode StreamMode, warmMiBps *int) error
 }
