@@ -177,6 +177,7 @@ func TestScaling_UpdateShardCountUnderWriteLoad(t *testing.T) {
 	})
 	for _, step := range []struct{ from, to int32 }{{3, 5}, {5, 3}, {3, 6}} {
 		load.waitPuts(t, 20)
+		began, before := time.Now(), len(listAllShards(t, c, name))
 		out, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(step.to), ScalingType: types.ScalingTypeUniformScaling})
 		if err != nil {
 			t.Fatalf("UpdateShardCount to %d: %v", step.to, err)
@@ -185,9 +186,11 @@ func TestScaling_UpdateShardCountUnderWriteLoad(t *testing.T) {
 			t.Fatalf("UpdateShardCount answered %s %s %d→%d", aws.ToString(out.StreamName), aws.ToString(out.StreamARN), aws.ToInt32(out.CurrentShardCount), aws.ToInt32(out.TargetShardCount))
 		}
 		waitActive(t, c, name)
-		if got, want := sortedRanges(openRanges(listAllShards(t, c, name))), uniformRanges(int(step.to)); strings.Join(got, " ") != strings.Join(want, " ") {
+		shards := listAllShards(t, c, name)
+		if got, want := sortedRanges(openRanges(shards)), uniformRanges(int(step.to)); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("open ranges after scaling to %d:\n%v\nwant\n%v", step.to, got, want)
 		}
+		t.Logf("UpdateShardCount %d→%d under load: ACTIVE again after %v, %d new shards", step.from, step.to, time.Since(began).Round(time.Millisecond), len(shards)-before)
 	}
 	load.waitPuts(t, 20)
 	load.Stop()
