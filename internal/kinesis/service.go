@@ -212,6 +212,7 @@ type Service interface {
 	ConsumerService
 	SettingsService
 	EncryptionService
+	ScalingService
 	WarmThroughputService
 }
 
