@@ -144,7 +144,7 @@ func (b *Broker) appenderFor(epoch uint64) *appender {
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now}
+		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now, written: b.writeCounter(epoch)}
 		b.appenders[epoch] = a
 	}
 	return a
@@ -172,6 +172,8 @@ type appender struct {
 	name  string
 	epoch uint64
 	now   func() time.Time
+	// written counts what this appender stored, for the autoscaler.
+	written *writeCounter
 
 	mu      sync.Mutex
 	queue   []*appendReq
@@ -247,6 +249,9 @@ func (a *appender) drain(ctx context.Context) {
 			buf = key.seal(buf, a.epoch)
 		}
 		seq, err := a.log.Append(ctx, a.name, buf)
+		if err == nil {
+			a.written.add(count, size)
+		}
 		first := 0
 		for _, r := range batch {
 			r.msgSeq, r.first, r.err = seq, first, err

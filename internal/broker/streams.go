@@ -158,6 +158,14 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		b.recordsPerMsg.Delete(sh.Epoch)
 		b.quotas.forget(sh.Epoch)
 	}
+	// Child logs of reshards that never completed (see orphans.go).
+	for _, p := range s.PendingLogs {
+		for _, epoch := range p.Epochs {
+			if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
+				errs = append(errs, fmt.Errorf("delete pending log %s of %s: %w", logName(epoch), s.Name, err))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -255,7 +263,12 @@ func (b *Broker) reap(ctx context.Context) {
 	}
 	for _, e := range entries {
 		var s kinesis.Stream
-		if json.Unmarshal(e.Value, &s) != nil || !b.gone(&s) {
+		if json.Unmarshal(e.Value, &s) != nil {
+			continue
+		}
+		if !b.gone(&s) {
+			b.sweepPendingLogs(ctx, &s)
+			b.resumeScaling(ctx, &s)
 			continue
 		}
 		if err := b.finishDelete(ctx, &s); err != nil && ctx.Err() == nil {

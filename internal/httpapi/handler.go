@@ -94,6 +94,8 @@ var operations = map[string]operation{
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
+	"UpdateShardCount":              (*Handler).updateShardCount,
+	"UpdateStreamMode":              (*Handler).updateStreamMode,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
 	"UpdateStreamWarmThroughput":    (*Handler).updateStreamWarmThroughput,
 }
@@ -106,8 +108,6 @@ var operations = map[string]operation{
 // SDKs.
 var unsupportedOperations = map[string]bool{
 	"SubscribeToShard": true,
-	"UpdateShardCount": true,
-	"UpdateStreamMode": true,
 
 	"CreateChannel":                          true,
 	"DeleteChannel":                          true,

@@ -215,6 +215,7 @@ type Service interface {
 	ConsumerService
 	SettingsService
 	EncryptionService
+	ScalingService
 	WarmThroughputService
 }
 
