@@ -53,6 +53,7 @@ type config struct {
 	shardLimit  int
 	createDelay time.Duration
 	deleteDelay time.Duration
+	throttle    bool
 	logger      *slog.Logger
 }
 
@@ -74,6 +75,14 @@ func WithCreateStreamDelay(d time.Duration) Option { return func(c *config) { c.
 
 // WithDeleteStreamDelay keeps deleted streams DELETING for d. Default 0.
 func WithDeleteStreamDelay(d time.Duration) Option { return func(c *config) { c.deleteDelay = d } }
+
+// WithThrottling enforces AWS's quotas, as `sluice serve --shard-limits
+// aws` does: per shard 1 MiB/s and 1,000 records/s of writes, 5 GetRecords
+// calls/s and 2 MiB/s of reads, and AWS's control-plane call rates. Code
+// under test then meets ProvisionedThroughputExceededException (per entry
+// in PutRecords) and LimitExceededException as it would on AWS. Default:
+// nothing is throttled.
+func WithThrottling() Option { return func(c *config) { c.throttle = true } }
 
 // WithLogger receives the server's log. Default: discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -102,6 +111,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 			ShardLimit:  c.shardLimit,
 			CreateDelay: c.createDelay,
 			DeleteDelay: c.deleteDelay,
+
+			EnforceShardQuotas: c.throttle,
 		},
 		Logger: c.logger,
 	})
