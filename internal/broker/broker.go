@@ -52,6 +52,10 @@ type Config struct {
 	// ConsumerCreateDelay is how long a new stream consumer stays
 	// CREATING; default 0 (AWS takes seconds).
 	ConsumerCreateDelay time.Duration
+	// ConsumerDeleteDelay is how long a deregistered stream consumer
+	// stays DELETING before it is gone; default 0 (AWS takes seconds).
+	// Its name cannot be registered again meanwhile.
+	ConsumerDeleteDelay time.Duration
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration

@@ -235,19 +235,29 @@ type Consumer struct {
 	ARN       string    `json:"arn"`
 	CreatedAt time.Time `json:"createdAt"`
 	// ActiveAt is when a CREATING consumer becomes ACTIVE.
-	ActiveAt time.Time         `json:"activeAt"`
-	Tags     map[string]string `json:"tags,omitempty"`
+	ActiveAt time.Time `json:"activeAt"`
+	// GoneAt is set by deregistering: the consumer is DELETING until
+	// then, and does not exist after.
+	GoneAt time.Time         `json:"goneAt,omitzero"`
+	Tags   map[string]string `json:"tags,omitempty"`
 	// Policy is the consumer's resource policy document; "" when none.
 	Policy string `json:"policy,omitempty"`
 }
 
 // Status derives the consumer's status at time now.
 func (c *Consumer) Status(now time.Time) ConsumerStatus {
+	if !c.GoneAt.IsZero() {
+		return ConsumerDeleting
+	}
 	if now.Before(c.ActiveAt) {
 		return ConsumerCreating
 	}
 	return ConsumerActive
 }
+
+// Gone reports whether a deregistered consumer's DELETING time is over:
+// it no longer exists, though its stream's metadata may still hold it.
+func (c *Consumer) Gone(now time.Time) bool { return !c.GoneAt.IsZero() && !now.Before(c.GoneAt) }
 
 // Consumer returns the stream's consumer with the given name.
 func (s *Stream) Consumer(name string) (*Consumer, bool) {
