@@ -148,6 +148,14 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		b.dropAppender(sh.Epoch)
 		b.recordsPerMsg.Delete(sh.Epoch)
 	}
+	// Child logs of reshards that never completed (see orphans.go).
+	for _, p := range s.PendingLogs {
+		for _, epoch := range p.Epochs {
+			if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
+				errs = append(errs, fmt.Errorf("delete pending log %s of %s: %w", logName(epoch), s.Name, err))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -176,8 +184,8 @@ func (b *Broker) DeleteStream(ctx context.Context, ref kinesis.StreamRef, enforc
 		case kinesis.StatusCreating:
 			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", name, b.cfg.AccountID, st)
 		}
-		if len(s.Consumers) > 0 && !enforceConsumerDeletion {
-			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, len(s.Consumers))
+		if n := b.consumerCount(s); n > 0 && !enforceConsumerDeletion {
+			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, n)
 		}
 		now := b.cfg.Now()
 		s.DeletingAt = now
@@ -245,7 +253,12 @@ func (b *Broker) reap(ctx context.Context) {
 	}
 	for _, e := range entries {
 		var s kinesis.Stream
-		if json.Unmarshal(e.Value, &s) != nil || !b.gone(&s) {
+		if json.Unmarshal(e.Value, &s) != nil {
+			continue
+		}
+		if !b.gone(&s) {
+			b.sweepPendingLogs(ctx, &s)
+			b.resumeScaling(ctx, &s)
 			continue
 		}
 		if err := b.finishDelete(ctx, &s); err != nil && ctx.Err() == nil {
@@ -267,7 +280,7 @@ func (b *Broker) DescribeStream(ctx context.Context, ref kinesis.StreamRef) (kin
 	d := kinesis.StreamDescription{Stream: *cloneStream(s), Status: s.Status(b.cfg.Now())}
 	d.Shards = b.readableShards(s)
 	d.OpenShardCount = len(s.OpenShards())
-	d.ConsumerCount = len(s.Consumers)
+	d.ConsumerCount = b.consumerCount(s)
 	return d, nil
 }
 

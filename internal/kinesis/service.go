@@ -105,6 +105,7 @@ type PutRecordResult struct {
 	SequenceNumber string
 	ErrorCode      ErrorCode
 	ErrorMessage   string
+	EncryptionType string // "KMS" if stored encrypted; "" means NONE
 }
 
 // IteratorType is a ShardIteratorType.
@@ -210,6 +211,8 @@ type Service interface {
 
 	ConsumerService
 	SettingsService
+	EncryptionService
+	ScalingService
 	WarmThroughputService
 }
 
