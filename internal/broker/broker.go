@@ -47,7 +47,14 @@ type Config struct {
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
-	Logger        *slog.Logger
+	// SubscriptionLifetime is how long a SubscribeToShard feed lasts
+	// before the client must subscribe again; default 5 minutes, as AWS.
+	// Tests shorten it to watch clients resubscribe.
+	SubscriptionLifetime time.Duration
+	// SubscriptionHeartbeat is how long a feed stays silent before it
+	// sends an event without records; default 5 s.
+	SubscriptionHeartbeat time.Duration
+	Logger                *slog.Logger
 	// Registerer receives the broker's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
@@ -69,6 +76,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetentionHour == 0 {
 		c.RetentionHour = time.Hour
+	}
+	if c.SubscriptionLifetime == 0 {
+		c.SubscriptionLifetime = kinesis.SubscriptionLifetime
+	}
+	if c.SubscriptionHeartbeat == 0 {
+		c.SubscriptionHeartbeat = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -107,6 +120,9 @@ type Broker struct {
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 
+	fanout fanout // SubscribeToShard feeds
+
+	bg     context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -135,7 +151,8 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		appenders: make(map[uint64]*appender),
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
+	b.bg, b.cancel = bg, cancel
+	b.fanout.init()
 	if err := meta.Watch(bg, streamKeyPrefix, b.onMetaChange); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watch stream metadata: %w", err)
@@ -150,6 +167,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 
 // Close stops the broker's background work. It does not close the stores.
 func (b *Broker) Close() error {
+	b.EndSubscriptions()
 	b.cancel()
 	b.wg.Wait()
 	return nil
@@ -181,6 +199,7 @@ func loadSecret(ctx context.Context, meta kinesis.MetaStore) ([]byte, error) {
 // onMetaChange keeps the stream cache in step with the metadata store, so
 // that changes made through other brokers are seen at once.
 func (b *Broker) onMetaChange(e kinesis.MetaEntry) {
+	defer b.fanout.metaChanged() // after the cache is updated
 	name := e.Key[len(streamKeyPrefix):]
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()

@@ -135,7 +135,8 @@ func (b *Broker) appenderFor(epoch uint64) *appender {
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), now: b.cfg.Now}
+		a = &appender{log: b.log, name: logName(epoch), now: b.cfg.Now,
+			stored: func(seq uint64) { b.appended(epoch, seq) }}
 		b.appenders[epoch] = a
 	}
 	return a
@@ -162,6 +163,9 @@ type appender struct {
 	log  kinesis.Log
 	name string
 	now  func() time.Time
+	// stored is told of every message stored, before its writers are
+	// answered, so that subscribers here get the records at once.
+	stored func(seq uint64)
 
 	mu      sync.Mutex
 	queue   []*appendReq
@@ -226,6 +230,9 @@ func (a *appender) drain(ctx context.Context) {
 			buf = appendBatchRecords(buf, r.recs)
 		}
 		seq, err := a.log.Append(ctx, a.name, buf)
+		if err == nil {
+			a.stored(seq)
+		}
 		first := 0
 		for _, r := range batch {
 			r.msgSeq, r.first, r.err = seq, first, err

@@ -104,7 +104,6 @@ var operations = map[string]operation{
 var unsupportedOperations = map[string]bool{
 	"StartStreamEncryption":      true,
 	"StopStreamEncryption":       true,
-	"SubscribeToShard":           true,
 	"UpdateShardCount":           true,
 	"UpdateStreamMode":           true,
 	"UpdateStreamWarmThroughput": true,
@@ -135,6 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		c = jsonCodec11
 	}
+	if errors.Is(err, errResponded) {
+		return
+	}
 	if err != nil {
 		h.writeError(ctx, w, c, op, err, out.B)
 		return
@@ -155,6 +157,8 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	target := r.Header.Get("X-Amz-Target")
 	run, known := operations[op]
+	stream := streamOperations[op]
+	known = known || stream != nil
 	if !strings.HasPrefix(target, targetPrefix) || (!known && !unsupportedOperations[op]) {
 		if target == "" {
 			return nil, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Missing X-Amz-Target header; expected %s<Operation>", targetPrefix)
@@ -177,9 +181,18 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.readBody(w, r, in); err != nil {
 		return c, nil, err
 	}
+	if stream != nil {
+		if err := stream(h, ctx, w, c, in.B); err != nil {
+			return c, nil, err
+		}
+		return c, nil, errResponded
+	}
 	body, err := run(h, ctx, c, in.B, out)
 	return c, body, err
 }
+
+// errResponded tells ServeHTTP that a stream operation has answered.
+var errResponded = errors.New("response written")
 
 func (h *Handler) tooLarge() error {
 	return kinesis.Errorf(kinesis.ErrRequestEntityTooLarge, "Request body must not exceed %d bytes", h.maxBody)

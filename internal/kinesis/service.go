@@ -209,6 +209,7 @@ type Service interface {
 	UpdateMaxRecordSize(ctx context.Context, ref StreamRef, kib int) error
 
 	ConsumerService
+	FanOutService
 	SettingsService
 }
 
