@@ -588,3 +588,25 @@ func TestFanOut_CBOR(t *testing.T) {
 		t.Errorf("arrival timestamp: tag %d content %x, want tag 1 and epoch milliseconds", ts.Number, ts.Content)
 	}
 }
+
+// TestFanOut_Cluster: with two servers over one JetStream cluster, a feed
+// served by one gets records written through the other without waiting for
+// an idle event (the records count must arrive between two of those).
+func TestFanOut_Cluster(t *testing.T) {
+	a, b := startClusterPair(t)
+	ca, cb := fanOutClient(a, true), fanOutClient(b, true)
+	createStream(t, ca, "efo-cluster", 1)
+	waitActive(t, cb, "efo-cluster")
+	arn := registerConsumer(t, cb, "efo-cluster", "app")
+	es := mustSubscribe(t, ca, arn, shardIDs(1)[0], latest())
+	for i := range 20 {
+		c := cb
+		if i%2 == 1 {
+			c = ca
+		}
+		putRecord(t, c, "efo-cluster", "k", []byte(fmt.Sprint(i)))
+		if got := readRecords(t, es, 1); got[0] != fmt.Sprint(i) {
+			t.Fatalf("record %d: got %q", i, got[0])
+		}
+	}
+}
