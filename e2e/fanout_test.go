@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -608,5 +609,63 @@ func TestFanOut_Cluster(t *testing.T) {
 		if got := readRecords(t, es, 1); got[0] != fmt.Sprint(i) {
 			t.Fatalf("record %d: got %q", i, got[0])
 		}
+	}
+}
+
+// TestFanOut_TailCommand runs `sluice tail --fan-out` over a stream whose
+// shard was split: it registers its consumer, reads the parent by
+// SubscribeToShard and then the children, printing every record once and
+// the parent's before its children's.
+func TestFanOut_TailCommand(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client()
+	createStream(t, c, "tailed", 1)
+	putRecords(t, c, "tailed", entries("parent", 20))
+	mid := "170141183460469231731687303715884105728"
+	if _, err := c.SplitShard(t.Context(), &kinesis.SplitShardInput{StreamName: aws.String("tailed"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(mid)}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "tailed")
+	putRecords(t, c, "tailed", entries("child", 20))
+
+	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sluiceBin, "tail", "tailed", "--fan-out", "--from", "trim-horizon", "--max-records", "40", "--endpoint", s.Endpoint)
+	cmd.Env = cliEnv(t)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sluice tail --fan-out: %v\nstderr:\n%s", err, stderr.String())
+	}
+	seen := map[string]int{}
+	lastParent, firstChild := -1, -1
+	for i, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			t.Fatalf("line %q", line)
+		}
+		seen[f[3]]++
+		if f[0] == "shardId-000000000000" {
+			lastParent = i
+		} else if firstChild < 0 {
+			firstChild = i
+		}
+	}
+	if len(seen) != 40 {
+		t.Errorf("printed %d distinct records, want 40:\n%s", len(seen), out)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s printed %d times", k, n)
+		}
+	}
+	if firstChild < lastParent {
+		t.Errorf("a child's record (line %d) printed before the parent's last (line %d)", firstChild, lastParent)
+	}
+	d, err := c.DescribeStreamConsumer(t.Context(), &kinesis.DescribeStreamConsumerInput{StreamARN: aws.String(streamARNOf("tailed")), ConsumerName: aws.String("sluice-tail")})
+	if err != nil || d.ConsumerDescription.ConsumerStatus != types.ConsumerStatusActive {
+		t.Errorf("tail's consumer: %v, %v", d, err)
 	}
 }
