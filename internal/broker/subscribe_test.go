@@ -133,7 +133,7 @@ func TestSubscribe_Errors(t *testing.T) {
 	_, err = b.SubscribeToShard(ctx, in)
 	wantCode(t, err, kinesis.ErrResourceInUse) // one feed per consumer and shard
 	sub.Close()
-	sub.Close() // twice is fine
+	sub.Close()                            // twice is fine
 	sub, err = b.SubscribeToShard(ctx, in) // the slot is free again
 	if err != nil {
 		t.Fatal(err)
