@@ -112,7 +112,9 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, c
 	defer sub.Close()
 
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a feed outlives any write timeout
+	// Per-event write deadlines are set below; lift the last one so that
+	// an HTTP/1.1 connection kept alive does not inherit it.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	w.Header().Set("Content-Type", contentTypeEventStream)
 	w.WriteHeader(http.StatusOK)
 	ew := eventWriter{w: w, rc: rc, c: c, enc: eventstream.NewEncoder()}
@@ -191,7 +193,13 @@ func (e *eventWriter) exception(kerr *kinesis.Error) error {
 	return e.write(hs, payload)
 }
 
+// eventWriteTimeout bounds the writing of one event. A client that reads
+// nothing for that long is dropped rather than keep its feed, and the
+// batch it holds, for ever.
+const eventWriteTimeout = time.Minute
+
 func (e *eventWriter) write(hs eventstream.Headers, payload []byte) error {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout)) // also lifts any server-wide write timeout
 	if err := e.enc.Encode(e.w, eventstream.Message{Headers: hs, Payload: payload}); err != nil {
 		return err
 	}
