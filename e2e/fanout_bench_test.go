@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -89,4 +92,94 @@ func benchFanOutLatency(b *testing.B, writer, reader *kinesis.Client) {
 		}
 	}
 	b.ReportMetric(float64(early)*100/float64(len(fromAck)), "%before-ack")
+}
+
+// BenchmarkFanOutStalledMemory writes 48 MiB in 10 KiB records to a
+// 1-shard stream read by one live subscriber and by n subscribers that
+// never read, and reports the server's peak resident memory and Go heap
+// in use (sampled from /metrics every 100 ms): stalled feeds hold one
+// batch each, not the stream.
+//
+//	go test -run XXX -bench FanOutStalledMemory -benchtime 1x ./e2e/
+func BenchmarkFanOutStalledMemory(b *testing.B) {
+	for _, stalled := range []int{0, 10} {
+		b.Run(fmt.Sprintf("stalled=%d", stalled), func(b *testing.B) {
+			for range b.N {
+				benchStalledMemory(b, stalled)
+			}
+		})
+	}
+}
+
+func benchStalledMemory(b *testing.B, stalled int) {
+	b.StopTimer()
+	s := startServer(b)
+	c := fanOutClient(s, true)
+	name := fmt.Sprint("stalled-", stalled, "-", time.Now().UnixNano())
+	createStream(b, c, name, 1)
+	shard := shardIDs(1)[0]
+	for i := range stalled {
+		mustSubscribe(b, c, registerConsumer(b, c, name, fmt.Sprint("stalled-", i)), shard, latest())
+	}
+	live := mustSubscribe(b, c, registerConsumer(b, c, name, "live"), shard, latest())
+	var peakRSS, peakHeap float64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			rss, heap := serverMemory(b, s)
+			peakRSS, peakHeap = max(peakRSS, rss), max(peakHeap, heap)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	b.StartTimer()
+	data := make([]byte, 10<<10)
+	const batches, perBatch = 96, 50
+	go func() {
+		for range batches {
+			es := make([]types.PutRecordsRequestEntry, perBatch)
+			for i := range es {
+				es[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: data}
+			}
+			if _, err := c.PutRecords(b.Context(), &kinesis.PutRecordsInput{StreamName: aws.String(name), Records: es}); err != nil {
+				b.Errorf("PutRecords: %v", err)
+				return
+			}
+		}
+	}()
+	readRecords(b, live, batches*perBatch)
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	b.ReportMetric(peakRSS/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(peakHeap/(1<<20), "peak-heap-MiB")
+}
+
+// serverMemory reads the server's resident memory and Go heap in use from
+// its /metrics.
+func serverMemory(b *testing.B, s *server) (rss, heap float64) {
+	resp, err := http.Get(s.Endpoint + "/metrics")
+	if err != nil {
+		b.Errorf("metrics: %v", err)
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		var v float64
+		if _, err := fmt.Sscanf(line, "process_resident_memory_bytes %g", &v); err == nil {
+			rss = v
+		}
+		if _, err := fmt.Sscanf(line, "go_memstats_heap_inuse_bytes %g", &v); err == nil {
+			heap = v
+		}
+	}
+	return rss, heap
 }
