@@ -43,6 +43,9 @@ type serveConfig struct {
 	tlsCert       string
 	tlsKey        string
 	tlsSelfSigned bool
+	keyring       string
+	updateDelay   time.Duration
+	shardLimits   string
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -63,6 +66,9 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsAddr, "tls-addr", "127.0.0.1:4568", "`host:port` of the TLS listener (HTTP/1.1 and h2 by ALPN), served with --tls-cert and --tls-key or --tls-self-signed, beside the plain one")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
+	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
+	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
+	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 }
 
@@ -86,6 +92,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if c.tlsCert != "" && c.tlsSelfSigned {
 		return errors.New("--tls-self-signed and --tls-cert exclude each other")
+	}
+	if c.shardLimits != "aws" && c.shardLimits != "none" {
+		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -181,6 +190,10 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
+	kr, err := openKeyring(c, logger)
+	if err != nil {
+		return err
+	}
 	srvParts, err := server.Open(ctx, server.Config{
 		Store: jetstream.Config{
 			DataDir:  c.dataDir,
@@ -188,12 +201,15 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			Replicas: c.replicas,
 		},
 		Broker: broker.Config{
-			Region:        c.region,
-			AccountID:     c.accountID,
-			ShardLimit:    c.shardLimit,
-			CreateDelay:   c.createDelay,
-			DeleteDelay:   c.deleteDelay,
-			RetentionHour: c.retentionHour,
+			Region:             c.region,
+			AccountID:          c.accountID,
+			ShardLimit:         c.shardLimit,
+			CreateDelay:        c.createDelay,
+			DeleteDelay:        c.deleteDelay,
+			RetentionHour:      c.retentionHour,
+			EnforceShardQuotas: c.shardLimits == "aws",
+			UpdateDelay:        c.updateDelay,
+			Keyring:            kr,
 
 			ConsumerCreateDelay:  c.consumerCreateDelay,
 			SubscriptionLifetime: c.subscriptionLifetime,

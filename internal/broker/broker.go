@@ -19,12 +19,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/keyring"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -41,9 +43,19 @@ type Config struct {
 	CreateDelay time.Duration
 	// DeleteDelay is how long a deleted stream stays DELETING; default 0.
 	DeleteDelay time.Duration
+	// UpdateDelay is how long a stream stays UPDATING after an encryption
+	// change; default 0 (AWS takes seconds).
+	UpdateDelay time.Duration
+	// Keyring holds the keys that StartStreamEncryption's KeyId names;
+	// default an in-memory keyring.New(), whose records no restart reads.
+	Keyring Keyring
 	// ConsumerCreateDelay is how long a new stream consumer stays
 	// CREATING; default 0 (AWS takes seconds).
 	ConsumerCreateDelay time.Duration
+	// ConsumerDeleteDelay is how long a deregistered stream consumer
+	// stays DELETING before it is gone; default 0 (AWS takes seconds).
+	// Its name cannot be registered again meanwhile.
+	ConsumerDeleteDelay time.Duration
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
@@ -54,7 +66,13 @@ type Config struct {
 	// SubscriptionHeartbeat is how long a feed stays silent before it
 	// sends an event without records; default 5 s.
 	SubscriptionHeartbeat time.Duration
-	Logger                *slog.Logger
+	// EnforceShardQuotas throttles as AWS does: per-shard read and write
+	// throughput (ProvisionedThroughputExceededException) and the
+	// control-plane call rates (LimitExceededException). Off by default:
+	// a self-hosted server need not throttle, but code must be testable
+	// against throttling. Each broker enforces the quotas on its own.
+	EnforceShardQuotas bool
+	Logger             *slog.Logger
 	// Registerer receives the broker's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
@@ -89,6 +107,9 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Keyring == nil {
+		c.Keyring = keyring.New()
+	}
 }
 
 // Keys of the metadata store.
@@ -119,6 +140,10 @@ type Broker struct {
 	appenders   map[uint64]*appender // by shard epoch
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
+	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher
+
+	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
+	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
 
 	fanout fanout // SubscribeToShard feeds
 
@@ -149,6 +174,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		m:         newMetrics(cfg.Registerer),
 		cache:     make(map[string]cachedStream),
 		appenders: make(map[uint64]*appender),
+		rates:     newOpLimiter(callRates, cfg.Now),
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	b.bg, b.cancel = bg, cancel
@@ -336,6 +362,7 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 		}
 	}
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
+	c.DataKeys = slices.Clone(s.DataKeys) // the wrapped bytes are never changed
 	if s.Consumers != nil {
 		c.Consumers = make([]kinesis.Consumer, len(s.Consumers))
 		for i, sc := range s.Consumers {

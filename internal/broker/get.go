@@ -30,6 +30,9 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 	if !ok {
 		return "", kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
 	}
+	if err := b.admitIterator(name, sh); err != nil {
+		return "", err
+	}
 	t, err := b.startToken(ctx, s, sh, in)
 	if err != nil {
 		return "", err
@@ -137,7 +140,10 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if limit <= 0 || limit > kinesis.MaxGetRecordsLimit {
 		limit = kinesis.MaxGetRecordsLimit
 	}
-	r := reader{b: b, name: logName(sh.Epoch), tok: t, limit: limit}
+	if err := b.admitRead(t.StreamName, sh); err != nil {
+		return kinesis.GetRecordsOutput{}, err
+	}
+	r := reader{b: b, s: s, name: logName(sh.Epoch), tok: t, limit: limit}
 	start := time.Now()
 	out, err := r.read(ctx)
 	b.m.getLatency.WithLabelValues(t.StreamName).Observe(time.Since(start).Seconds())
@@ -147,6 +153,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if err != nil {
 		return kinesis.GetRecordsOutput{}, err
 	}
+	b.chargeRead(sh, r.bytes)
 	b.m.outgoingRecords.WithLabelValues(t.StreamName).Add(float64(len(out.Records)))
 	b.m.outgoingBytes.WithLabelValues(t.StreamName).Add(float64(r.bytes))
 	b.m.iteratorAge.WithLabelValues(t.StreamName).Set(float64(out.MillisBehindLatest))
@@ -182,6 +189,7 @@ func childShards(s *kinesis.Stream, parent kinesis.Shard) []kinesis.ChildShard {
 // reader gathers one GetRecords response.
 type reader struct {
 	b     *Broker
+	s     *kinesis.Stream // to find the data keys of sealed messages
 	name  string
 	tok   iteratorToken // advanced past every record returned
 	limit int
@@ -242,13 +250,14 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
 		batches := make([]batchReader, len(msgs))
+		sealed := make([]bool, len(msgs))
 		need := 0
 		for i, m := range msgs {
-			br, err := newBatchReader(m.Data)
+			br, enc, err := r.b.openBatch(ctx, r.s, r.tok.Epoch, m.Data)
 			if err != nil {
 				return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
 			}
-			batches[i] = br
+			batches[i], sealed[i] = br, enc
 			need += br.count
 		}
 		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
@@ -261,6 +270,10 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			br := &batches[mi]
 			arrival := br.arrival
+			encryption := ""
+			if sealed[mi] {
+				encryption = kinesis.EncryptionKMS
+			}
 			skip := arrival.UnixMilli() < r.tok.NotBefore
 			for i := 0; i < br.count; i++ {
 				pk, data, err := br.next()
@@ -279,6 +292,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 					ApproximateArrivalTimestamp: arrival,
 					Data:                        data,
 					PartitionKey:                string(pk),
+					EncryptionType:              encryption,
 				})
 				bytes += len(data)
 				r.tok.Index = uint16(i) + 1

@@ -172,14 +172,14 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 	if err != nil {
 		return nil, err
 	}
-	c, ok := consumerByARN(s, in.ConsumerARN)
+	c, ok := consumerByARN(s, in.ConsumerARN, b.cfg.Now())
 	if !ok || c.Status(b.cfg.Now()) != kinesis.ConsumerActive {
 		// A consumer registered or activated through another server may
 		// not be in the cache yet: ask the store.
 		if s, _, err = b.loadStream(ctx, name); err != nil {
 			return nil, err
 		}
-		if c, ok = consumerByARN(s, in.ConsumerARN); !ok {
+		if c, ok = consumerByARN(s, in.ConsumerARN, b.cfg.Now()); !ok {
 			return nil, kinesis.Errorf(kinesis.ErrResourceNotFound, "Consumer %s under stream %s under account %s not found.", in.ConsumerARN, name, b.cfg.AccountID)
 		}
 	}
@@ -238,9 +238,10 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 	return sub, nil
 }
 
-func consumerByARN(s *kinesis.Stream, arn string) (kinesis.Consumer, bool) {
+// consumerByARN finds a consumer of s that is not gone at now.
+func consumerByARN(s *kinesis.Stream, arn string, now time.Time) (kinesis.Consumer, bool) {
 	for _, c := range s.Consumers {
-		if c.ARN == arn {
+		if c.ARN == arn && !c.Gone(now) {
 			return c, true
 		}
 	}
@@ -304,7 +305,7 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			s.done = true
 			return kinesis.SubscribeToShardEvent{Records: []kinesis.Record{}, ChildShards: childShards(stream, sh)}, nil
 		}
-		r := reader{b: b, name: logName(sh.Epoch), tok: s.tok, limit: kinesis.MaxGetRecordsLimit, maxBytes: maxEventBytes}
+		r := reader{b: b, s: stream, name: logName(sh.Epoch), tok: s.tok, limit: kinesis.MaxGetRecordsLimit, maxBytes: maxEventBytes}
 		out, err := r.read(ctx)
 		if errors.Is(err, kinesis.ErrLogNotFound) {
 			return kinesis.SubscribeToShardEvent{}, kinesis.StreamNotFound(stream.Name, b.cfg.AccountID)
@@ -372,7 +373,8 @@ func (s *subscription) current(ctx context.Context) (*kinesis.Stream, kinesis.Sh
 	if err != nil {
 		return nil, kinesis.Shard{}, err
 	}
-	if _, ok := consumerByARN(stream, s.consumerARN); !ok {
+	// A deregistered consumer (DELETING, then gone) loses its feeds.
+	if c, ok := consumerByARN(stream, s.consumerARN, b.cfg.Now()); !ok || c.Status(b.cfg.Now()) == kinesis.ConsumerDeleting {
 		return nil, kinesis.Shard{}, kinesis.Errorf(kinesis.ErrResourceNotFound, "Consumer %s under stream %s under account %s not found.", s.consumerARN, stream.Name, b.cfg.AccountID)
 	}
 	sh, ok := stream.ShardByEpoch(s.tok.Epoch)

@@ -27,7 +27,7 @@ func fanoutStream(t *testing.T, b *Broker, shards int) string {
 	return d.ARN
 }
 
-func putData(t *testing.T, b *Broker, data ...string) []kinesis.PutRecordResult {
+func putFanOut(t *testing.T, b *Broker, data ...string) []kinesis.PutRecordResult {
 	t.Helper()
 	var entries []kinesis.PutRecordEntry
 	for _, d := range data {
@@ -77,11 +77,11 @@ func TestSubscribe_StartingPositions(t *testing.T) {
 	b := openBroker(t, Config{})
 	arn := fanoutStream(t, b, 1)
 	shard := kinesis.ShardID(0)
-	res := putData(t, b, "a", "b", "c")
+	res := putFanOut(t, b, "a", "b", "c")
 	time.Sleep(20 * time.Millisecond) // arrival times are in milliseconds
 	mid := time.Now()
 	time.Sleep(20 * time.Millisecond)
-	putData(t, b, "d", "e")
+	putFanOut(t, b, "d", "e")
 
 	for _, tc := range []struct {
 		start kinesis.StartingPosition
@@ -103,7 +103,7 @@ func TestSubscribe_StartingPositions(t *testing.T) {
 	sub := subscribe(t, b, arn, shard, kinesis.StartingPosition{Type: kinesis.Latest})
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		putData(t, b, "f")
+		putFanOut(t, b, "f")
 	}()
 	if got := collect(t, sub, 1); !slices.Equal(got, []string{"f"}) {
 		t.Errorf("LATEST: got %v, want [f]", got)
@@ -175,7 +175,7 @@ func TestSubscribe_ResumeAcrossLifetime(t *testing.T) {
 	const total = 60
 	go func() {
 		for i := range total {
-			putData(t, b, fmt.Sprint(i))
+			putFanOut(t, b, fmt.Sprint(i))
 			time.Sleep(15 * time.Millisecond)
 		}
 	}()
@@ -223,7 +223,7 @@ func TestSubscribe_ResumeAcrossLifetime(t *testing.T) {
 func TestSubscribe_ShardEnd(t *testing.T) {
 	b := openBroker(t, Config{})
 	arn := fanoutStream(t, b, 1)
-	putData(t, b, "a", "b")
+	putFanOut(t, b, "a", "b")
 	sub := subscribe(t, b, arn, kinesis.ShardID(0), kinesis.StartingPosition{Type: kinesis.TrimHorizon})
 	if got := collect(t, sub, 2); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("got %v", got)
@@ -266,7 +266,7 @@ func TestSubscribe_AppendsThroughOtherBroker(t *testing.T) {
 	arn := fanoutStream(t, bs[0], 1)
 	sub := subscribe(t, bs[0], arn, kinesis.ShardID(0), kinesis.StartingPosition{Type: kinesis.Latest})
 	for i := range 3 {
-		putData(t, bs[1], fmt.Sprint(i))
+		putFanOut(t, bs[1], fmt.Sprint(i))
 		if got := collect(t, sub, 1); !slices.Equal(got, []string{fmt.Sprint(i)}) {
 			t.Fatalf("got %v, want [%d]", got, i)
 		}

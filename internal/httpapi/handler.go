@@ -89,10 +89,13 @@ var operations = map[string]operation{
 	"RegisterStreamConsumer":        (*Handler).registerStreamConsumer,
 	"RemoveTagsFromStream":          (*Handler).removeTagsFromStream,
 	"SplitShard":                    (*Handler).splitShard,
+	"StartStreamEncryption":         (*Handler).startStreamEncryption,
+	"StopStreamEncryption":          (*Handler).stopStreamEncryption,
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
+	"UpdateStreamWarmThroughput":    (*Handler).updateStreamWarmThroughput,
 }
 
 // unsupportedOperations are Kinesis operations this server knows of but does
@@ -102,11 +105,8 @@ var operations = map[string]operation{
 // newer than the 39 operations of the 2026-02 model but are in the current
 // SDKs.
 var unsupportedOperations = map[string]bool{
-	"StartStreamEncryption":      true,
-	"StopStreamEncryption":       true,
-	"UpdateShardCount":           true,
-	"UpdateStreamMode":           true,
-	"UpdateStreamWarmThroughput": true,
+	"UpdateShardCount": true,
+	"UpdateStreamMode": true,
 
 	"CreateChannel":                          true,
 	"DeleteChannel":                          true,
@@ -181,13 +181,21 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.readBody(w, r, in); err != nil {
 		return c, nil, err
 	}
+	done, err := h.admit(op, c, in.B)
+	if err != nil {
+		return c, nil, err
+	}
 	if stream != nil {
 		if err := stream(h, ctx, w, c, in.B); err != nil {
 			return c, nil, err
 		}
+		done()
 		return c, nil, errResponded
 	}
 	body, err := run(h, ctx, c, in.B, out)
+	if err == nil {
+		done()
+	}
 	return c, body, err
 }
 

@@ -105,6 +105,7 @@ type PutRecordResult struct {
 	SequenceNumber string
 	ErrorCode      ErrorCode
 	ErrorMessage   string
+	EncryptionType string // "KMS" if stored encrypted; "" means NONE
 }
 
 // IteratorType is a ShardIteratorType.
@@ -211,6 +212,8 @@ type Service interface {
 	ConsumerService
 	FanOutService
 	SettingsService
+	EncryptionService
+	WarmThroughputService
 }
 
 // ConsumerRef addresses a consumer by ARN, or by its stream's ARN and its
