@@ -227,6 +227,9 @@ func checkReturnValues(in *itemInput, allowed ...string) (string, error) {
 
 // keyFromKey validates a Key member against the table's key schema.
 func keyFromKey(t *table, raw map[string]*rawValue) (Item, error) {
+	if raw == nil {
+		return nil, validationError("1 validation error detected: Value null at 'key' failed to satisfy constraint: Member must not be null")
+	}
 	key, msg := decodeItem(raw)
 	if msg != "" {
 		return nil, validationMsg(msg)
@@ -242,12 +245,30 @@ func keyFromKey(t *table, raw map[string]*rawValue) (Item, error) {
 		if !t.isKey(name) || v.Type != t.attrType(name) {
 			return nil, validationError("The provided key element does not match the schema")
 		}
-		if (v.Type == typeS || v.Type == typeB) && v.S == "" {
-			return nil, validationError("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s",
-				map[string]string{typeS: "string", typeB: "binary"}[v.Type], name)
+		if err := checkKeyValue(t, name, v); err != nil {
+			return nil, err
 		}
 	}
 	return key, nil
+}
+
+// checkKeyValue applies DynamoDB's limits on key values: not empty, hash
+// keys up to 2048 bytes, range keys up to 1024.
+func checkKeyValue(t *table, name string, v Value) error {
+	if v.Type == typeN {
+		return nil
+	}
+	if v.S == "" {
+		return validationError("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s",
+			map[string]string{typeS: "string", typeB: "binary"}[v.Type], name)
+	}
+	if name == t.HashKey && len(v.S) > 2048 {
+		return validationError("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes")
+	}
+	if name == t.RangeKey && len(v.S) > 1024 {
+		return validationError("One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes")
+	}
+	return nil
 }
 
 // keyOfItem checks that a PutItem item holds the key and returns it.
@@ -264,9 +285,8 @@ func keyOfItem(t *table, it Item) (Item, error) {
 		if want := t.attrType(name); v.Type != want {
 			return nil, validationError("One or more parameter values were invalid: Type mismatch for key %s expected: %s actual: %s", name, want, v.Type)
 		}
-		if (v.Type == typeS || v.Type == typeB) && v.S == "" {
-			return nil, validationError("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty %s value. Key: %s",
-				map[string]string{typeS: "string", typeB: "binary"}[v.Type], name)
+		if err := checkKeyValue(t, name, v); err != nil {
+			return nil, err
 		}
 		key[name] = v
 	}
