@@ -142,8 +142,8 @@ func FuzzHandler(f *testing.F) {
 // conditional UpdateItem (leaseCounter = :expected AND leaseOwner =
 // :owner, SET leaseCounter = leaseCounter + :one) through the AWS SDK over
 // HTTP to a handler on an embedded JetStream. Serial: one renewal at a
-// time on one lease (latency). Parallel: one lease per goroutine
-// (throughput).
+// time on one lease (latency). Parallel: one lease per goroutine, 4 per
+// CPU (throughput). getitem: the consistent read alone, for comparison.
 func BenchmarkUpdateItem_Conditional(b *testing.B) {
 	srv := httptest.NewServer(openHandler(b))
 	b.Cleanup(srv.Close)
@@ -193,6 +193,15 @@ func BenchmarkUpdateItem_Conditional(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		i := 0
 		renewLoop(func() bool { i++; return i <= b.N })
+	})
+	// For comparison: a consistent GetItem, the read half of the renewal.
+	b.Run("getitem", func(b *testing.B) {
+		key := map[string]types.AttributeValue{"leaseKey": &types.AttributeValueMemberS{Value: "shardId-000000000001"}}
+		for b.Loop() {
+			if _, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("leases"), Key: key, ConsistentRead: aws.Bool(true)}); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.SetParallelism(4)
