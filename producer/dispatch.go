@@ -55,6 +55,12 @@ type shardQueue struct {
 	blockedUntil time.Time // ordered mode: paused for a retry's backoff
 }
 
+// landing is an acknowledged aggregate waiting for the shard map.
+type landing struct {
+	a          *aggregate
+	shard, seq string
+}
+
 // request is one PutRecords call in flight.
 type request struct {
 	aggs    []*aggregate
@@ -97,6 +103,10 @@ type dispatcher struct {
 	barrier    bool // ordered mode: send nothing until in-flight requests are back
 	stopping   bool
 	lastSweep  time.Time
+	// landed holds acknowledged aggregates that went to a shard the map
+	// does not know yet, until a refreshed map tells which of their
+	// records that shard holds.
+	landed []landing
 }
 
 func newDispatcher(p *Producer) *dispatcher {
@@ -222,7 +232,9 @@ func (d *dispatcher) pump(now time.Time) time.Time {
 			}
 		}
 	}
-	for d.inflight < d.cfg.maxInFlight && !(d.barrier && d.inflight > 0) {
+	// Ordered: after a reshard, wait until requests to old shards are back
+	// and it is known which of their records must be put again.
+	for d.inflight < d.cfg.maxInFlight && !(d.barrier && d.inflight > 0) && !(d.cfg.ordered && len(d.landed) > 0) {
 		d.barrier = false
 		req, wait := d.collect(now, flushUpTo)
 		next = earliest(next, wait)
@@ -533,7 +545,7 @@ func (d *dispatcher) handle(r *response) {
 				stats.Retried += d.retry(a.users, &EntryError{Code: code, Message: aws.ToString(e.ErrorMessage)}, false, now)
 				continue
 			}
-			stats.Retried += d.succeed(a, predicted, aws.ToString(e.ShardId), aws.ToString(e.SequenceNumber), now)
+			stats.Retried += d.succeed(a, predicted, aws.ToString(e.ShardId), aws.ToString(e.SequenceNumber), false, now)
 		}
 	}
 	if m := d.cfg.metrics; m != nil {
@@ -542,8 +554,10 @@ func (d *dispatcher) handle(r *response) {
 }
 
 // succeed completes the user records of an acknowledged aggregate, and
-// sends back for retry those that landed outside their hash range.
-func (d *dispatcher) succeed(a *aggregate, predicted, shard, seq string, now time.Time) (retried int) {
+// sends back for retry those that landed outside their hash range. When
+// the map does not know the shard, the decision waits for a refreshed map
+// unless final.
+func (d *dispatcher) succeed(a *aggregate, predicted, shard, seq string, final bool, now time.Time) (retried int) {
 	if predicted != "" && shard != predicted {
 		d.p.log.Debug("record landed on an unexpected shard", "predicted", predicted, "shard", shard)
 		d.requestRefresh()
@@ -553,6 +567,10 @@ func (d *dispatcher) succeed(a *aggregate, predicted, shard, seq string, now tim
 		return 0
 	}
 	landed, known := d.smap.byID[shard]
+	if !known && shard != predicted && !final {
+		d.landed = append(d.landed, landing{a: a, shard: shard, seq: seq})
+		return 0
+	}
 	var again []*userRecord
 	for i, u := range a.users {
 		// The aggregate was routed by the first record's hash key, and a
@@ -673,6 +691,9 @@ func (d *dispatcher) finish(u *userRecord) {
 func (d *dispatcher) setMap(m *shardMap) {
 	changed := !d.mapKnown || !d.smap.sameShards(m)
 	d.smap, d.mapKnown = m, true
+	// Acknowledged aggregates waiting for this map are resolved last: the
+	// records they send back go to the front of their shards' queues.
+	defer d.resolveLanded()
 	if !changed {
 		return
 	}
@@ -729,6 +750,14 @@ func (d *dispatcher) setMap(m *shardMap) {
 	d.unassigned = nil
 	for _, u := range un {
 		d.place(u)
+	}
+}
+
+func (d *dispatcher) resolveLanded() {
+	landed := d.landed
+	d.landed = nil
+	for _, l := range landed {
+		d.succeed(l.a, l.a.shard, l.shard, l.seq, true, time.Now())
 	}
 }
 
@@ -798,6 +827,13 @@ func (d *dispatcher) failQueued(err error) {
 		d.fail(u, err)
 	}
 	d.unassigned = nil
+	// Stored, but whether where consumers look is unknown.
+	for _, l := range d.landed {
+		for _, u := range l.a.users {
+			d.fail(u, fmt.Errorf("%w before the shard %s that acknowledged the record was known", err, l.shard))
+		}
+	}
+	d.landed = nil
 }
 
 // refresher loads the shard map at start, periodically, and when asked.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
 // shardInfo is an open shard and its hash key range.
@@ -26,7 +25,7 @@ func (s shardInfo) contains(k hashKey) bool {
 // ListShards answers.
 type shardMap struct {
 	open []shardInfo // by start
-	byID map[string]shardInfo
+	byID map[string]shardInfo // open and closed shards
 }
 
 func (m *shardMap) predict(k hashKey) (shardInfo, bool) {
@@ -48,11 +47,9 @@ func (m *shardMap) sameShards(o *shardMap) bool {
 // listShards loads the open shards of the stream.
 func listShards(ctx context.Context, c Client, stream string) (*shardMap, error) {
 	name, arn := streamRef(stream)
-	in := &kinesis.ListShardsInput{
-		StreamName:  name,
-		StreamARN:   arn,
-		ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeAtLatest},
-	}
+	// Closed shards too: a record that landed on a child shard is checked
+	// against its range even if the child has since been resharded again.
+	in := &kinesis.ListShardsInput{StreamName: name, StreamARN: arn}
 	m := &shardMap{byID: map[string]shardInfo{}}
 	for {
 		out, err := c.ListShards(ctx, in)
@@ -60,9 +57,6 @@ func listShards(ctx context.Context, c Client, stream string) (*shardMap, error)
 			return nil, fmt.Errorf("list shards: %w", err)
 		}
 		for _, s := range out.Shards {
-			if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
-				continue // closed
-			}
 			if s.HashKeyRange == nil {
 				continue
 			}
@@ -72,8 +66,10 @@ func listShards(ctx context.Context, c Client, stream string) (*shardMap, error)
 				return nil, fmt.Errorf("list shards: shard %s has an invalid hash key range", aws.ToString(s.ShardId))
 			}
 			info := shardInfo{id: aws.ToString(s.ShardId), start: start, end: end}
-			m.open = append(m.open, info)
 			m.byID[info.id] = info
+			if s.SequenceNumberRange == nil || s.SequenceNumberRange.EndingSequenceNumber == nil {
+				m.open = append(m.open, info)
+			}
 		}
 		if out.NextToken == nil {
 			break
