@@ -36,23 +36,51 @@ type aggregate struct {
 	minGen uint64
 }
 
-func newAggregate() *aggregate {
-	return &aggregate{pkeys: map[string]uint64{}, ehkeys: map[string]uint64{}, size: aggregateOverhead}
+func newAggregate() *aggregate { return &aggregate{size: aggregateOverhead} }
+
+// pkIndex is the index of key in the partition key table, or the index it
+// would get. The tables are maps only from the second record on: most
+// aggregates of an unaggregated producer hold one record.
+func (a *aggregate) pkIndex(key string) (uint64, bool) {
+	if a.pkeys != nil {
+		if i, ok := a.pkeys[key]; ok {
+			return i, true
+		}
+		return uint64(len(a.pkeys)), false
+	}
+	if len(a.users) == 1 && a.users[0].key == key {
+		return 0, true
+	}
+	return uint64(len(a.users)), false
+}
+
+func (a *aggregate) ehkIndex(ehk string) (uint64, bool) {
+	if a.ehkeys != nil {
+		if i, ok := a.ehkeys[ehk]; ok {
+			return i, true
+		}
+		return uint64(len(a.ehkeys)), false
+	}
+	if len(a.users) == 1 && a.users[0].ehk != "" {
+		if a.users[0].ehk == ehk {
+			return 0, true
+		}
+		return 1, false
+	}
+	return 0, false
 }
 
 // sizeWith is the size the aggregate would have with u added.
 func (a *aggregate) sizeWith(u *userRecord) int {
 	s := a.size
-	pk, ok := a.pkeys[u.key]
+	pk, ok := a.pkIndex(u.key)
 	if !ok {
-		pk = uint64(len(a.pkeys))
 		s += tableEntrySize(len(u.key))
 	}
 	rec := 1 + protowire.SizeVarint(pk) + 1 + protowire.SizeBytes(len(u.data))
 	if u.ehk != "" {
-		ek, ok := a.ehkeys[u.ehk]
+		ek, ok := a.ehkIndex(u.ehk)
 		if !ok {
-			ek = uint64(len(a.ehkeys))
 			s += tableEntrySize(len(u.ehk))
 		}
 		rec += 1 + protowire.SizeVarint(ek)
@@ -64,11 +92,19 @@ func tableEntrySize(n int) int { return 1 + protowire.SizeBytes(n) }
 
 func (a *aggregate) add(u *userRecord, linger time.Duration) {
 	a.size = a.sizeWith(u)
-	if _, ok := a.pkeys[u.key]; !ok {
-		a.pkeys[u.key] = uint64(len(a.pkeys))
+	if len(a.users) == 1 {
+		first := a.users[0]
+		a.pkeys = map[string]uint64{first.key: 0}
+		a.ehkeys = map[string]uint64{}
+		if first.ehk != "" {
+			a.ehkeys[first.ehk] = 0
+		}
 	}
-	if u.ehk != "" {
-		if _, ok := a.ehkeys[u.ehk]; !ok {
+	if a.pkeys != nil {
+		if _, ok := a.pkeys[u.key]; !ok {
+			a.pkeys[u.key] = uint64(len(a.pkeys))
+		}
+		if _, ok := a.ehkeys[u.ehk]; !ok && u.ehk != "" {
 			a.ehkeys[u.ehk] = uint64(len(a.ehkeys))
 		}
 	}
@@ -95,7 +131,11 @@ func encodeAggregate(users []*userRecord) []byte {
 	pkeys := map[string]uint64{}
 	ehkeys := map[string]uint64{}
 	var pkTable, ehkTable []string
-	recs := make([]byte, 0, 64*len(users))
+	size := 0
+	for _, u := range users {
+		size += 16 + len(u.data)
+	}
+	recs := make([]byte, 0, size)
 	var rec []byte
 	for _, u := range users {
 		pk, ok := pkeys[u.key]
@@ -122,7 +162,7 @@ func encodeAggregate(users []*userRecord) []byte {
 		recs = protowire.AppendTag(recs, fieldRecords, protowire.BytesType)
 		recs = protowire.AppendBytes(recs, rec)
 	}
-	size := len(magic) + len(recs) + md5.Size
+	size = len(magic) + len(recs) + md5.Size
 	for _, k := range pkTable {
 		size += tableEntrySize(len(k))
 	}

@@ -16,7 +16,8 @@ type buffer struct {
 	closed     bool
 	gen        uint64         // generation of records put now
 	perGen     map[uint64]int // records not done, by generation
-	changed    chan struct{}  // closed and replaced on every release
+	waiting    int            // goroutines waiting on changed
+	changed    chan struct{}  // closed and replaced on a release while some wait
 }
 
 func newBuffer(maxRecords, maxBytes int) *buffer {
@@ -41,13 +42,20 @@ func (b *buffer) acquire(ctx context.Context, size int, failFast bool) (uint64, 
 			return 0, ErrBufferFull
 		}
 		ch := b.changed
+		b.waiting++
 		b.mu.Unlock()
+		var err error
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			err = ctx.Err()
 		}
 		b.mu.Lock()
+		b.waiting--
+		if err != nil {
+			b.mu.Unlock()
+			return 0, err
+		}
 	}
 	b.records++
 	b.bytes += size
@@ -65,8 +73,10 @@ func (b *buffer) release(size int, gen uint64) {
 	if b.perGen[gen]--; b.perGen[gen] == 0 {
 		delete(b.perGen, gen)
 	}
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.waiting > 0 {
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
 	b.mu.Unlock()
 }
 
@@ -90,15 +100,24 @@ func (b *buffer) waitGen(ctx context.Context, gen uint64) error {
 				break
 			}
 		}
-		ch := b.changed
-		b.mu.Unlock()
 		if !left {
+			b.mu.Unlock()
 			return nil
 		}
+		ch := b.changed
+		b.waiting++
+		b.mu.Unlock()
+		var err error
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
+		}
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // rate limit, and handles the responses (results, retries, shard map
 // refreshes). Requests run on their own goroutines; ListShards on one more.
 //
-// A user record is in exactly one place at a time: the in channel, the
+// A user record is in exactly one place at a time: the inbox, the
 // unassigned list, a shard's open or ready aggregates, a request in flight,
 // or the retry heap; it leaves through complete or fail, which release its
 // room in the buffer.
@@ -83,13 +84,18 @@ type dispatcher struct {
 	ctx    context.Context // ends at stop; parent of every request
 	cancel context.CancelFunc
 
-	in         chan *userRecord // unbuffered: a send succeeds only while run loops
-	results    chan *response
-	maps       chan *shardMap
-	refreshReq chan struct{}
-	wake       chan struct{}
-	stopCh     chan struct{}
-	flushUpTo  atomic.Uint64 // records of generations below it are flushed
+	// inbox holds records from Put until run takes them all at once;
+	// inboxReady tells run there are some. Once inboxClosed, add refuses.
+	inboxMu     sync.Mutex
+	inbox       []*userRecord
+	inboxClosed bool
+	inboxReady  chan struct{}
+	results     chan *response
+	maps        chan *shardMap
+	refreshReq  chan struct{}
+	wake        chan struct{}
+	stopCh      chan struct{}
+	flushUpTo   atomic.Uint64 // records of generations below it are flushed
 
 	// Owned by the run goroutine.
 	smap       *shardMap
@@ -116,7 +122,7 @@ func newDispatcher(p *Producer) *dispatcher {
 		cfg:        p.cfg,
 		ctx:        ctx,
 		cancel:     cancel,
-		in:         make(chan *userRecord),
+		inboxReady: make(chan struct{}, 1),
 		results:    make(chan *response, p.cfg.maxInFlight),
 		maps:       make(chan *shardMap),
 		refreshReq: make(chan struct{}, 1),
@@ -129,12 +135,32 @@ func newDispatcher(p *Producer) *dispatcher {
 
 // add hands a record to the dispatcher; false once it has stopped.
 func (d *dispatcher) add(u *userRecord) bool {
-	select {
-	case d.in <- u:
-		return true
-	case <-d.stopCh:
+	d.inboxMu.Lock()
+	if d.inboxClosed {
+		d.inboxMu.Unlock()
 		return false
 	}
+	d.inbox = append(d.inbox, u)
+	first := len(d.inbox) == 1
+	d.inboxMu.Unlock()
+	if first {
+		select {
+		case d.inboxReady <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// takeInbox returns the records waiting in the inbox, closing it if
+// asked.
+func (d *dispatcher) takeInbox(close bool) []*userRecord {
+	d.inboxMu.Lock()
+	defer d.inboxMu.Unlock()
+	in := d.inbox
+	d.inbox = nil
+	d.inboxClosed = d.inboxClosed || close
+	return in
 }
 
 func (d *dispatcher) flush(gen uint64) {
@@ -177,17 +203,9 @@ func (d *dispatcher) run() {
 		}
 		timer.Reset(max(time.Until(next), 0))
 		select {
-		case u := <-d.in:
-			d.place(u)
-			// Take what else is waiting before pumping again.
-			for range 256 {
-				select {
-				case u := <-d.in:
-					d.place(u)
-					continue
-				default:
-				}
-				break
+		case <-d.inboxReady:
+			for _, u := range d.takeInbox(false) {
+				d.place(u)
 			}
 		case r := <-d.results:
 			d.handle(r)
@@ -199,6 +217,9 @@ func (d *dispatcher) run() {
 			stopCh = nil
 			d.stopping = true
 			d.cancel()
+			for _, u := range d.takeInbox(true) {
+				d.fail(u, ErrClosed)
+			}
 			d.failQueued(ErrClosed)
 		}
 	}
@@ -300,6 +321,8 @@ func (d *dispatcher) place(u *userRecord) {
 		return
 	}
 	if q.open != nil && q.open.sizeWith(u) > d.cfg.aggregationMaxSize {
+		// A full aggregate gains nothing by waiting.
+		q.open.sendBy = u.start
 		d.seal(q)
 	}
 	if q.open == nil {
@@ -324,6 +347,13 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	}
 	var takes []take
 	wait := never
+	// While other requests could go in parallel, spread the records over
+	// them rather than filling one: a large request waits for every
+	// shard's append in it.
+	limitBytes := d.cfg.batchBytes
+	if free := d.cfg.maxInFlight - d.inflight; free > 1 {
+		limitBytes = min(limitBytes, spreadBytes)
+	}
 	count, bytes, due, full := 0, 0, false, false
 	for i := range d.order {
 		q := d.order[(d.rr+i)%len(d.order)]
@@ -341,7 +371,7 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 				break
 			}
 			ws := a.wireSize()
-			if count+1 > d.cfg.batchCount || (count > 0 && bytes+ws > d.cfg.batchBytes) {
+			if count+1 > d.cfg.batchCount || (count > 0 && bytes+ws > limitBytes) {
 				full = true
 				break
 			}
@@ -388,6 +418,9 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	}
 	return req, never
 }
+
+// spreadBytes is the size of requests while more could be in flight.
+const spreadBytes = 64 << 10
 
 func tokens(l *rate.Limiter, now time.Time) float64 {
 	if l == nil {

@@ -24,7 +24,7 @@ func (s shardInfo) contains(k hashKey) bool {
 // and predicts none, which turns aggregation and rate limiting off until
 // ListShards answers.
 type shardMap struct {
-	open []shardInfo // by start
+	open []shardInfo          // by start
 	byID map[string]shardInfo // open and closed shards
 }
 
