@@ -53,7 +53,7 @@ type config struct {
 	shardLimit  int
 	createDelay time.Duration
 	deleteDelay time.Duration
-	throttle    bool
+	quotas      bool
 	logger      *slog.Logger
 }
 
@@ -76,13 +76,13 @@ func WithCreateStreamDelay(d time.Duration) Option { return func(c *config) { c.
 // WithDeleteStreamDelay keeps deleted streams DELETING for d. Default 0.
 func WithDeleteStreamDelay(d time.Duration) Option { return func(c *config) { c.deleteDelay = d } }
 
-// WithThrottling enforces AWS's quotas, as `sluice serve --shard-limits
-// aws` does: per shard 1 MiB/s and 1,000 records/s of writes, 5 GetRecords
-// calls/s and 2 MiB/s of reads, and AWS's control-plane call rates. Code
-// under test then meets ProvisionedThroughputExceededException (per entry
-// in PutRecords) and LimitExceededException as it would on AWS. Default:
-// nothing is throttled.
-func WithThrottling() Option { return func(c *config) { c.throttle = true } }
+// WithShardQuotas makes the server throttle as AWS does (`sluice serve
+// --shard-limits aws`): each shard takes 1 MiB/s and 1000 records/s of
+// writes and 2 MiB/s and 5 calls/s of reads, refusing the excess with
+// ProvisionedThroughputExceededException, and control-plane calls are
+// held to AWS's rates (LimitExceededException). Use it to test how code
+// copes with throttling. Default off.
+func WithShardQuotas() Option { return func(c *config) { c.quotas = true } }
 
 // WithLogger receives the server's log. Default: discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -106,13 +106,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	parts, err := server.Open(context.Background(), server.Config{
 		Store: jetstream.Config{DataDir: t.TempDir()},
 		Broker: broker.Config{
-			Region:      c.region,
-			AccountID:   c.accountID,
-			ShardLimit:  c.shardLimit,
-			CreateDelay: c.createDelay,
-			DeleteDelay: c.deleteDelay,
-
-			EnforceShardQuotas: c.throttle,
+			Region:             c.region,
+			AccountID:          c.accountID,
+			ShardLimit:         c.shardLimit,
+			CreateDelay:        c.createDelay,
+			DeleteDelay:        c.deleteDelay,
+			EnforceShardQuotas: c.quotas,
 		},
 		Logger: c.logger,
 	})

@@ -46,8 +46,8 @@ func TestStart(t *testing.T) {
 	}
 }
 
-func TestStart_WithThrottling(t *testing.T) {
-	srv := sluicetest.Start(t, sluicetest.WithThrottling())
+func TestStart_WithShardQuotas(t *testing.T) {
+	srv := sluicetest.Start(t, sluicetest.WithShardQuotas())
 	ctx := context.Background()
 	srv.CreateStream(ctx, "orders", 1)
 	// 1.5 MiB in one request to a shard that takes 1 MiB/s.
