@@ -175,7 +175,7 @@ type pubAck struct {
 // its ack before the append is sent again; later attempts wait twice as
 // long as the one before, up to maxAppendAttempt.
 const (
-	firstAppendAttempt = time.Second
+	firstAppendAttempt = 2 * time.Second
 	maxAppendAttempt   = 4 * time.Second
 )
 
@@ -264,9 +264,10 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 		}
 		if ack.Error != nil && ack.Error.ErrorCode == errCodeDuplicateInProcess && b.mayRetryAppend(ctx, name, start) {
 			// An earlier attempt is being stored right now: ask again
-			// for its sequence.
+			// for its sequence once it may be done, without flooding the
+			// leader with copies of a large message.
 			unanswered = true
-			if serr := sleepCtx(ctx, 50*time.Millisecond); serr != nil {
+			if serr := sleepCtx(ctx, 250*time.Millisecond); serr != nil {
 				return 0, fmt.Errorf("append to log %s: %w", name, errAppendUnknown)
 			}
 			continue
