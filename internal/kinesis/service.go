@@ -20,6 +20,9 @@ type CreateStreamInput struct {
 	Tags       map[string]string
 	// MaxRecordSizeKiB is the largest record in KiB; 0 means the default.
 	MaxRecordSizeKiB int
+	// WarmThroughputMiBps is an ON_DEMAND stream's warm throughput; 0
+	// means none.
+	WarmThroughputMiBps int
 }
 
 // ListStreamsInput pages through stream names in order.
@@ -210,8 +213,10 @@ type Service interface {
 	UpdateMaxRecordSize(ctx context.Context, ref StreamRef, kib int) error
 
 	ConsumerService
+	FanOutService
 	SettingsService
 	EncryptionService
+	ScalingService
 	WarmThroughputService
 }
 
