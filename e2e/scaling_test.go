@@ -20,16 +20,27 @@ import (
 type keyedLoad struct {
 	mu    sync.Mutex
 	acked map[string]bool
-	stop  atomic.Bool
-	puts  atomic.Int64
-	wg    sync.WaitGroup
+	// failed are records the server reported failed, allowed only in
+	// cluster mode (see TestReshard_ClusterSplitWhileOtherServerWrites):
+	// not acknowledged, they may or may not be stored.
+	failed      map[string]bool
+	allowFailed bool
+	stop        atomic.Bool
+	puts        atomic.Int64
+	wg          sync.WaitGroup
 }
 
 // startKeyedLoad starts writers; entry makes the n-th record of key k of
 // writer w.
 func startKeyedLoad(t *testing.T, c *kinesis.Client, stream string, writers, keys int, pause time.Duration, entry func(w, k, n int) types.PutRecordsRequestEntry) *keyedLoad {
-	l := &keyedLoad{acked: map[string]bool{}}
+	return startKeyedLoadOn(t, []*kinesis.Client{c}, stream, writers, keys, pause, false, entry)
+}
+
+// startKeyedLoadOn spreads the writers over clients of several servers.
+func startKeyedLoadOn(t *testing.T, clients []*kinesis.Client, stream string, writers, keys int, pause time.Duration, allowFailed bool, entry func(w, k, n int) types.PutRecordsRequestEntry) *keyedLoad {
+	l := &keyedLoad{acked: map[string]bool{}, failed: map[string]bool{}, allowFailed: allowFailed}
 	for w := range writers {
+		c := clients[w%len(clients)]
 		l.wg.Go(func() {
 			for n := 0; !l.stop.Load(); n++ {
 				var in []types.PutRecordsRequestEntry
@@ -44,7 +55,10 @@ func startKeyedLoad(t *testing.T, c *kinesis.Client, stream string, writers, key
 				l.mu.Lock()
 				for i, r := range out.Records {
 					if r.ErrorCode != nil {
-						t.Errorf("record %s failed: %s", in[i].Data, aws.ToString(r.ErrorMessage))
+						l.failed[dataKey(in[i].Data)] = true
+						if !l.allowFailed {
+							t.Errorf("record %s failed: %s", dataKey(in[i].Data), aws.ToString(r.ErrorMessage))
+						}
 						continue
 					}
 					l.acked[dataKey(in[i].Data)] = true
@@ -106,8 +120,8 @@ func (l *keyedLoad) checkLineage(t *testing.T, c *kinesis.Client, stream string)
 			t.Fatalf("key %s: record %d read after %d", key, num, p)
 		}
 		last[key] = num
-		if !l.acked[dataKey(r.Data)] {
-			t.Errorf("record %s read but not acknowledged", dataKey(r.Data))
+		if !l.acked[dataKey(r.Data)] && !l.failed[dataKey(r.Data)] {
+			t.Errorf("record %s read but never written", dataKey(r.Data))
 		}
 		delete(l.acked, dataKey(r.Data))
 		read++
@@ -115,7 +129,7 @@ func (l *keyedLoad) checkLineage(t *testing.T, c *kinesis.Client, stream string)
 	if len(l.acked) != 0 {
 		t.Fatalf("%d acknowledged records were not read back (read %d)", len(l.acked), read)
 	}
-	t.Logf("%d records read back in order through %d shards", read, len(shards))
+	t.Logf("%d records read back in order through %d shards (%d failed, not acknowledged)", read, len(shards), len(l.failed))
 	return shards
 }
 
@@ -376,4 +390,60 @@ func TestScaling_OnDemandAutoscale(t *testing.T) {
 	}
 	t.Logf("load start to split: %.1fs; load stopped at %.1fs (%d records, %.0f records/s); back to 4 shards at %.1fs", split.Seconds(), stopped.Seconds(), written, float64(written)/stopped.Seconds(), merged.Seconds())
 	t.Logf("shard counts over time: %s", strings.Join(timeline, ", "))
+}
+
+// TestScaling_ClusterAutoscaleAndUpdateShardCount runs two servers with
+// small autoscaler thresholds over one JetStream cluster. Writes to the
+// lowest shard of an ON_DEMAND stream go through both servers; both
+// sample and decide, one claims each action. Then a PROVISIONED stream is
+// scaled through one server while the other writes.
+func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
+	a, b := startClusterPair(t, "--autoscale-hot-share=0.05", "--autoscale-cold-share=0.01", "--autoscale-window=2s", "--autoscale-cooldown=2s")
+	ca, cb := a.Client(), b.Client()
+	ctx := t.Context()
+
+	od := "autoscaled"
+	if _, err := ca.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(od), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, cb, od)
+	step := new(big.Int).Div(new(big.Int).Lsh(big.NewInt(1), 126), big.NewInt(8))
+	pad := strings.Repeat("x", 1000)
+	load := startKeyedLoadOn(t, []*kinesis.Client{ca, cb}, od, 2, 8, 10*time.Millisecond, true, func(w, k, n int) types.PutRecordsRequestEntry {
+		key := fmt.Sprintf("w%d-k%d", w, k)
+		hk := new(big.Int).Mul(step, big.NewInt(int64(k)))
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), ExplicitHashKey: aws.String(hk.String()), Data: fmt.Appendf(nil, "%s/%d/%s", key, n, pad)}
+	})
+	waitOpen := func(c *kinesis.Client, name, what string, ok func(int) bool) {
+		deadline := time.Now().Add(3 * time.Minute)
+		for n := len(openRanges(listAllShards(t, c, name))); !ok(n); n = len(openRanges(listAllShards(t, c, name))) {
+			if time.Now().After(deadline) || t.Failed() {
+				t.Fatalf("%s: %d open shards, want %s", name, n, what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitOpen(ca, od, "a split", func(n int) bool { return n > 4 })
+	load.Stop()
+	waitOpen(cb, od, "4 after merges", func(n int) bool { return n == 4 })
+	load.checkLineage(t, ca, od)
+
+	prov := "scaled"
+	createStream(t, ca, prov, 2)
+	waitActive(t, cb, prov)
+	load = startKeyedLoadOn(t, []*kinesis.Client{cb}, prov, 2, 8, time.Millisecond, true, func(w, k, n int) types.PutRecordsRequestEntry {
+		key := fmt.Sprintf("w%d-k%d", w, k)
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
+	})
+	load.waitPuts(t, 10)
+	if _, err := ca.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(prov), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, cb, prov)
+	load.waitPuts(t, 10)
+	load.Stop()
+	if got, want := sortedRanges(openRanges(listAllShards(t, cb, prov))), uniformRanges(3); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("open ranges %v, want %v", got, want)
+	}
+	load.checkLineage(t, cb, prov)
 }

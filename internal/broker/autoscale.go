@@ -161,7 +161,6 @@ func (b *Broker) autoscaleOnce(ctx context.Context, a *autoscaler) {
 	for epoch := range a.samples {
 		if !seen[epoch] {
 			delete(a.samples, epoch)
-			b.writes.Delete(epoch)
 		}
 	}
 }
@@ -190,7 +189,11 @@ func (a *autoscaler) sample(ctx context.Context, b *Broker, epoch uint64, now ti
 	if now.Sub(old.at) < b.cfg.Autoscale.Window || dt <= 0 {
 		return 0, false
 	}
-	records := max(float64(cur.records-old.records), float64(cur.messages-old.messages)) / dt
+	messages := 0.0
+	if cur.messages > old.messages {
+		messages = float64(cur.messages - old.messages)
+	}
+	records := max(float64(cur.records-old.records), messages) / dt
 	bytes := float64(cur.bytes-old.bytes) / dt
 	return max(records/shardRecordsPerSecond, bytes/shardBytesPerSecond), true
 }

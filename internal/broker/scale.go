@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"time"
@@ -164,6 +165,8 @@ func (b *Broker) runScaling(ctx context.Context, name, id string) {
 			if errors.Is(err, errNoChange) {
 				return
 			}
+		} else if step.shard == "" {
+			err = fmt.Errorf("open shards of %s do not cover the hash key space", name)
 		} else if step.merge != "" {
 			err = b.mergeShards(ctx, name, step.shard, step.merge, gate)
 		} else {
@@ -214,8 +217,8 @@ type scalingStep struct {
 // closed.
 func nextScalingStep(open []kinesis.Shard, target int) (scalingStep, bool) {
 	slices.SortFunc(open, func(x, y kinesis.Shard) int { return x.HashRange.Start.Cmp(y.HashRange.Start) })
-	holding := func(k kinesis.HashKey) int {
-		i, _ := slices.BinarySearchFunc(open, k, func(sh kinesis.Shard, k kinesis.HashKey) int {
+	holding := func(k kinesis.HashKey) (int, bool) {
+		return slices.BinarySearchFunc(open, k, func(sh kinesis.Shard, k kinesis.HashKey) int {
 			switch {
 			case sh.HashRange.End.Cmp(k) < 0:
 				return -1
@@ -224,14 +227,18 @@ func nextScalingStep(open []kinesis.Shard, target int) (scalingStep, bool) {
 			}
 			return 0
 		})
-		return i
 	}
 	for _, r := range kinesis.SplitHashSpace(target) {
-		first := holding(r.Start)
+		// Open shards always tile the key space; if they did not, there
+		// is no step to take (runScaling waits and plans again).
+		first, ok1 := holding(r.Start)
+		last, ok2 := holding(r.End)
+		if !ok1 || !ok2 {
+			return scalingStep{}, false
+		}
 		if sh := open[first]; sh.HashRange.Start.Cmp(r.Start) < 0 {
 			return scalingStep{shard: sh.ID, at: r.Start}, false
 		}
-		last := holding(r.End)
 		if sh := open[last]; sh.HashRange.End.Cmp(r.End) > 0 {
 			return scalingStep{shard: sh.ID, at: r.End.Add(1)}, false
 		}
