@@ -39,6 +39,8 @@ type serveConfig struct {
 	tlsCert       string
 	tlsKey        string
 	tlsSelfSigned bool
+	keyring       string
+	updateDelay   time.Duration
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
 }
@@ -59,6 +61,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsAddr, "tls-addr", "127.0.0.1:4568", "`host:port` of the TLS listener (HTTP/1.1 and h2 by ALPN), served with --tls-cert and --tls-key or --tls-self-signed, beside the plain one")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
+	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
+	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
@@ -185,6 +189,10 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
+	kr, err := openKeyring(c, logger)
+	if err != nil {
+		return err
+	}
 	srvParts, err := server.Open(ctx, server.Config{
 		Store: jetstream.Config{
 			DataDir:  c.dataDir,
@@ -199,6 +207,8 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			DeleteDelay:        c.deleteDelay,
 			RetentionHour:      c.retentionHour,
 			EnforceShardQuotas: c.shardLimits == "aws",
+			UpdateDelay:        c.updateDelay,
+			Keyring:            kr,
 			Autoscale:          c.autoscale,
 		},
 		Logger:         logger,

@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/keyring"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -42,9 +43,19 @@ type Config struct {
 	CreateDelay time.Duration
 	// DeleteDelay is how long a deleted stream stays DELETING; default 0.
 	DeleteDelay time.Duration
+	// UpdateDelay is how long a stream stays UPDATING after an encryption
+	// change; default 0 (AWS takes seconds).
+	UpdateDelay time.Duration
+	// Keyring holds the keys that StartStreamEncryption's KeyId names;
+	// default an in-memory keyring.New(), whose records no restart reads.
+	Keyring Keyring
 	// ConsumerCreateDelay is how long a new stream consumer stays
 	// CREATING; default 0 (AWS takes seconds).
 	ConsumerCreateDelay time.Duration
+	// ConsumerDeleteDelay is how long a deregistered stream consumer
+	// stays DELETING before it is gone; default 0 (AWS takes seconds).
+	// Its name cannot be registered again meanwhile.
+	ConsumerDeleteDelay time.Duration
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
@@ -94,6 +105,9 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Keyring == nil {
+		c.Keyring = keyring.New()
+	}
 }
 
 // Keys of the metadata store.
@@ -124,6 +138,7 @@ type Broker struct {
 	appenders   map[uint64]*appender // by shard epoch
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
+	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher
 
 	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
 	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
@@ -348,6 +363,7 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 		}
 	}
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
+	c.DataKeys = slices.Clone(s.DataKeys) // the wrapped bytes are never changed
 	c.PendingLogs = slices.Clone(s.PendingLogs)
 	c.ModeSwitches = slices.Clone(s.ModeSwitches)
 	if s.Scaling != nil {

@@ -131,7 +131,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if err := b.admitRead(t.StreamName, sh); err != nil {
 		return kinesis.GetRecordsOutput{}, err
 	}
-	r := reader{b: b, name: logName(sh.Epoch), tok: t, limit: limit}
+	r := reader{b: b, s: s, name: logName(sh.Epoch), tok: t, limit: limit}
 	start := time.Now()
 	out, err := r.read(ctx)
 	b.m.getLatency.WithLabelValues(t.StreamName).Observe(time.Since(start).Seconds())
@@ -177,6 +177,7 @@ func childShards(s *kinesis.Stream, parent kinesis.Shard) []kinesis.ChildShard {
 // reader gathers one GetRecords response.
 type reader struct {
 	b     *Broker
+	s     *kinesis.Stream // to find the data keys of sealed messages
 	name  string
 	tok   iteratorToken // advanced past every record returned
 	limit int
@@ -230,13 +231,14 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
 		batches := make([]batchReader, len(msgs))
+		sealed := make([]bool, len(msgs))
 		need := 0
 		for i, m := range msgs {
-			br, err := newBatchReader(m.Data)
+			br, enc, err := r.b.openBatch(ctx, r.s, r.tok.Epoch, m.Data)
 			if err != nil {
 				return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
 			}
-			batches[i] = br
+			batches[i], sealed[i] = br, enc
 			need += br.count
 		}
 		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
@@ -249,6 +251,10 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			br := &batches[mi]
 			arrival := br.arrival
+			encryption := ""
+			if sealed[mi] {
+				encryption = kinesis.EncryptionKMS
+			}
 			skip := arrival.UnixMilli() < r.tok.NotBefore
 			for i := 0; i < br.count; i++ {
 				pk, data, err := br.next()
@@ -267,6 +273,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 					ApproximateArrivalTimestamp: arrival,
 					Data:                        data,
 					PartitionKey:                string(pk),
+					EncryptionType:              encryption,
 				})
 				bytes += len(data)
 				r.tok.Index = uint16(i) + 1

@@ -320,6 +320,11 @@ func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, 
 		}
 	}
 
+	key, err := b.writeCipher(ctx, s)
+	if err != nil {
+		fail("re-route records after reshard", err)
+		return
+	}
 	type group struct {
 		shard kinesis.Shard
 		recs  []packedRecord
@@ -347,7 +352,7 @@ func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, 
 	var wg sync.WaitGroup
 	for _, g := range groups {
 		wg.Go(func() {
-			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
+			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs, key)
 			if errors.Is(err, kinesis.ErrLogSealed) {
 				b.storeResealed(ctx, name, g.shard.Epoch, g.recs, g.keys, g.idx, results, depth+1)
 				return
@@ -360,6 +365,7 @@ func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, 
 				results[i] = kinesis.PutRecordResult{
 					ShardID:        g.shard.ID,
 					SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
+					EncryptionType: key.encryptionType(),
 				}
 			}
 			if err != nil {

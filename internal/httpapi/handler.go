@@ -89,6 +89,8 @@ var operations = map[string]operation{
 	"RegisterStreamConsumer":        (*Handler).registerStreamConsumer,
 	"RemoveTagsFromStream":          (*Handler).removeTagsFromStream,
 	"SplitShard":                    (*Handler).splitShard,
+	"StartStreamEncryption":         (*Handler).startStreamEncryption,
+	"StopStreamEncryption":          (*Handler).stopStreamEncryption,
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
@@ -105,9 +107,7 @@ var operations = map[string]operation{
 // newer than the 39 operations of the 2026-02 model but are in the current
 // SDKs.
 var unsupportedOperations = map[string]bool{
-	"StartStreamEncryption": true,
-	"StopStreamEncryption":  true,
-	"SubscribeToShard":      true,
+	"SubscribeToShard": true,
 
 	"CreateChannel":                          true,
 	"DeleteChannel":                          true,
