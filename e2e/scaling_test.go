@@ -447,3 +447,45 @@ func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
 	}
 	load.checkLineage(t, cb, prov)
 }
+
+// TestScaling_UpdateShardCountResumedAfterSIGKILL kills the server right
+// after UpdateShardCount answers: once restarted, the server takes the
+// scaling over (after 30 s without progress) and completes it, and every
+// record written before is read back in order.
+func TestScaling_UpdateShardCountResumedAfterSIGKILL(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client()
+	ctx := t.Context()
+	name := streamName(t)
+	createStream(t, c, name, 10)
+	load := startKeyedLoad(t, c, name, 2, 8, time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
+		key := fmt.Sprintf("w%d-k%d", w, k)
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
+	})
+	load.waitPuts(t, 20)
+	load.Stop()
+	if _, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(17), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	s.Start()
+	c = s.Client()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		d, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.StreamDescriptionSummary.StreamStatus; st == types.StreamStatusActive {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("stream still %s after the restart", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, want := sortedRanges(openRanges(listAllShards(t, c, name))), uniformRanges(17); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("open ranges after the resumed scaling:\n%v\nwant\n%v", got, want)
+	}
+	load.checkLineage(t, c, name)
+}
