@@ -34,6 +34,10 @@ type serveConfig struct {
 	deleteDelay   time.Duration
 	retentionHour time.Duration
 	logLevel      string
+
+	consumerCreateDelay  time.Duration
+	subscriptionLifetime time.Duration
+
 	pprof         bool
 	tlsAddr       string
 	tlsCert       string
@@ -56,6 +60,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.createDelay, "create-stream-delay", 0, "how long a new stream stays CREATING")
 	fs.DurationVar(&c.deleteDelay, "delete-stream-delay", 0, "how long a deleted stream stays DELETING")
 	fs.DurationVar(&c.retentionHour, "retention-hour", time.Hour, "length of one `hour` of retention; shorten it only to watch records expire in tests")
+	fs.DurationVar(&c.consumerCreateDelay, "consumer-create-delay", 0, "how long a new stream consumer stays CREATING")
+	fs.DurationVar(&c.subscriptionLifetime, "subscription-lifetime", 5*time.Minute, "how long a SubscribeToShard feed lasts before the client must subscribe again; shorten it only to test resubscribing")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ for performance work")
 	fs.StringVar(&c.tlsAddr, "tls-addr", "127.0.0.1:4568", "`host:port` of the TLS listener (HTTP/1.1 and h2 by ALPN), served with --tls-cert and --tls-key or --tls-self-signed, beside the plain one")
@@ -210,6 +216,9 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			UpdateDelay:        c.updateDelay,
 			Keyring:            kr,
 			Autoscale:          c.autoscale,
+
+			ConsumerCreateDelay:  c.consumerCreateDelay,
+			SubscriptionLifetime: c.subscriptionLifetime,
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
@@ -246,6 +255,9 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	// Open SubscribeToShard feeds end when shutdown starts; otherwise they
+	// would hold it up until their lifetime ends.
+	srv.RegisterOnShutdown(srvParts.EndSubscriptions)
 
 	endpoint := "http://" + ln.Addr().String()
 	storage := "embedded JetStream in " + c.dataDir

@@ -59,6 +59,13 @@ type Config struct {
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
+	// SubscriptionLifetime is how long a SubscribeToShard feed lasts
+	// before the client must subscribe again; default 5 minutes, as AWS.
+	// Tests shorten it to watch clients resubscribe.
+	SubscriptionLifetime time.Duration
+	// SubscriptionHeartbeat is how long a feed stays silent before it
+	// sends an event without records; default 5 s.
+	SubscriptionHeartbeat time.Duration
 	// EnforceShardQuotas throttles as AWS does: per-shard read and write
 	// throughput (ProvisionedThroughputExceededException) and the
 	// control-plane call rates (LimitExceededException). Off by default:
@@ -99,6 +106,12 @@ func (c *Config) setDefaults() {
 		c.OrphanLogGrace = 5 * time.Minute
 	}
 	c.Autoscale.setDefaults()
+	if c.SubscriptionLifetime == 0 {
+		c.SubscriptionLifetime = kinesis.SubscriptionLifetime
+	}
+	if c.SubscriptionHeartbeat == 0 {
+		c.SubscriptionHeartbeat = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +162,9 @@ type Broker struct {
 	scalingRuns map[string]bool // stream IDs whose scaling this broker runs
 	writes      sync.Map        // shard epoch -> *writeCounter, for the autoscaler
 
-	bg     context.Context // ends at Close
+	fanout fanout // SubscribeToShard feeds
+
+	bg     context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -181,6 +196,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 	b.id, b.scalingRuns = rand.Text()[:16], make(map[string]bool)
 	bg, cancel := context.WithCancel(context.Background())
 	b.bg, b.cancel = bg, cancel
+	b.fanout.init()
 	if err := meta.Watch(bg, streamKeyPrefix, b.onMetaChange); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watch stream metadata: %w", err)
@@ -196,6 +212,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 
 // Close stops the broker's background work. It does not close the stores.
 func (b *Broker) Close() error {
+	b.EndSubscriptions()
 	b.cancel()
 	b.wg.Wait()
 	return nil
@@ -227,6 +244,7 @@ func loadSecret(ctx context.Context, meta kinesis.MetaStore) ([]byte, error) {
 // onMetaChange keeps the stream cache in step with the metadata store, so
 // that changes made through other brokers are seen at once.
 func (b *Broker) onMetaChange(e kinesis.MetaEntry) {
+	defer b.fanout.metaChanged() // after the cache is updated
 	name := e.Key[len(streamKeyPrefix):]
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()

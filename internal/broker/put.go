@@ -144,7 +144,8 @@ func (b *Broker) appenderFor(epoch uint64) *appender {
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now, written: b.writeCounter(epoch)}
+		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now, written: b.writeCounter(epoch),
+			stored: func(seq uint64) { b.appended(epoch, seq) }}
 		b.appenders[epoch] = a
 	}
 	return a
@@ -174,6 +175,9 @@ type appender struct {
 	now   func() time.Time
 	// written counts what this appender stored, for the autoscaler.
 	written *writeCounter
+	// stored is told of every message stored, before its writers are
+	// answered, so that subscribers here get the records at once.
+	stored func(seq uint64)
 
 	mu      sync.Mutex
 	queue   []*appendReq
@@ -251,6 +255,7 @@ func (a *appender) drain(ctx context.Context) {
 		seq, err := a.log.Append(ctx, a.name, buf)
 		if err == nil {
 			a.written.add(count, size)
+			a.stored(seq)
 		}
 		first := 0
 		for _, r := range batch {

@@ -156,8 +156,8 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		}
 		b.dropAppender(sh.Epoch)
 		b.recordsPerMsg.Delete(sh.Epoch)
-		b.writes.Delete(sh.Epoch)
 		b.quotas.forget(sh.Epoch)
+		b.writes.Delete(sh.Epoch)
 	}
 	// Child logs of reshards that never completed (see orphans.go).
 	for _, p := range s.PendingLogs {

@@ -213,6 +213,7 @@ type Service interface {
 	UpdateMaxRecordSize(ctx context.Context, ref StreamRef, kib int) error
 
 	ConsumerService
+	FanOutService
 	SettingsService
 	EncryptionService
 	ScalingService
