@@ -562,6 +562,24 @@ func ddbCases() []ddbCase {
 				put(attrs{"pk": s("x"), "n": n("1e126")}, "", nil, nil),
 				put(attrs{"pk": s("x"), "n": n("1.23456789012345678901234567890123456789")}, "", nil, nil),
 			}},
+		{name: "more_validation", sameMessage: map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 10: true, 11: true},
+			steps: []step{
+				createTableStep("ab", "pk", "pk", types.BillingModePayPerRequest),
+				createTableStep("tbl_undefined", "pk", "other", types.BillingModePayPerRequest),
+				createTableStep("tbl_provisioned", "pk", "pk", types.BillingModeProvisioned),
+				func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
+					_, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: attrs{"pk": s("a")}, ReturnValues: types.ReturnValueAllNew})
+					return "", err
+				},
+				put(attrs{"pk": s("")}, "", nil, nil),
+				put(attrs{"pk": n("1")}, "", nil, nil),
+				query("attr1 = :v", attrs{":v": s("a")}, true, 0, ""),
+				query("pk > :v", attrs{":v": s("a")}, true, 0, ""),
+				query("pk = :v", attrs{":v": n("1")}, true, 0, ""),
+				update(k1, "SET a = :a", "attribute_exists(pk) AND", nil, attrs{":a": s("1")}, types.ReturnValueNone),
+				put(attrs{"pk": s("x"), "ss": &types.AttributeValueMemberSS{Value: []string{"a", "a"}}}, "", nil, nil),
+				update(k1, "SET a = :a", "size(a) = :a AND contains(a)", nil, attrs{":a": s("1")}, types.ReturnValueNone),
+			}},
 		{name: "tables_and_missing", sameMessage: map[int]bool{0: true, 1: true},
 			steps: []step{
 				func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
@@ -627,6 +645,17 @@ func ddbCases() []ddbCase {
 					return items(out.Items, true), nil
 				},
 			}},
+	}
+}
+
+// createTableStep creates another table with the hash key keyName
+// defined as defName.
+func createTableStep(name, keyName, defName string, billing types.BillingMode) step {
+	return func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
+		_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: billing,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(defName), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(keyName), KeyType: types.KeyTypeHash}}})
+		return "", err
 	}
 }
 
