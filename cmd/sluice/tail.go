@@ -50,6 +50,8 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	format := fs.String("format", "text", `output format: "text" prints "shardId sequenceNumber partitionKey data" per line, `+
 		`data as text if it is valid UTF-8 without control characters, else base64; "json" prints one JSON object per line`)
 	maxRecords := fs.Int64("max-records", 0, "stop after printing this many `records` (default 0: follow until interrupted)")
+	fanOut := fs.Bool("fan-out", false, "read by enhanced fan-out: register (or reuse) a stream consumer and have SubscribeToShard push records")
+	consumerName := fs.String("consumer", "sluice-tail", "`name` of the stream consumer --fan-out registers or reuses")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -78,6 +80,13 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 		relist: tailRelistInterval,
 		out:    &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords},
 		logger: slog.New(slog.NewTextHandler(env.stderr, nil)),
+	}
+	if *fanOut {
+		arn, err := ensureConsumer(ctx, client, pos[0], *consumerName)
+		if err != nil {
+			return err
+		}
+		t.fanOut = &fanOutReader{api: client, consumerARN: arn, logger: t.logger}
 	}
 	return t.run(ctx)
 }
@@ -235,6 +244,8 @@ type tailer struct {
 	relist time.Duration
 	out    *recordPrinter
 	logger *slog.Logger
+	// fanOut, when set, reads shards by SubscribeToShard (--fan-out).
+	fanOut *fanOutReader
 }
 
 type tailShardState int
@@ -355,6 +366,11 @@ func (t *tailer) run(ctx context.Context) error {
 }
 
 func (t *tailer) readShard(ctx context.Context, shardID string, start startPosition) ([]types.ChildShard, error) {
+	if t.fanOut != nil {
+		return t.fanOut.read(ctx, shardID, start, func(records []types.Record) error {
+			return t.out.print(shardID, records)
+		})
+	}
 	r := &shardReader{
 		api:     t.api,
 		stream:  t.stream,

@@ -13,6 +13,12 @@ type metrics struct {
 	iteratorAge     *prometheus.GaugeVec
 	putLatency      *prometheus.HistogramVec
 	getLatency      *prometheus.HistogramVec
+	writeThrottled  *prometheus.CounterVec
+	readThrottled   *prometheus.CounterVec
+
+	subscriptions    *prometheus.GaugeVec
+	subscribeRecords *prometheus.CounterVec
+	subscribeBytes   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +54,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to gather a GetRecords response (CloudWatch GetRecords.Latency).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, stream),
+		writeThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "write_provisioned_throughput_exceeded_total",
+			Help: "Records refused by the per-shard write quota with --shard-limits aws (CloudWatch WriteProvisionedThroughputExceeded).",
+		}, stream),
+		readThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "read_provisioned_throughput_exceeded_total",
+			Help: "GetRecords calls refused by the per-shard read quota with --shard-limits aws (CloudWatch ReadProvisionedThroughputExceeded).",
+		}, stream),
+		subscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "sluice", Name: "subscriptions",
+			Help: "Open SubscribeToShard feeds on this server.",
+		}, stream),
+		subscribeRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "subscribe_to_shard_event_records_total",
+			Help: "Records sent by SubscribeToShard (CloudWatch SubscribeToShardEvent.Records).",
+		}, stream),
+		subscribeBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "subscribe_to_shard_event_bytes_total",
+			Help: "Bytes of record data sent by SubscribeToShard (CloudWatch SubscribeToShardEvent.Bytes).",
+		}, stream),
 	}
 	if reg != nil {
-		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency)
+		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency, m.writeThrottled, m.readThrottled,
+			m.subscriptions, m.subscribeRecords, m.subscribeBytes)
 	}
 	return m
 }

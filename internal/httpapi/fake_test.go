@@ -24,6 +24,9 @@ type fakeService struct {
 	// failKeys makes records with the partition keys "throttle" and
 	// "explode" fail, the latter as an internal failure.
 	failKeys bool
+	// subEnd ends every subscription after its one event; nil ends it
+	// with io.EOF.
+	subEnd error
 	// calls records the inputs the service received, by operation.
 	calls map[string][]any
 }
@@ -349,6 +352,19 @@ func (f *fakeService) UpdateMaxRecordSize(ctx context.Context, ref kinesis.Strea
 	}
 	_, err := f.lookup(ref)
 	return err
+}
+
+func (f *fakeService) UpdateStreamWarmThroughput(ctx context.Context, ref kinesis.StreamRef, mibps int) (kinesis.WarmThroughputOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("UpdateStreamWarmThroughput", mibps); err != nil {
+		return kinesis.WarmThroughputOutput{}, err
+	}
+	s, err := f.lookup(ref)
+	if err != nil {
+		return kinesis.WarmThroughputOutput{}, err
+	}
+	return kinesis.WarmThroughputOutput{StreamName: s.Name, StreamARN: s.ARN, WarmThroughput: kinesis.WarmThroughput{TargetMiBps: mibps, CurrentMiBps: mibps}}, nil
 }
 
 func (f *fakeService) SplitShard(ctx context.Context, ref kinesis.StreamRef, shardID, newStartingHashKey string) error {
