@@ -337,7 +337,9 @@ func isConditionFailed(err error) bool {
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
 
 func leaseKeyAttr(key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrLeaseKey: str(key)}
