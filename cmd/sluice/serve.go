@@ -39,6 +39,7 @@ type serveConfig struct {
 	tlsCert       string
 	tlsKey        string
 	tlsSelfSigned bool
+	shardLimits   string
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -57,6 +58,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsAddr, "tls-addr", "127.0.0.1:4568", "`host:port` of the TLS listener (HTTP/1.1 and h2 by ALPN), served with --tls-cert and --tls-key or --tls-self-signed, beside the plain one")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
+	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 }
 
@@ -80,6 +82,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if c.tlsCert != "" && c.tlsSelfSigned {
 		return errors.New("--tls-self-signed and --tls-cert exclude each other")
+	}
+	if c.shardLimits != "aws" && c.shardLimits != "none" {
+		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -182,12 +187,13 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			Replicas: c.replicas,
 		},
 		Broker: broker.Config{
-			Region:        c.region,
-			AccountID:     c.accountID,
-			ShardLimit:    c.shardLimit,
-			CreateDelay:   c.createDelay,
-			DeleteDelay:   c.deleteDelay,
-			RetentionHour: c.retentionHour,
+			Region:             c.region,
+			AccountID:          c.accountID,
+			ShardLimit:         c.shardLimit,
+			CreateDelay:        c.createDelay,
+			DeleteDelay:        c.deleteDelay,
+			RetentionHour:      c.retentionHour,
+			EnforceShardQuotas: c.shardLimits == "aws",
 		},
 		Logger:         logger,
 		ProcessMetrics: true,

@@ -47,7 +47,13 @@ type Config struct {
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
-	Logger        *slog.Logger
+	// EnforceShardQuotas throttles as AWS does: per-shard read and write
+	// throughput (ProvisionedThroughputExceededException) and the
+	// control-plane call rates (LimitExceededException). Off by default:
+	// a self-hosted server need not throttle, but code must be testable
+	// against throttling. Each broker enforces the quotas on its own.
+	EnforceShardQuotas bool
+	Logger             *slog.Logger
 	// Registerer receives the broker's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
@@ -107,6 +113,9 @@ type Broker struct {
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 
+	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
+	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -133,6 +142,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		m:         newMetrics(cfg.Registerer),
 		cache:     make(map[string]cachedStream),
 		appenders: make(map[uint64]*appender),
+		rates:     newOpLimiter(callRates, cfg.Now),
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel

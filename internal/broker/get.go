@@ -30,6 +30,9 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 	if !ok {
 		return "", kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
 	}
+	if err := b.admitIterator(name, sh); err != nil {
+		return "", err
+	}
 	t := iteratorToken{StreamName: name, StreamID: s.ID, Epoch: sh.Epoch, IssuedAt: b.cfg.Now()}
 	switch in.Type {
 	case kinesis.TrimHorizon:
@@ -125,6 +128,9 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if limit <= 0 || limit > kinesis.MaxGetRecordsLimit {
 		limit = kinesis.MaxGetRecordsLimit
 	}
+	if err := b.admitRead(t.StreamName, sh); err != nil {
+		return kinesis.GetRecordsOutput{}, err
+	}
 	r := reader{b: b, name: logName(sh.Epoch), tok: t, limit: limit}
 	start := time.Now()
 	out, err := r.read(ctx)
@@ -135,6 +141,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if err != nil {
 		return kinesis.GetRecordsOutput{}, err
 	}
+	b.chargeRead(sh, r.bytes)
 	b.m.outgoingRecords.WithLabelValues(t.StreamName).Add(float64(len(out.Records)))
 	b.m.outgoingBytes.WithLabelValues(t.StreamName).Add(float64(r.bytes))
 	b.m.iteratorAge.WithLabelValues(t.StreamName).Set(float64(out.MillisBehindLatest))

@@ -13,6 +13,8 @@ type metrics struct {
 	iteratorAge     *prometheus.GaugeVec
 	putLatency      *prometheus.HistogramVec
 	getLatency      *prometheus.HistogramVec
+	writeThrottled  *prometheus.CounterVec
+	readThrottled   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +50,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to gather a GetRecords response (CloudWatch GetRecords.Latency).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, stream),
+		writeThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "write_provisioned_throughput_exceeded_total",
+			Help: "Records refused by the per-shard write quota with --shard-limits aws (CloudWatch WriteProvisionedThroughputExceeded).",
+		}, stream),
+		readThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "read_provisioned_throughput_exceeded_total",
+			Help: "GetRecords calls refused by the per-shard read quota with --shard-limits aws (CloudWatch ReadProvisionedThroughputExceeded).",
+		}, stream),
 	}
 	if reg != nil {
-		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency)
+		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency, m.writeThrottled, m.readThrottled)
 	}
 	return m
 }

@@ -77,6 +77,9 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	start := time.Now()
 	results := make([]kinesis.PutRecordResult, len(entries))
 	store := func(g *group) {
+		if g.recs, g.keys, g.idx = b.admitWrites(name, g.shard, g.recs, g.keys, g.idx, results); len(g.recs) == 0 {
+			return // every record throttled
+		}
 		msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
 		if errors.Is(err, kinesis.ErrLogSealed) {
 			// A reshard closed the shard: nothing was stored, so the

@@ -9,8 +9,9 @@ import (
 // DescribeStreamSummary describes a stream without its shards.
 //
 // Deviations: StreamId is never sent, because SDK endpoint rules rewrite the
-// host of any request carrying it, even with a custom endpoint; nor is
-// WarmThroughput, which this server does not implement.
+// host of any request carrying it, even with a custom endpoint.
+// WarmThroughput is shown for an ON_DEMAND stream once its warm throughput
+// has been set.
 
 type describeStreamSummaryInput struct {
 	StreamName *string `json:"StreamName"`
@@ -34,6 +35,7 @@ type wireStreamDescriptionSummary struct {
 	OpenShardCount          int                   `json:"OpenShardCount"`
 	ConsumerCount           int                   `json:"ConsumerCount"`
 	MaxRecordSizeInKiB      int                   `json:"MaxRecordSizeInKiB"`
+	WarmThroughput          *wireWarmThroughput   `json:"WarmThroughput,omitempty"`
 }
 
 func (h *Handler) describeStreamSummary(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
@@ -58,6 +60,11 @@ func (h *Handler) describeStreamSummary(ctx context.Context, c codec, body, out 
 	if maxRecord == 0 {
 		maxRecord = kinesis.DefaultMaxRecordSizeKiB
 	}
+	var warm *wireWarmThroughput
+	if d.Mode == kinesis.ModeOnDemand && d.WarmThroughputMiBps != nil {
+		// Set and reached at once: see UpdateStreamWarmThroughput.
+		warm = &wireWarmThroughput{TargetMiBps: *d.WarmThroughputMiBps, CurrentMiBps: *d.WarmThroughputMiBps}
+	}
 	return c.encode(out, describeStreamSummaryOutput{StreamDescriptionSummary: wireStreamDescriptionSummary{
 		StreamName:              d.Name,
 		StreamARN:               d.ARN,
@@ -71,5 +78,6 @@ func (h *Handler) describeStreamSummary(ctx context.Context, c codec, body, out 
 		OpenShardCount:          d.OpenShardCount,
 		ConsumerCount:           d.ConsumerCount,
 		MaxRecordSizeInKiB:      maxRecord,
+		WarmThroughput:          warm,
 	}})
 }

@@ -351,6 +351,19 @@ func (f *fakeService) UpdateMaxRecordSize(ctx context.Context, ref kinesis.Strea
 	return err
 }
 
+func (f *fakeService) UpdateStreamWarmThroughput(ctx context.Context, ref kinesis.StreamRef, mibps int) (kinesis.WarmThroughputOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("UpdateStreamWarmThroughput", mibps); err != nil {
+		return kinesis.WarmThroughputOutput{}, err
+	}
+	s, err := f.lookup(ref)
+	if err != nil {
+		return kinesis.WarmThroughputOutput{}, err
+	}
+	return kinesis.WarmThroughputOutput{StreamName: s.Name, StreamARN: s.ARN, WarmThroughput: kinesis.WarmThroughput{TargetMiBps: mibps, CurrentMiBps: mibps}}, nil
+}
+
 func (f *fakeService) SplitShard(ctx context.Context, ref kinesis.StreamRef, shardID, newStartingHashKey string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -93,6 +93,7 @@ var operations = map[string]operation{
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
+	"UpdateStreamWarmThroughput":    (*Handler).updateStreamWarmThroughput,
 }
 
 // unsupportedOperations are Kinesis operations this server knows of but does
@@ -102,12 +103,11 @@ var operations = map[string]operation{
 // newer than the 39 operations of the 2026-02 model but are in the current
 // SDKs.
 var unsupportedOperations = map[string]bool{
-	"StartStreamEncryption":      true,
-	"StopStreamEncryption":       true,
-	"SubscribeToShard":           true,
-	"UpdateShardCount":           true,
-	"UpdateStreamMode":           true,
-	"UpdateStreamWarmThroughput": true,
+	"StartStreamEncryption": true,
+	"StopStreamEncryption":  true,
+	"SubscribeToShard":      true,
+	"UpdateShardCount":      true,
+	"UpdateStreamMode":      true,
 
 	"CreateChannel":                          true,
 	"DeleteChannel":                          true,
@@ -177,7 +177,14 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := h.readBody(w, r, in); err != nil {
 		return c, nil, err
 	}
+	done, err := h.admit(op, c, in.B)
+	if err != nil {
+		return c, nil, err
+	}
 	body, err := run(h, ctx, c, in.B, out)
+	if err == nil {
+		done()
+	}
 	return c, body, err
 }
 

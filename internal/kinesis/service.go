@@ -210,6 +210,7 @@ type Service interface {
 
 	ConsumerService
 	SettingsService
+	WarmThroughputService
 }
 
 // ConsumerRef addresses a consumer by ARN, or by its stream's ARN and its

@@ -106,6 +106,9 @@ type Stream struct {
 	KeyID             string    `json:"keyId,omitempty"`
 	ShardLevelMetrics []string  `json:"shardLevelMetrics,omitempty"`
 	MaxRecordSizeKiB  int       `json:"maxRecordSizeKiB,omitempty"`
+	// WarmThroughputMiBps is an ON_DEMAND stream's warm throughput, set
+	// by UpdateStreamWarmThroughput; nil when never set.
+	WarmThroughputMiBps *int `json:"warmThroughputMiBps,omitempty"`
 	// Consumers are the stream's registered consumers, in registration
 	// order.
 	Consumers []Consumer `json:"consumers,omitempty"`
