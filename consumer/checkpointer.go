@@ -26,6 +26,7 @@ type Checkpointer struct {
 
 	mu        sync.Mutex
 	largest   ExtendedSequenceNumber // the last record handed to the processor
+	processed ExtendedSequenceNumber // the last record processed (or dead-lettered)
 	committed ExtendedSequenceNumber // the last checkpoint stored
 	// handoffTo is the checkpoint held back during a handoff: the previous
 	// owner's final write stores it and clears checkpointOwner at once.
@@ -121,6 +122,23 @@ func (c *Checkpointer) delivered(pos ExtendedSequenceNumber) {
 	if pos.Compare(c.largest) > 0 {
 		c.largest = pos
 	}
+	c.mu.Unlock()
+}
+
+// markProcessed notes that every record up to pos is done.
+func (c *Checkpointer) markProcessed(pos ExtendedSequenceNumber) {
+	c.mu.Lock()
+	if pos.Compare(c.processed) > 0 {
+		c.processed = pos
+	}
+	c.mu.Unlock()
+}
+
+// rewind forgets records delivered in a batch that was abandoned, so no
+// checkpoint passes them.
+func (c *Checkpointer) rewind() {
+	c.mu.Lock()
+	c.largest = c.processed
 	c.mu.Unlock()
 }
 

@@ -48,7 +48,7 @@ func (w *shardWorker) deliver(ctx context.Context, p RecordProcessor, recs []Rec
 		w.cp.delivered(recs[len(recs)-1].Position())
 		err := p.ProcessRecords(ctx, ProcessRecordsInput{ShardID: w.key, Records: recs, MillisBehindLatest: behind, Checkpointer: w.cp})
 		if err == nil {
-			return w.processed(ctx, recs)
+			return w.processed(ctx, recs, true)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -66,7 +66,7 @@ func (w *shardWorker) deliver(ctx context.Context, p RecordProcessor, recs []Rec
 			if err := w.discard(ctx, recs, attempts, err); err != nil {
 				return err
 			}
-			return w.processed(ctx, recs[:0:0])
+			return w.processed(ctx, recs, false)
 		}
 		select {
 		case <-w.stopping:
@@ -80,13 +80,15 @@ func (w *shardWorker) deliver(ctx context.Context, p RecordProcessor, recs []Rec
 	}
 }
 
-// processed counts recs and checkpoints after them when automatic.
-func (w *shardWorker) processed(ctx context.Context, recs []Record) error {
-	bytes := 0
-	for i := range recs {
-		bytes += len(recs[i].Data)
-	}
-	if len(recs) > 0 {
+// processed notes recs done (processed, or dead-lettered or skipped) and
+// checkpoints after them when automatic.
+func (w *shardWorker) processed(ctx context.Context, recs []Record, ok bool) error {
+	w.cp.markProcessed(recs[len(recs)-1].Position())
+	if ok {
+		bytes := 0
+		for i := range recs {
+			bytes += len(recs[i].Data)
+		}
 		w.c.opts.metrics.RecordsProcessed(w.key, len(recs), bytes)
 	}
 	if !w.c.opts.autoCheckpoint {

@@ -144,11 +144,11 @@ func (w *shardWorker) write(ctx context.Context, op string, fn func(Lease) (Leas
 // failover time stops processing on its own, before another may take over.
 func (w *shardWorker) renew(ctx context.Context) {
 	w.mu.Lock()
-	skip := w.lost || w.released || (w.handoff && w.lease.Owner == w.c.opts.workerID && false)
-	handoff := w.handoff
+	// A lease being handed off belongs to the new owner already.
+	skip := w.lost || w.released || w.handoff
 	w.mu.Unlock()
-	if skip || handoff {
-		return // a lease being handed off belongs to the new owner already
+	if skip {
+		return
 	}
 	err := w.write(ctx, OpRenew, func(l Lease) (Lease, error) { return w.c.store.RenewLease(ctx, l) })
 	if err == nil || errors.Is(err, ErrLeaseConflict) {
@@ -193,9 +193,8 @@ func (w *shardWorker) process() outcome {
 		return outcomeShardEnd
 	}
 	start := l.Checkpoint
-	w.cp.committed, w.cp.largest = start, start
-	if start.isSentinel() {
-		w.cp.committed, w.cp.largest = ExtendedSequenceNumber{}, ExtendedSequenceNumber{}
+	if !start.isSentinel() {
+		w.cp.committed, w.cp.largest, w.cp.processed = start, start, start
 	}
 	p := w.c.newProcessor(w.key)
 	in := InitializeInput{ShardID: w.key, Checkpoint: start, PendingCheckpoint: l.PendingCheckpoint, PendingCheckpointState: l.PendingCheckpointState}
@@ -229,6 +228,7 @@ func (w *shardWorker) process() outcome {
 				w.c.opts.metrics.IteratorAge(w.key, time.Since(*last.ApproximateArrivalTimestamp))
 			}
 			if err := w.deliver(ctx, p, recs, b.millisBehindLatest); err != nil {
+				w.cp.rewind() // the abandoned records are not processed
 				return w.stopProcessor(p)
 			}
 		}
