@@ -50,6 +50,8 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	format := fs.String("format", "text", `output format: "text" prints "shardId sequenceNumber partitionKey data" per line, `+
 		`data as text if it is valid UTF-8 without control characters, else base64; "json" prints one JSON object per line`)
 	maxRecords := fs.Int64("max-records", 0, "stop after printing this many `records` (default 0: follow until interrupted)")
+	var group groupFlags
+	group.register(fs, env)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -67,6 +69,10 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	if *maxRecords < 0 {
 		return usageError(fs, "tail: --max-records must not be negative")
 	}
+	out := &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords}
+	if group.name != "" {
+		return group.run(ctx, env, &cf, pos[0], start, out)
+	}
 	client, err := cf.newClient(ctx)
 	if err != nil {
 		return err
@@ -76,7 +82,7 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 		stream: pos[0],
 		start:  start,
 		relist: tailRelistInterval,
-		out:    &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords},
+		out:    out,
 		logger: slog.New(slog.NewTextHandler(env.stderr, nil)),
 	}
 	return t.run(ctx)
