@@ -125,7 +125,9 @@ func TestConsumer_plan(t *testing.T) {
 }
 
 func TestExtendedSequenceNumber_Compare(t *testing.T) {
-	e := func(s string, sub int64) ExtendedSequenceNumber { return ExtendedSequenceNumber{Sequence: s, SubSequence: sub} }
+	e := func(s string, sub int64) ExtendedSequenceNumber {
+		return ExtendedSequenceNumber{Sequence: s, SubSequence: sub}
+	}
 	tests := []struct {
 		a, b ExtendedSequenceNumber
 		want int

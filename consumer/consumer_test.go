@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sluicehq/sluice/consumer"
 	"github.com/sluicehq/sluice/consumer/leasetest"
@@ -425,5 +428,71 @@ func TestNew_RetryLimitNeedsADestination(t *testing.T) {
 	_, err := consumer.New(nil, nil, "s", consumer.Func(nil), consumer.WithRetry(consumer.RetryPolicy{InitialBackoff: time.Millisecond, MaxBackoff: time.Second, MaxAttempts: 3}))
 	if err == nil || !strings.Contains(err.Error(), "WithDeadLetterStream") {
 		t.Fatalf("New with MaxAttempts and nowhere to send failures: %v", err)
+	}
+}
+
+// aggregate encodes user records "data" under partition key pk in the KPL
+// aggregation format.
+func aggregate(pk string, data ...string) []byte {
+	var msg []byte
+	msg = protowire.AppendTag(msg, 1, protowire.BytesType)
+	msg = protowire.AppendString(msg, pk)
+	for _, d := range data {
+		var rec []byte
+		rec = protowire.AppendTag(rec, 1, protowire.VarintType)
+		rec = protowire.AppendVarint(rec, 0)
+		rec = protowire.AppendTag(rec, 3, protowire.BytesType)
+		rec = protowire.AppendBytes(rec, []byte(d))
+		msg = protowire.AppendTag(msg, 3, protowire.BytesType)
+		msg = protowire.AppendBytes(msg, rec)
+	}
+	sum := md5.Sum(msg)
+	return append(append([]byte{0xF3, 0x89, 0x9A, 0xC2}, msg...), sum[:]...)
+}
+
+// TestCheckpointer_ResumesMidAggregate checkpoints inside a KPL aggregate
+// by sub-sequence number; the next worker resumes right after it.
+func TestCheckpointer_ResumesMidAggregate(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := ctxFor(t, time.Minute)
+	if _, err := e.kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(e.stream), PartitionKey: aws.String("a"),
+		Data: aggregate("key-0", "key-0/0", "key-0/1", "key-0/2", "key-0/3", "key-0/4")}); err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	checked := make(chan error, 1)
+	first := consumer.Func(func(ctx context.Context, in consumer.ProcessRecordsInput) error {
+		col.add("first", in.Records[:3])
+		if in.Records[2].SubSequenceNumber != 2 || !in.Records[2].Aggregated {
+			t.Errorf("third user record: sub-sequence %d, aggregated %v", in.Records[2].SubSequenceNumber, in.Records[2].Aggregated)
+		}
+		// Past the last record delivered: refused.
+		if err := in.Checkpointer.CheckpointAt(ctx, *in.Records[4].SequenceNumber, 5); !errors.Is(err, consumer.ErrInvalidCheckpoint) {
+			t.Errorf("checkpoint past the batch: %v, want ErrInvalidCheckpoint", err)
+		}
+		checked <- in.Checkpointer.CheckpointRecord(ctx, in.Records[2])
+		<-ctx.Done() // hold the batch until the worker is told to stop
+		return ctx.Err()
+	})
+	w := e.startProcessor("first", first, consumer.WithAutoCheckpoint(false), consumer.WithShutdownTimeout(time.Second))
+	if err := <-checked; err != nil {
+		t.Fatalf("CheckpointRecord: %v", err)
+	}
+	w.stop(t)
+	ls, err := e.store.GetLease(ctx, "shardId-000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls.Checkpoint.SubSequence != 2 {
+		t.Fatalf("stored checkpoint %v, want sub-sequence 2", ls.Checkpoint)
+	}
+	col2 := newCollector()
+	e.start("second", col2)
+	waitFor(t, "the rest of the aggregate", time.Minute, func() bool { return col2.count() >= 2 })
+	time.Sleep(500 * time.Millisecond)
+	col2.mu.Lock()
+	defer col2.mu.Unlock()
+	if got := fmt.Sprint(col2.seen["key-0"]); got != "[3 4]" {
+		t.Errorf("second worker processed %s, want [3 4]", got)
 	}
 }
