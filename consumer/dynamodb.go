@@ -199,7 +199,7 @@ func (u *update) expression() string {
 	if len(u.remove) > 0 {
 		e += " REMOVE " + strings.Join(u.remove, ", ")
 	}
-	return e
+	return strings.TrimSpace(e)
 }
 
 func (s *DynamoDBLeaseStore) apply(ctx context.Context, op, key string, u *update) (Lease, error) {

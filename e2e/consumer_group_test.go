@@ -10,6 +10,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -32,8 +33,9 @@ import (
 	"github.com/sluicehq/sluice/consumer/leasetest"
 )
 
-// groupFailover is the members' --failover: short, so the test is quick.
-const groupFailover = 4 * time.Second
+// groupFailover is the members' --failover: short by default, so the test
+// is quick; docs/benchmarks.md also reports a run with the default 10s.
+var groupFailover = flag.Duration("group-failover", 4*time.Second, "--failover of the consumer group members")
 
 // groupRun is one consumer group under test and what its members printed.
 type groupRun struct {
@@ -72,7 +74,7 @@ type member struct {
 func (g *groupRun) start(id string, extra ...string) *member {
 	g.t.Helper()
 	args := append([]string{"tail", g.stream, "--group", g.group, "--endpoint", g.s.Endpoint, "--dynamodb-endpoint", g.ddb,
-		"--from", "trim-horizon", "--format", "json", "--worker-id", id, "--failover", groupFailover.String()}, extra...)
+		"--from", "trim-horizon", "--format", "json", "--worker-id", id, "--failover", (*groupFailover).String()}, extra...)
 	m := &member{id: id, stderr: &tailBuffer{max: 1 << 20}, exited: make(chan struct{})}
 	m.stderr.onLine = func(line string) {
 		sm := logLineRe.FindStringSubmatch(line)
@@ -394,7 +396,7 @@ func TestConsumerGroup_JoinLeaveKillReshardFail(t *testing.T) {
 			took, ok = g.firstProcessing(shard, "w2", killed)
 		}
 		if ok {
-			t.Logf("takeover of %s after SIGKILL: %v (failover %v)", shard, took.Sub(killed).Round(time.Millisecond), groupFailover)
+			t.Logf("takeover of %s after SIGKILL: %v (failover %v)", shard, took.Sub(killed).Round(time.Millisecond), *groupFailover)
 		}
 	}
 

@@ -216,6 +216,15 @@ func testHandoff(t *testing.T, ctx context.Context, s consumer.LeaseStore) {
 	if _, err := s.RenewLease(ctx, b); err != nil {
 		t.Fatalf("renew after handoff: %v", err)
 	}
+	// A handoff with nothing new to checkpoint only clears checkpointOwner.
+	d := must[consumer.Lease](t, "GetLease")(s.GetLease(ctx, l.Key))
+	d = must[consumer.Lease](t, "TakeLease with handoff")(s.TakeLease(ctx, d, "worker-e", true))
+	if err := s.FinishHandoff(ctx, l.Key, "worker-b", consumer.ExtendedSequenceNumber{}); err != nil {
+		t.Fatalf("FinishHandoff without a checkpoint: %v", err)
+	}
+	if got := must[consumer.Lease](t, "GetLease")(s.GetLease(ctx, l.Key)); got.CheckpointOwner != "" || got.Checkpoint != cp {
+		t.Fatalf("after a handoff without a checkpoint: %+v", got)
+	}
 	// A take clears a pending handoff: the old owner may no longer checkpoint.
 	c := must[consumer.Lease](t, "GetLease")(s.GetLease(ctx, l.Key))
 	c = must[consumer.Lease](t, "TakeLease with handoff")(s.TakeLease(ctx, c, "worker-c", true))
