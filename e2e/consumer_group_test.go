@@ -366,6 +366,17 @@ func TestConsumerGroup_JoinLeaveKillReshardFail(t *testing.T) {
 	g.start("w3")
 	g.waitOwners("w3 to get a lease", func(o map[string][]string) bool { return len(o["w3"]) >= 1 && len(o[""]) == 0 })
 	t.Logf("join: w3 held a lease %v after it started", time.Since(joined).Round(time.Millisecond))
+	for _, shard := range g.owners()["w3"] {
+		stolen, ok1 := g.event("w3", "lease stolen", shard)
+		took, ok2 := g.firstProcessing(shard, "", joined)
+		for !ok2 && time.Since(joined) < time.Minute {
+			time.Sleep(50 * time.Millisecond)
+			took, ok2 = g.firstProcessing(shard, "", joined)
+		}
+		if ok1 && ok2 {
+			t.Logf("cooperative handoff of %s to w3: processing %v after the steal", shard, took.Sub(stolen).Round(time.Millisecond))
+		}
+	}
 
 	// A worker leaves cleanly: its leases move at once.
 	held := g.owners()["w1"]
@@ -380,7 +391,8 @@ func TestConsumerGroup_JoinLeaveKillReshardFail(t *testing.T) {
 			took, ok2 = g.firstProcessing(shard, "w1", left)
 		}
 		if ok1 && ok2 {
-			t.Logf("planned handoff of %s: released %s, processing again %v later", shard, released.Format(time.StampMilli), took.Sub(released).Round(time.Millisecond))
+			t.Logf("planned handoff of %s: SIGTERM to w1, processing again %v later (%v after w1 released it)", shard,
+				took.Sub(left).Round(time.Millisecond), took.Sub(released).Round(time.Millisecond))
 		}
 	}
 
