@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -495,4 +496,122 @@ func TestCheckpointer_ResumesMidAggregate(t *testing.T) {
 	if got := fmt.Sprint(col2.seen["key-0"]); got != "[3 4]" {
 		t.Errorf("second worker processed %s, want [3 4]", got)
 	}
+}
+
+// unreachableStore is a lease store that can be cut off, like a worker
+// partitioned from DynamoDB.
+type unreachableStore struct {
+	*consumer.DynamoDBLeaseStore
+	down atomic.Bool
+}
+
+var errUnreachable = errors.New("injected: lease table unreachable")
+
+func (s *unreachableStore) RenewLease(ctx context.Context, l consumer.Lease) (consumer.Lease, error) {
+	if s.down.Load() {
+		return consumer.Lease{}, errUnreachable
+	}
+	return s.DynamoDBLeaseStore.RenewLease(ctx, l)
+}
+
+func (s *unreachableStore) ListLeases(ctx context.Context) ([]consumer.Lease, error) {
+	if s.down.Load() {
+		return nil, errUnreachable
+	}
+	return s.DynamoDBLeaseStore.ListLeases(ctx)
+}
+
+func (s *unreachableStore) UpdateCheckpoint(ctx context.Context, l consumer.Lease, cp consumer.ExtendedSequenceNumber, release bool) (consumer.Lease, error) {
+	if s.down.Load() {
+		return consumer.Lease{}, errUnreachable
+	}
+	return s.DynamoDBLeaseStore.UpdateCheckpoint(ctx, l, cp, release)
+}
+
+func (s *unreachableStore) EvictLease(ctx context.Context, l consumer.Lease) (consumer.Lease, error) {
+	if s.down.Load() {
+		return consumer.Lease{}, errUnreachable
+	}
+	return s.DynamoDBLeaseStore.EvictLease(ctx, l)
+}
+
+func (s *unreachableStore) GetLease(ctx context.Context, key string) (consumer.Lease, error) {
+	if s.down.Load() {
+		return consumer.Lease{}, errUnreachable
+	}
+	return s.DynamoDBLeaseStore.GetLease(ctx, key)
+}
+
+// timedProcessor notes when it processed and when it learned it lost its
+// lease.
+type timedProcessor struct {
+	mu       sync.Mutex
+	batches  []time.Time
+	lostAt   time.Time
+	canceled time.Time
+}
+
+func (p *timedProcessor) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+func (p *timedProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
+	p.mu.Lock()
+	p.batches = append(p.batches, time.Now())
+	p.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		if p.canceled.IsZero() {
+			p.canceled = time.Now()
+		}
+		p.mu.Unlock()
+	})
+	return nil
+}
+func (p *timedProcessor) ShardEnded(context.Context, consumer.ShardEndedInput) error { return nil }
+func (p *timedProcessor) LeaseLost(context.Context, consumer.LeaseLostInput) {
+	p.mu.Lock()
+	p.lostAt = time.Now()
+	p.mu.Unlock()
+}
+func (p *timedProcessor) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
+	return nil
+}
+
+// TestConsumer_PartitionedWorkerFencesItself cuts a worker off from the
+// lease table: it stops processing on its own before another worker, which
+// waits out the failover time, takes the shard over.
+func TestConsumer_PartitionedWorkerFencesItself(t *testing.T) {
+	e := newEnv(t, 1)
+	store := &unreachableStore{DynamoDBLeaseStore: e.store}
+	var a timedProcessor
+	const failover = 5 * time.Second
+	wa, err := consumer.New(e.kc, store, e.stream, func(string) consumer.RecordProcessor { return &a },
+		consumer.WithWorkerID("a"), consumer.WithFailoverTime(failover), consumer.WithLeaseScanInterval(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go wa.Run(ctx)
+	e.put(0, 10, 2)
+	waitFor(t, "a to process", time.Minute, func() bool { a.mu.Lock(); defer a.mu.Unlock(); return len(a.batches) > 0 })
+	store.down.Store(true)
+	cut := time.Now()
+	col := newCollector()
+	e.start("b", col, consumer.WithFailoverTime(failover))
+	e.put(10, 10, 2)
+	waitFor(t, "b to take over", time.Minute, func() bool { return col.count() > 0 })
+	tookOver := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lostAt.IsZero() {
+		t.Fatal("the cut-off worker was never told it lost the lease")
+	}
+	if a.lostAt.After(tookOver) {
+		t.Errorf("the cut-off worker stopped %v after the cut, after the new owner started (%v after the cut)", a.lostAt.Sub(cut), tookOver.Sub(cut))
+	}
+	for _, at := range a.batches {
+		if at.After(a.lostAt) {
+			t.Errorf("the cut-off worker processed a batch after it lost the lease")
+		}
+	}
+	t.Logf("cut-off worker stopped %v after the cut; the new owner processed %v after it", a.lostAt.Sub(cut).Round(time.Millisecond), tookOver.Sub(cut).Round(time.Millisecond))
 }

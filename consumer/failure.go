@@ -94,7 +94,9 @@ func (w *shardWorker) processed(ctx context.Context, recs []Record, ok bool) err
 	if !w.c.opts.autoCheckpoint {
 		return nil
 	}
-	return w.cp.Checkpoint(ctx)
+	// A lease table that fails for a while blocks the shard rather than
+	// ending it; losing the lease ends the retries.
+	return w.retry(ctx, OpCheckpoint, func() error { return w.cp.Checkpoint(ctx) })
 }
 
 func (w *shardWorker) giveUp(recs []Record, attempts int, now time.Time) bool {

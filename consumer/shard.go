@@ -32,10 +32,15 @@ type shardWorker struct {
 	stopping chan struct{}
 	done     chan struct{}
 
-	mu       sync.Mutex
-	lease    Lease     // as last written or read
-	renewed  time.Time // when the last successful write was sent
-	handoff  bool      // another worker took the lease by handoff
+	mu      sync.Mutex
+	lease   Lease     // as last written or read
+	renewed time.Time // when the last successful write was sent
+	// fence fires when the lease has not been written for 4/5 of the
+	// failover time since that write was sent: others may take it from the
+	// failover time on (measured from when they saw the write), so the
+	// worker stops processing first.
+	fence    *time.Timer
+	handoff  bool // another worker took the lease by handoff
 	lost     bool
 	stopOnce sync.Once
 	released bool
@@ -50,8 +55,11 @@ func newShardWorker(c *Consumer, leaseCtx context.Context, l Lease) *shardWorker
 		lease: l, renewed: time.Now(),
 	}
 	w.cp = &Checkpointer{w: w}
+	w.fence = time.AfterFunc(w.fenceAfter(), func() { w.loseLease("not renewed within the failover time") })
 	return w
 }
+
+func (w *shardWorker) fenceAfter() time.Duration { return w.c.opts.failover * 4 / 5 }
 
 func (w *shardWorker) isStopping() bool {
 	select {
@@ -73,7 +81,10 @@ func (w *shardWorker) inHandoff() bool {
 func (w *shardWorker) requestStop(handoff bool) {
 	w.mu.Lock()
 	if handoff {
+		// The lease is the new owner's now; the final handoff write is
+		// fenced by checkpointOwner, and the new owner's timeout bounds it.
 		w.handoff = true
+		w.fence.Stop()
 	}
 	w.mu.Unlock()
 	w.stopOnce.Do(func() { close(w.stopping) })
@@ -122,6 +133,9 @@ func (w *shardWorker) write(ctx context.Context, op string, fn func(Lease) (Leas
 	l, err := fn(w.lease)
 	if err == nil {
 		w.lease, w.renewed = l, sent
+		if !w.handoff && !w.released {
+			w.fence.Reset(w.fenceAfter() - time.Since(sent))
+		}
 		w.mu.Unlock()
 		return nil
 	}
@@ -151,15 +165,11 @@ func (w *shardWorker) renew(ctx context.Context) {
 		return
 	}
 	err := w.write(ctx, OpRenew, func(l Lease) (Lease, error) { return w.c.store.RenewLease(ctx, l) })
-	if err == nil || errors.Is(err, ErrLeaseConflict) {
-		return
-	}
-	w.mu.Lock()
-	silent := time.Since(w.renewed)
-	w.mu.Unlock()
-	w.log.Warn("renew lease failed", "err", err, "since_last_renewal", silent)
-	if silent > w.c.opts.failover*4/5 {
-		w.loseLease("could not renew within the failover time")
+	if err != nil && !errors.Is(err, ErrLeaseConflict) && ctx.Err() == nil {
+		w.mu.Lock()
+		silent := time.Since(w.renewed)
+		w.mu.Unlock()
+		w.log.Warn("renew lease failed", "err", err, "since_last_renewal", silent)
 	}
 }
 
@@ -167,6 +177,7 @@ func (w *shardWorker) run() {
 	defer close(w.done)
 	defer w.c.removeWorker(w)
 	defer w.cancel()
+	defer w.fence.Stop()
 	outcome := w.process()
 	w.finish(outcome)
 }
@@ -310,6 +321,7 @@ func (w *shardWorker) finish(o outcome) {
 func (w *shardWorker) markReleased() {
 	w.mu.Lock()
 	w.released = true
+	w.fence.Stop()
 	w.mu.Unlock()
 }
 
