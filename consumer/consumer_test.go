@@ -615,3 +615,39 @@ func TestConsumer_PartitionedWorkerFencesItself(t *testing.T) {
 	}
 	t.Logf("cut-off worker stopped %v after the cut; the new owner processed %v after it", a.lostAt.Sub(cut).Round(time.Millisecond), tookOver.Sub(cut).Round(time.Millisecond))
 }
+
+// TestConsumer_FanOut reads by enhanced fan-out, across a split, with two
+// workers sharing the registered stream consumer.
+func TestConsumer_FanOut(t *testing.T) {
+	e := newEnv(t, 2)
+	e.put(0, 500, 10)
+	col := newCollector()
+	fo := consumer.WithRetrieval(consumer.FanOut{ConsumerName: "app"})
+	e.start("a", col, fo)
+	e.start("b", col, fo)
+	waitFor(t, "500 records", time.Minute, func() bool { return col.count() >= 500 })
+	ctx := ctxFor(t, time.Minute)
+	if _, err := e.kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(e.stream), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("85070591730234615865843651857942052864")}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, e)
+	e.put(500, 500, 10)
+	waitFor(t, "1000 records", time.Minute, func() bool { return col.count() >= 1000 })
+	t.Logf("%d duplicates", col.check(t, 1000))
+	out, err := e.kc.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: streamARN(t, e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "app" {
+		t.Errorf("stream consumers %v, want the one named app", out.Consumers)
+	}
+}
+
+func streamARN(t *testing.T, e *env) *string {
+	out, err := e.kc.DescribeStreamSummary(ctxFor(t, time.Minute), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(e.stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.StreamDescriptionSummary.StreamARN
+}

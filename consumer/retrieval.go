@@ -36,6 +36,9 @@ type readerEnv struct {
 	streamARN string
 	logger    *slog.Logger
 	metrics   Metrics
+
+	fanOutMu    sync.Mutex
+	consumerARN string // the registered stream consumer, for FanOut
 }
 
 // feed delivers a shard's records in order, batch by batch.

@@ -201,6 +201,8 @@ func (w *shardWorker) process() outcome {
 	l := w.lease
 	w.mu.Unlock()
 	if l.Finished() {
+		// Finished while this worker took it: release the tombstone.
+		w.write(ctx, OpCheckpoint, func(l Lease) (Lease, error) { return w.c.store.EvictLease(ctx, l) })
 		return outcomeShardEnd
 	}
 	start := l.Checkpoint
@@ -489,8 +491,8 @@ func (w *shardWorker) retry(ctx context.Context, op string, fn func() error) err
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
-			return err
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrLeaseConflict) || ctx.Err() != nil {
+			return err // write has already noted the loss or the handoff
 		}
 		w.c.opts.metrics.Error(op, w.key)
 		w.log.Warn(op+" failed, retrying", "err", err)

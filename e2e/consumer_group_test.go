@@ -414,7 +414,7 @@ func TestConsumerGroup_JoinLeaveKillReshardFail(t *testing.T) {
 
 	// A worker whose processor fails a third of its batches joins.
 	g.start("w4", "--inject-failures", "0.3")
-	g.start("w5")
+	g.start("w5", "--fan-out") // reads by SubscribeToShard; the others poll
 
 	// Split one shard, then merge two adjacent open shards.
 	ctx := ctxFor(t, 2*time.Minute)
@@ -439,6 +439,17 @@ func TestConsumerGroup_JoinLeaveKillReshardFail(t *testing.T) {
 	total := g.total
 	g.mu.Unlock()
 	t.Logf("%d records acknowledged, %d printed, %d duplicates", wr.total, total, dups)
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(g.stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := kc.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: sum.StreamDescriptionSummary.StreamARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cons.Consumers) != 1 || aws.ToString(cons.Consumers[0].ConsumerName) != g.group {
+		t.Errorf("stream consumers %+v, want the one the fan-out member registered for the group", cons.Consumers)
+	}
 }
 
 // listOpenShards returns the stream's open shards in hash key order.

@@ -28,6 +28,9 @@ type groupFlags struct {
 	workerID    string
 	failover    time.Duration
 	failureRate float64
+	// fanOutConsumer, when set, reads by enhanced fan-out through the
+	// stream consumer of that name (tail's --fan-out and --consumer).
+	fanOutConsumer string
 }
 
 func (g *groupFlags) register(fs *flag.FlagSet, env *cmdEnv) {
@@ -86,6 +89,9 @@ func (g *groupFlags) run(ctx context.Context, env *cmdEnv, cf *clientFlags, stre
 		return out.print(in.ShardID, recs)
 	})
 	opts := []consumer.Option{consumer.WithLogger(logger), consumer.WithInitialPosition(initial), consumer.WithFailoverTime(g.failover)}
+	if g.fanOutConsumer != "" {
+		opts = append(opts, consumer.WithRetrieval(consumer.FanOut{ConsumerName: g.fanOutConsumer}))
+	}
 	if g.workerID != "" {
 		opts = append(opts, consumer.WithWorkerID(g.workerID))
 	}

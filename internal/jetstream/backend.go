@@ -294,8 +294,9 @@ func transient(err error) bool {
 		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse)
 }
 
-// MaxMessageBytes is the largest message Append accepts.
-func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes }
+// MaxMessageBytes is the largest message Append accepts: the configured
+// MaxMessageBytes less room for the Nats-Msg-Id header stored with it.
+func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes - appendHeaderBytes }
 
 // opCtx bounds ctx by the configured timeout unless it has a deadline.
 func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

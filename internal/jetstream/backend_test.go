@@ -217,11 +217,16 @@ func TestBackend_MaxMessageBytes(t *testing.T) {
 	if err := b.CreateLog(ctx, "l", kinesis.LogConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Append(ctx, "l", make([]byte, max)); err != nil {
-		t.Errorf("Append of exactly MaxMessageBytes: %v", err)
+	// A few bytes go to the header stored with each message.
+	n := b.MaxMessageBytes()
+	if n >= max || n < max-100 {
+		t.Fatalf("MaxMessageBytes() = %d with MaxMessageBytes %d", n, max)
 	}
-	if _, err := b.Append(ctx, "l", make([]byte, max+1)); err == nil {
-		t.Errorf("Append above MaxMessageBytes succeeded")
+	if _, err := b.Append(ctx, "l", make([]byte, n)); err != nil {
+		t.Errorf("Append of exactly MaxMessageBytes(): %v", err)
+	}
+	if _, err := b.Append(ctx, "l", make([]byte, n+1)); err == nil {
+		t.Errorf("Append above MaxMessageBytes() succeeded")
 	}
 }
 

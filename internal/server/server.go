@@ -75,6 +75,10 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 // /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// EndSubscriptions ends the open SubscribeToShard feeds (clients then
+// subscribe again): an HTTP server calls it when it starts shutting down.
+func (s *Server) EndSubscriptions() { s.broker.EndSubscriptions() }
+
 // Close stops the broker, then the store.
 func (s *Server) Close() error {
 	s.broker.Close()

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		t.Run("ConcurrentAppends", func(t *testing.T) { t.Parallel(); testConcurrentAppends(t, open(t)) })
 		t.Run("Seal", func(t *testing.T) { t.Parallel(); testSeal(t, open(t)) })
 		t.Run("SealConcurrentAppends", func(t *testing.T) { t.Parallel(); testSealConcurrentAppends(t, open(t)) })
+		t.Run("WatchAppends", func(t *testing.T) { t.Parallel(); testWatchAppends(t, open(t)) })
 	})
 	t.Run("Meta", func(t *testing.T) {
 		t.Parallel()
@@ -495,6 +496,50 @@ func testConcurrentAppends(t *testing.T, b Backend) {
 			}
 		}
 	}
+}
+
+// testWatchAppends checks that a watch learns of every append made after
+// it is in place (the newest sequence, at least), that the message is
+// readable by then, and that an absent log is ErrLogNotFound.
+func testWatchAppends(t *testing.T, b Backend) {
+	ctx := t.Context()
+	if err := b.WatchAppends(ctx, "st-absent-"+random(), func(uint64) {}); !errors.Is(err, kinesis.ErrLogNotFound) {
+		t.Fatalf("WatchAppends on an absent log: %v, want ErrLogNotFound", err)
+	}
+	name := newLog(t, b, kinesis.LogConfig{})
+	appendN(t, b, name, "before", 1, 2) // before the watch: not reported
+
+	var mu sync.Mutex
+	var got []uint64
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := b.WatchAppends(wctx, name, func(seq uint64) {
+		mu.Lock()
+		got = append(got, seq)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatalf("WatchAppends: %v", err)
+	}
+	appendN(t, b, name, "after", 3, 3)
+	eventually(t, "watch sees sequence 5", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 || got[len(got)-1] != 5 {
+			return fmt.Errorf("reported %v, want ending in 5", got)
+		}
+		return nil
+	})
+	mu.Lock()
+	for i, s := range got {
+		if s < 3 || (i > 0 && s <= got[i-1]) {
+			t.Errorf("reported %v: want growing sequences from 3", got)
+			break
+		}
+	}
+	mu.Unlock()
+	eventually(t, "reported message readable", readSeqs(t, b, name, 5, 1, 0, []uint64{5}))
+
 }
 
 // --- Meta ---
