@@ -60,8 +60,13 @@
 //
 // # Retrieval
 //
-// Polling (the default) reads with GetRecords into a prefetch buffer
-// bounded in bytes, and resumes transparently when an iterator expires.
+// One option, WithRetrieval, chooses how shards are read. Polling (the
+// default) reads with GetRecords into a prefetch buffer bounded in bytes,
+// and resumes transparently when an iterator expires. FanOut registers a
+// stream consumer (or reuses it) and has SubscribeToShard push each shard,
+// resubscribing from the last record when a subscription ends; a watchdog
+// abandons and renews a subscription that delivers nothing for
+// StallTimeout, so a shard never stalls silently.
 //
 // # Observability
 //
