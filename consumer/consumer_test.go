@@ -25,7 +25,7 @@ import (
 	"github.com/sluicehq/sluice/sluicetest"
 )
 
-// env is one Sluice server for Kinesis and one lease table on dynalite.
+// env is one Sluice server for Kinesis and for the lease table.
 type env struct {
 	t      *testing.T
 	srv    *sluicetest.Server
@@ -36,11 +36,11 @@ type env struct {
 
 func newEnv(t *testing.T, shards int) *env {
 	t.Helper()
-	ddb := leasetest.StartDynalite(t)
 	srv := sluicetest.Start(t)
 	e := &env{t: t, srv: srv, kc: srv.Kinesis(), stream: "orders"}
 	srv.CreateStream(ctxFor(t, time.Minute), e.stream, shards)
-	e.store = consumer.NewDynamoDBLeaseStore(leasetest.DynamoDBClient(ddb), leasetest.TableName(t))
+	// The lease table lives in the same server, which answers DynamoDB.
+	e.store = consumer.NewDynamoDBLeaseStore(leasetest.DynamoDBClient(srv.Endpoint()), leasetest.TableName(t))
 	if err := e.store.EnsureTable(ctxFor(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,6 @@ var groupFailover = flag.Duration("group-failover", 4*time.Second, "--failover o
 type groupRun struct {
 	t         *testing.T
 	s         *server
-	ddb       string
 	stream    string
 	group     string
 	leases    *consumer.DynamoDBLeaseStore
@@ -73,7 +72,7 @@ type member struct {
 
 func (g *groupRun) start(id string, extra ...string) *member {
 	g.t.Helper()
-	args := append([]string{"tail", g.stream, "--group", g.group, "--endpoint", g.s.Endpoint, "--dynamodb-endpoint", g.ddb,
+	args := append([]string{"tail", g.stream, "--group", g.group, "--endpoint", g.s.Endpoint,
 		"--from", "trim-horizon", "--format", "json", "--worker-id", id, "--failover", (*groupFailover).String()}, extra...)
 	m := &member{id: id, stderr: &tailBuffer{max: 1 << 20}, exited: make(chan struct{})}
 	m.stderr.onLine = func(line string) {
@@ -264,10 +263,11 @@ func (w *writer) finish() {
 }
 
 func newGroupRun(t *testing.T, shards int) *groupRun {
-	ddb := leasetest.StartDynalite(t)
 	s := startServer(t)
-	g := &groupRun{t: t, s: s, ddb: ddb, stream: "events", group: "printer", printed: map[string][]int{}}
-	g.leases = consumer.NewDynamoDBLeaseStore(leasetest.DynamoDBClient(ddb), g.group)
+	// The lease table lives in the same server (the members' default
+	// --dynamodb-endpoint): the group needs nothing but Sluice.
+	g := &groupRun{t: t, s: s, stream: "events", group: "printer", printed: map[string][]int{}}
+	g.leases = consumer.NewDynamoDBLeaseStore(leasetest.DynamoDBClient(s.Endpoint), g.group)
 	ctx := ctxFor(t, time.Minute)
 	if err := g.leases.EnsureTable(ctx); err != nil {
 		t.Fatal(err)
@@ -487,4 +487,17 @@ func midHashKey(t *testing.T, s types.Shard) string {
 		t.Fatalf("shard %s has a bad hash range", aws.ToString(s.ShardId))
 	}
 	return new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1).String()
+}
+
+// TestLeaseStore_Sluice runs the lease store conformance suite against
+// the DynamoDB API of a real `sluice serve` (consumer's own tests run it
+// against dynalite).
+func TestLeaseStore_Sluice(t *testing.T) {
+	s := startServer(t)
+	client := leasetest.DynamoDBClient(s.Endpoint)
+	leasetest.Run(t, func(t *testing.T) consumer.LeaseStore {
+		table := leasetest.TableName(t)
+		leasetest.DeleteTableOnCleanup(t, client, table)
+		return consumer.NewDynamoDBLeaseStore(client, table)
+	})
 }
