@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicehq/sluice/internal/jetstream/natstest"
 )
 
 // filesContaining lists the files under dir (recursively, raw bytes) that
@@ -164,6 +167,26 @@ func TestEncryption_AtRest(t *testing.T) {
 	}
 	s.Start()
 	check("after restart")
+
+	// Enhanced fan-out delivers the same records, decrypted and marked.
+	fc := fanOutClient(s, true)
+	es := mustSubscribe(t, fc, registerConsumer(t, fc, enc, "efo"), "shardId-000000000000", trimHorizon())
+	var kinds []types.EncryptionType
+	for len(kinds) < 5 {
+		ev := nextEvent(t, es)
+		if ev == nil {
+			t.Fatalf("feed ended after %d records: %v", len(kinds), es.Err())
+		}
+		for _, r := range ev.Records {
+			if r.EncryptionType == types.EncryptionTypeKms && !strings.HasPrefix(string(r.Data), secret) {
+				t.Errorf("SubscribeToShard: KMS record %q", r.Data)
+			}
+			kinds = append(kinds, r.EncryptionType)
+		}
+	}
+	if want := []types.EncryptionType{"NONE", "KMS", "KMS", "KMS", "NONE"}; !slices.Equal(kinds, want) {
+		t.Errorf("SubscribeToShard: EncryptionTypes %v, want %v", kinds, want)
+	}
 }
 
 // TestEncryption_Errors checks the answers to bad encryption requests, and
@@ -246,4 +269,56 @@ func TestEncryption_CBOR(t *testing.T) {
 	if status, typ, _ := s.postCBOR(t, "StopStreamEncryption", map[string]any{"StreamName": name, "EncryptionType": "KMS", "KeyId": "alias/gone"}, nil); status != 400 || typ != "KMSNotFoundException" {
 		t.Errorf("StopStreamEncryption with an unknown key: %d %s", status, typ)
 	}
+}
+
+// TestEncryption_Cluster: servers of one JetStream cluster that share a
+// keyring file read each other's encrypted records; a server with a
+// keyring of its own refuses them with KMSNotFoundException rather than
+// returning anything.
+func TestEncryption_Cluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node JetStream cluster and three servers; skipped with -short")
+	}
+	t.Parallel()
+	shared := filepath.Join(t.TempDir(), "keyring.json")
+	if out, err := exec.Command(sluiceBin, "keys", "create", "--keyring", shared, "--alias", "alias/cluster").CombinedOutput(); err != nil {
+		t.Fatalf("sluice keys create: %v\n%s", err, out)
+	}
+	urls := strings.Join(natstest.StartCluster(t, 3), ",")
+	a := startServer(t, "--nats-url", urls, "--replicas", "3", "--keyring", shared)
+	b := startServer(t, "--nats-url", urls, "--replicas", "3", "--keyring", shared)
+	alone := startServer(t, "--nats-url", urls, "--replicas", "3") // creates its own keyring
+	ca, cb := a.Client(), b.Client()
+	name := streamName(t)
+	createStream(t, ca, name, 1)
+	if _, err := ca.StartStreamEncryption(t.Context(), &kinesis.StartStreamEncryptionInput{
+		StreamName: aws.String(name), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/cluster"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	secret := randomMarker("cluster-secret-")
+	if out := putRecord(t, ca, name, "k", []byte(secret)); out.EncryptionType != types.EncryptionTypeKms {
+		t.Fatalf("EncryptionType %q", out.EncryptionType)
+	}
+	// Direct reads may be answered by a follower a moment behind.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		recs := readShard(t, cb, name, "shardId-000000000000")
+		if len(recs) == 1 {
+			if string(recs[0].Data) != secret || recs[0].EncryptionType != types.EncryptionTypeKms {
+				t.Fatalf("server B read %q %q", recs[0].Data, recs[0].EncryptionType)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server B reads %d records, want 1", len(recs))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c := alone.Client()
+	it := iterator(t, c, name, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon)
+	_, err := c.GetRecords(t.Context(), &kinesis.GetRecordsInput{ShardIterator: aws.String(it)})
+	wantTyped[*types.KMSNotFoundException](t, err)
+	_, err = c.PutRecord(t.Context(), &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("k"), Data: []byte("x")})
+	wantTyped[*types.KMSNotFoundException](t, err)
 }

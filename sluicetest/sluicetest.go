@@ -53,6 +53,7 @@ type config struct {
 	shardLimit  int
 	createDelay time.Duration
 	deleteDelay time.Duration
+	quotas      bool
 	logger      *slog.Logger
 }
 
@@ -74,6 +75,14 @@ func WithCreateStreamDelay(d time.Duration) Option { return func(c *config) { c.
 
 // WithDeleteStreamDelay keeps deleted streams DELETING for d. Default 0.
 func WithDeleteStreamDelay(d time.Duration) Option { return func(c *config) { c.deleteDelay = d } }
+
+// WithShardQuotas makes the server throttle as AWS does (`sluice serve
+// --shard-limits aws`): each shard takes 1 MiB/s and 1000 records/s of
+// writes and 2 MiB/s and 5 calls/s of reads, refusing the excess with
+// ProvisionedThroughputExceededException, and control-plane calls are
+// held to AWS's rates (LimitExceededException). Use it to test how code
+// copes with throttling. Default off.
+func WithShardQuotas() Option { return func(c *config) { c.quotas = true } }
 
 // WithLogger receives the server's log. Default: discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -97,11 +106,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	parts, err := server.Open(context.Background(), server.Config{
 		Store: jetstream.Config{DataDir: t.TempDir()},
 		Broker: broker.Config{
-			Region:      c.region,
-			AccountID:   c.accountID,
-			ShardLimit:  c.shardLimit,
-			CreateDelay: c.createDelay,
-			DeleteDelay: c.deleteDelay,
+			Region:             c.region,
+			AccountID:          c.accountID,
+			ShardLimit:         c.shardLimit,
+			CreateDelay:        c.createDelay,
+			DeleteDelay:        c.deleteDelay,
+			EnforceShardQuotas: c.quotas,
 		},
 		Logger: c.logger,
 	})

@@ -46,6 +46,7 @@ type serveConfig struct {
 	keyring       string
 	updateDelay   time.Duration
 	shardLimits   string
+	autoscale     broker.AutoscaleConfig
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -70,6 +71,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
+	autoscaleFlags(fs, &c.autoscale)
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -95,6 +97,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if c.shardLimits != "aws" && c.shardLimits != "none" {
 		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
+	}
+	if err := checkAutoscale(c.autoscale); err != nil {
+		return err
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -210,6 +215,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			EnforceShardQuotas: c.shardLimits == "aws",
 			UpdateDelay:        c.updateDelay,
 			Keyring:            kr,
+			Autoscale:          c.autoscale,
 
 			ConsumerCreateDelay:  c.consumerCreateDelay,
 			SubscriptionLifetime: c.subscriptionLifetime,

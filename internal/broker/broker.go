@@ -82,6 +82,13 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// OrphanLogGrace is how long a reshard's child logs may stay pending
+	// before a sweep takes the reshard for dead and deletes them; default
+	// five minutes.
+	OrphanLogGrace time.Duration
+	// Autoscale tunes the ON_DEMAND autoscaler.
+	Autoscale AutoscaleConfig
 }
 
 func (c *Config) setDefaults() {
@@ -100,6 +107,10 @@ func (c *Config) setDefaults() {
 	if c.RetentionHour == 0 {
 		c.RetentionHour = time.Hour
 	}
+	if c.OrphanLogGrace == 0 {
+		c.OrphanLogGrace = 5 * time.Minute
+	}
+	c.Autoscale.setDefaults()
 	if c.SubscriptionLifetime == 0 {
 		c.SubscriptionLifetime = kinesis.SubscriptionLifetime
 	}
@@ -153,6 +164,12 @@ type Broker struct {
 	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
 	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
 
+	// id tells this broker's scalings apart from other brokers'.
+	id          string
+	scalingMu   sync.Mutex
+	scalingRuns map[string]bool // stream IDs whose scaling this broker runs
+	writes      sync.Map        // shard epoch -> *writeCounter, for the autoscaler
+
 	fanout fanout // SubscribeToShard feeds
 
 	bg     context.Context // ends with Close
@@ -184,6 +201,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		appenders: make(map[uint64]*appender),
 		rates:     newOpLimiter(callRates, cfg.Now),
 	}
+	b.id, b.scalingRuns = rand.Text()[:16], make(map[string]bool)
 	bg, cancel := context.WithCancel(context.Background())
 	b.bg, b.cancel = bg, cancel
 	b.fanout.init()
@@ -196,6 +214,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		defer b.wg.Done()
 		b.reapLoop(bg)
 	}()
+	b.wg.Go(func() { b.autoscaleLoop(bg) })
 	return b, nil
 }
 
@@ -371,6 +390,12 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 	}
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
 	c.DataKeys = slices.Clone(s.DataKeys) // the wrapped bytes are never changed
+	c.PendingLogs = slices.Clone(s.PendingLogs)
+	c.ModeSwitches = slices.Clone(s.ModeSwitches)
+	if s.Scaling != nil {
+		sc := *s.Scaling
+		c.Scaling = &sc
+	}
 	if s.Consumers != nil {
 		c.Consumers = make([]kinesis.Consumer, len(s.Consumers))
 		for i, sc := range s.Consumers {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -259,4 +260,45 @@ func TestSealedMessage_Bound(t *testing.T) {
 			t.Errorf("opened with byte %d changed", i)
 		}
 	}
+}
+
+// FuzzOpenBatch: no stored message, sealed or not, makes the reader panic
+// or return records past the message.
+func FuzzOpenBatch(f *testing.F) {
+	b := openBroker(f, Config{})
+	ctx := context.Background()
+	if err := b.CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		f.Fatal(err)
+	}
+	if err := b.StartStreamEncryption(ctx, kinesis.StreamRef{Name: "s"}, kinesis.EncryptionKMS, "alias/aws/kinesis"); err != nil {
+		f.Fatal(err)
+	}
+	s, _ := b.stream(ctx, "s")
+	c, err := b.writeCipher(ctx, s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	recs := []packedRecord{{PartitionKey: "pk", Data: []byte("hello")}, {PartitionKey: "k2", Data: nil}}
+	sealed := binary.AppendUvarint(c.appendSealedHeader(nil, time.UnixMilli(1)), uint64(len(recs)))
+	f.Add(c.seal(appendBatchRecords(sealed, recs), 1))
+	f.Add(appendBatchRecords(appendBatchHeader(nil, time.UnixMilli(1), len(recs)), recs))
+	f.Add([]byte{batchVersionSealed, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		n := len(msg)
+		br, _, err := b.openBatch(ctx, s, 1, slices.Clone(msg))
+		if err != nil {
+			return
+		}
+		total := 0
+		for range br.count {
+			pk, data, err := br.next()
+			if err != nil {
+				return
+			}
+			total += len(pk) + len(data)
+		}
+		if total > n {
+			t.Fatalf("records of %d bytes from a message of %d", total, n)
+		}
+	})
 }

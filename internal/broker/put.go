@@ -144,7 +144,7 @@ func (b *Broker) appenderFor(epoch uint64) *appender {
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now,
+		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now, written: b.writeCounter(epoch),
 			stored: func(seq uint64) { b.appended(epoch, seq) }}
 		b.appenders[epoch] = a
 	}
@@ -173,6 +173,8 @@ type appender struct {
 	name  string
 	epoch uint64
 	now   func() time.Time
+	// written counts what this appender stored, for the autoscaler.
+	written *writeCounter
 	// stored is told of every message stored, before its writers are
 	// answered, so that subscribers here get the records at once.
 	stored func(seq uint64)
@@ -252,6 +254,7 @@ func (a *appender) drain(ctx context.Context) {
 		}
 		seq, err := a.log.Append(ctx, a.name, buf)
 		if err == nil {
+			a.written.add(count, size)
 			a.stored(seq)
 		}
 		first := 0

@@ -80,6 +80,12 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		return kinesis.Errorf(kinesis.ErrLimitExceeded, "This request would exceed the limit of %d ON_DEMAND streams for the account %s in %s.", b.cfg.OnDemandStreamLimit, b.cfg.AccountID, b.cfg.Region)
 	}
 
+	if in.WarmThroughputMiBps != 0 {
+		if err := b.checkWarmThroughput(ctx, in.Name, mode, in.WarmThroughputMiBps); err != nil {
+			return err
+		}
+	}
+
 	first, err := b.allocEpochs(ctx, count)
 	if err != nil {
 		return err
@@ -101,6 +107,9 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		NextShardIndex:   count,
 		Tags:             in.Tags,
 		MaxRecordSizeKiB: in.MaxRecordSizeKiB,
+	}
+	if in.WarmThroughputMiBps != 0 {
+		s.WarmThroughputMiBps = &in.WarmThroughputMiBps
 	}
 	for i, r := range kinesis.SplitHashSpace(count) {
 		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: created})
@@ -147,6 +156,16 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		}
 		b.dropAppender(sh.Epoch)
 		b.recordsPerMsg.Delete(sh.Epoch)
+		b.quotas.forget(sh.Epoch)
+		b.writes.Delete(sh.Epoch)
+	}
+	// Child logs of reshards that never completed (see orphans.go).
+	for _, p := range s.PendingLogs {
+		for _, epoch := range p.Epochs {
+			if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
+				errs = append(errs, fmt.Errorf("delete pending log %s of %s: %w", logName(epoch), s.Name, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -245,7 +264,12 @@ func (b *Broker) reap(ctx context.Context) {
 	}
 	for _, e := range entries {
 		var s kinesis.Stream
-		if json.Unmarshal(e.Value, &s) != nil || !b.gone(&s) {
+		if json.Unmarshal(e.Value, &s) != nil {
+			continue
+		}
+		if !b.gone(&s) {
+			b.sweepPendingLogs(ctx, &s)
+			b.resumeScaling(ctx, &s)
 			continue
 		}
 		if err := b.finishDelete(ctx, &s); err != nil && ctx.Err() == nil {

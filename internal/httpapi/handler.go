@@ -94,6 +94,8 @@ var operations = map[string]operation{
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
+	"UpdateShardCount":              (*Handler).updateShardCount,
+	"UpdateStreamMode":              (*Handler).updateStreamMode,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
 	"UpdateStreamWarmThroughput":    (*Handler).updateStreamWarmThroughput,
 }
@@ -101,13 +103,9 @@ var operations = map[string]operation{
 // unsupportedOperations are Kinesis operations this server knows of but does
 // not implement yet. They answer InvalidArgumentException, which SDKs
 // surface with its message and do not retry; UnknownOperationException is
-// kept for targets that are not Kinesis operations at all. The last six are
-// newer than the 39 operations of the 2026-02 model but are in the current
-// SDKs.
+// kept for targets that are not Kinesis operations at all. All six are newer
+// than the 39 operations of the 2026-02 model but are in the current SDKs.
 var unsupportedOperations = map[string]bool{
-	"UpdateShardCount": true,
-	"UpdateStreamMode": true,
-
 	"CreateChannel":                          true,
 	"DeleteChannel":                          true,
 	"DescribeChannel":                        true,

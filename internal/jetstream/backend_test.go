@@ -310,3 +310,31 @@ func TestConfig_Validate(t *testing.T) {
 		})
 	}
 }
+
+// TestBucket_Embedded runs the metadata suite on a second bucket, and
+// checks that its keys stay out of the metadata bucket.
+func TestBucket_Embedded(t *testing.T) {
+	b := openEmbedded(t, t.TempDir())
+	storetest.RunMeta(t, func(t *testing.T) kinesis.MetaStore {
+		k, err := b.OpenBucket(t.Context(), "sluice_other")
+		if err != nil {
+			t.Fatalf("OpenBucket: %v", err)
+		}
+		return k
+	})
+	t.Run("Separate", func(t *testing.T) {
+		k, err := b.OpenBucket(t.Context(), "sluice_separate")
+		if err != nil {
+			t.Fatalf("OpenBucket: %v", err)
+		}
+		if _, err := k.Create(t.Context(), "only-here", []byte("x")); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if _, err := b.Get(t.Context(), "only-here"); !errors.Is(err, kinesis.ErrKeyNotFound) {
+			t.Fatalf("meta Get of a key of another bucket: %v, want ErrKeyNotFound", err)
+		}
+		if _, err := b.OpenBucket(t.Context(), "bad.name"); err == nil {
+			t.Fatal("OpenBucket accepted a name with '.'")
+		}
+	})
+}

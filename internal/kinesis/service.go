@@ -20,6 +20,9 @@ type CreateStreamInput struct {
 	Tags       map[string]string
 	// MaxRecordSizeKiB is the largest record in KiB; 0 means the default.
 	MaxRecordSizeKiB int
+	// WarmThroughputMiBps is an ON_DEMAND stream's warm throughput; 0
+	// means none.
+	WarmThroughputMiBps int
 }
 
 // ListStreamsInput pages through stream names in order.
@@ -213,6 +216,7 @@ type Service interface {
 	FanOutService
 	SettingsService
 	EncryptionService
+	ScalingService
 	WarmThroughputService
 }
 

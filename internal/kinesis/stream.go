@@ -123,6 +123,15 @@ type Stream struct {
 	Consumers []Consumer `json:"consumers,omitempty"`
 	// Policy is the stream's resource policy document; "" when none.
 	Policy string `json:"policy,omitempty"`
+	// Scaling is the UpdateShardCount in progress, if any.
+	Scaling *Scaling `json:"scaling,omitempty"`
+	// PendingLogs are logs of reshards not yet completed.
+	PendingLogs []PendingLogs `json:"pendingLogs,omitempty"`
+	// ModeSwitches are the times of the stream's recent mode changes.
+	ModeSwitches []time.Time `json:"modeSwitches,omitempty"`
+	// AutoscaledAt is when the on-demand autoscaler last resharded the
+	// stream; its cool-down counts from there.
+	AutoscaledAt time.Time `json:"autoscaledAt,omitzero"`
 }
 
 // Status derives the stream's status at time now from its timestamps, so
@@ -133,7 +142,7 @@ func (s *Stream) Status(now time.Time) StreamStatus {
 		return StatusDeleting
 	case now.Before(s.ActiveAt):
 		return StatusCreating
-	case now.Before(s.UpdatingUntil):
+	case now.Before(s.UpdatingUntil), s.Scaling != nil:
 		return StatusUpdating
 	}
 	return StatusActive

@@ -64,6 +64,12 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		t.Run("SealConcurrentAppends", func(t *testing.T) { t.Parallel(); testSealConcurrentAppends(t, open(t)) })
 		t.Run("WatchAppends", func(t *testing.T) { t.Parallel(); testWatchAppends(t, open(t)) })
 	})
+	RunMeta(t, func(t *testing.T) kinesis.MetaStore { return open(t) })
+}
+
+// RunMeta runs the MetaStore part of the suite alone, for stores that hold
+// no logs; open is called as by Run.
+func RunMeta(t *testing.T, open func(t *testing.T) kinesis.MetaStore) {
 	t.Run("Meta", func(t *testing.T) {
 		t.Parallel()
 		t.Run("CreateGet", func(t *testing.T) { t.Parallel(); testMetaCreateGet(t, open(t)) })
@@ -662,7 +668,7 @@ func testSealConcurrentAppends(t *testing.T, b Backend) {
 
 func keyPrefix() string { return "storetest/" + random() + "/" }
 
-func mustCreate(t *testing.T, b Backend, key string, value string) uint64 {
+func mustCreate(t *testing.T, b kinesis.MetaStore, key string, value string) uint64 {
 	t.Helper()
 	rev, err := b.Create(t.Context(), key, []byte(value))
 	if err != nil {
@@ -674,7 +680,7 @@ func mustCreate(t *testing.T, b Backend, key string, value string) uint64 {
 	return rev
 }
 
-func wantGet(t *testing.T, b Backend, key, value string, rev uint64) {
+func wantGet(t *testing.T, b kinesis.MetaStore, key, value string, rev uint64) {
 	t.Helper()
 	e, err := b.Get(t.Context(), key)
 	if err != nil {
@@ -685,7 +691,7 @@ func wantGet(t *testing.T, b Backend, key, value string, rev uint64) {
 	}
 }
 
-func testMetaCreateGet(t *testing.T, b Backend) {
+func testMetaCreateGet(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	if _, err := b.Get(ctx, p+"missing"); !errors.Is(err, kinesis.ErrKeyNotFound) {
@@ -701,7 +707,7 @@ func testMetaCreateGet(t *testing.T, b Backend) {
 	wantGet(t, b, p+"empty", "", rev2)
 }
 
-func testMetaUpdate(t *testing.T, b Backend) {
+func testMetaUpdate(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	rev := mustCreate(t, b, p+"k", "v1")
@@ -725,7 +731,7 @@ func testMetaUpdate(t *testing.T, b Backend) {
 	wantGet(t, b, p+"k", "v2", rev2)
 }
 
-func testMetaDelete(t *testing.T, b Backend) {
+func testMetaDelete(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	rev := mustCreate(t, b, p+"k", "v1")
@@ -774,7 +780,7 @@ func oddKeys(p string) []string {
 	}
 }
 
-func testMetaOddKeys(t *testing.T, b Backend) {
+func testMetaOddKeys(t *testing.T, b kinesis.MetaStore) {
 	p := keyPrefix()
 	keys := oddKeys(p)
 	revs := make(map[string]uint64)
@@ -805,7 +811,7 @@ func testMetaOddKeys(t *testing.T, b Backend) {
 	})
 }
 
-func testMetaList(t *testing.T, b Backend) {
+func testMetaList(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	for _, k := range []string{"a/1", "a/2", "a/sub/3", "a", "a.x", "ab/1", "b/1", "gone/1"} {
@@ -853,7 +859,7 @@ func testMetaList(t *testing.T, b Backend) {
 	}
 }
 
-func testMetaWatch(t *testing.T, b Backend) {
+func testMetaWatch(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	w := p + "w/"
@@ -917,7 +923,7 @@ func testMetaWatch(t *testing.T, b Backend) {
 	}
 }
 
-func testMetaConcurrentCAS(t *testing.T, b Backend) {
+func testMetaConcurrentCAS(t *testing.T, b kinesis.MetaStore) {
 	const workers, each = 4, 5
 	key := keyPrefix() + "counter"
 	mustCreate(t, b, key, "0")

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sdk, newClient, send, streamName, createStream, iterator, bytes, rejectsWith } from './helpers.mjs';
+import { sdk, newClient, send, streamName, createStream, bytes, rejectsWith } from './helpers.mjs';
 
 test('errors come back as typed exceptions', async () => {
   const c = newClient();

@@ -45,7 +45,8 @@ test('split and merge, parents read before children', async () => {
   // A closed shard cannot be split again.
   await rejectsWith(send(c, 'SplitShard', { StreamName: name, ShardToSplit: id(0), NewStartingHashKey: mid.toString() }), 'InvalidArgumentException');
 
-  // Merge the two children back.
+  // Merge the two children back, in a later millisecond than afterSplit.
+  await waitUntil(() => Date.now() > afterSplit.getTime() + 1, 'the clock to pass afterSplit');
   await send(c, 'MergeShards', { StreamName: name, ShardToMerge: id(1), AdjacentShardToMerge: id(2) });
   await waitUntil(async () => (await send(c, 'DescribeStreamSummary', { StreamName: name })).StreamDescriptionSummary.StreamStatus === 'ACTIVE', 'ACTIVE after the merge');
   await put('c');

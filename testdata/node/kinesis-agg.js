@@ -1,0 +1,47 @@
+// Drives aws-kinesis-agg for the Go interop tests of producer and
+// deaggregate (producer/interop_test.go). Reads one JSON document on stdin
+// and writes one on stdout.
+//
+//   node kinesis-agg.js deaggregate
+//     in:  [{"data": base64, "partitionKey": s, "sequenceNumber": s}, ...]  (Kinesis records)
+//     out: [{"partitionKey", "explicitPartitionKey", "sequenceNumber", "subSequenceNumber", "data": base64}, ...]
+//   node kinesis-agg.js aggregate
+//     in:  [{"partitionKey": s, "explicitHashKey": s?, "data": base64}, ...]  (user records)
+//     out: [{"partitionKey", "explicitHashKey", "data": base64}, ...]  (Kinesis records to put)
+'use strict';
+const agg = require('aws-kinesis-agg');
+
+function main(mode, input) {
+  if (mode === 'deaggregate') {
+    const out = [];
+    for (const r of input) {
+      agg.deaggregateSync(r, true, (err, users) => {
+        if (err) throw err;
+        for (const u of users) out.push(u);
+      });
+    }
+    finish(out);
+  } else if (mode === 'aggregate') {
+    const out = [];
+    const records = input.map((r) => ({
+      partitionKey: r.partitionKey,
+      explicitHashKey: r.explicitHashKey || undefined,
+      data: Buffer.from(r.data, 'base64'),
+    }));
+    agg.aggregate(records, (enc, cb) => {
+      out.push({ partitionKey: enc.partitionKey, explicitHashKey: enc.explicitHashKey, data: enc.data.toString('base64') });
+      cb();
+    }, () => finish(out), (err) => { throw err; });
+  } else {
+    throw new Error('mode must be deaggregate or aggregate');
+  }
+}
+
+function finish(out) {
+  process.stdout.write(JSON.stringify(out));
+}
+
+let buf = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (c) => { buf += c; });
+process.stdin.on('end', () => main(process.argv[2], JSON.parse(buf)));
