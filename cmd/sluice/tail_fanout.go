@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 )
 
 type consumerAPI interface {
@@ -95,9 +96,16 @@ func (f *fanOutReader) read(ctx context.Context, shardID string, start startPosi
 			}
 		}
 		// In use: our previous feed of the shard has not ended on the
-		// server yet, or another tail reads with the same consumer.
+		// server yet, or another tail reads with the same consumer. A feed
+		// cut by the network (no API error) is subscribed again too.
+		var stop printError
+		if errors.As(err, &stop) {
+			return nil, stop.err
+		}
 		var inUse *types.ResourceInUseException
-		if ctx.Err() != nil || !(errors.As(err, &inUse) || isRetryableAPIError(err)) {
+		var apiErr smithy.APIError
+		transport := !errors.As(err, &apiErr)
+		if ctx.Err() != nil || !(errors.As(err, &inUse) || isRetryableAPIError(err) || transport) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -121,7 +129,7 @@ func (f *fanOutReader) follow(es *kinesis.SubscribeToShardEventStream, pos *type
 			continue // an event type newer than this client
 		}
 		if err := onRecords(ev.Value.Records); err != nil {
-			return nil, false, err
+			return nil, false, printError{err}
 		}
 		cont := ev.Value.ContinuationSequenceNumber
 		if cont == nil {
@@ -131,3 +139,9 @@ func (f *fanOutReader) follow(es *kinesis.SubscribeToShardEventStream, pos *type
 	}
 	return nil, false, es.Err()
 }
+
+// printError is a failure to hand records on (or enough of them printed),
+// which ends the read rather than the feed.
+type printError struct{ err error }
+
+func (e printError) Error() string { return e.err.Error() }

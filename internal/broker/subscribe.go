@@ -294,7 +294,7 @@ type subscription struct {
 
 // Retries of a read that found nothing although the watch reported a newer
 // message: in a cluster the replica answering reads may lag the leader by
-// a moment. At most about 250 ms in all; a barrier of a sealed log, which
+// a moment. About half a second in all; a barrier of a sealed log, which
 // reads skip, also ends up here.
 const lagRetries = 8
 
