@@ -16,14 +16,15 @@ import (
 
 // startClusterPair starts a 3-node JetStream cluster (R3) and two
 // `sluice serve` processes over it. It skips under -short and marks the
-// test parallel.
-func startClusterPair(t *testing.T) (a, b *server) {
+// test parallel. args go to both servers.
+func startClusterPair(t *testing.T, args ...string) (a, b *server) {
 	if testing.Short() {
 		t.Skip("starts a 3-node JetStream cluster and two servers; skipped with -short")
 	}
 	t.Parallel()
 	urls := strings.Join(natstest.StartCluster(t, 3), ",")
-	return startServer(t, "--nats-url", urls, "--replicas", "3"), startServer(t, "--nats-url", urls, "--replicas", "3")
+	args = append([]string{"--nats-url", urls, "--replicas", "3"}, args...)
+	return startServer(t, args...), startServer(t, args...)
 }
 
 // TestCluster_TwoServersShareOneJetStreamCluster runs two stateless

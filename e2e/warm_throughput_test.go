@@ -75,4 +75,17 @@ func TestUpdateStreamWarmThroughput(t *testing.T) {
 	if err != nil || sum.StreamDescriptionSummary.WarmThroughput != nil {
 		t.Errorf("PROVISIONED stream summary WarmThroughput = %+v, %v; want none", sum.StreamDescriptionSummary.WarmThroughput, err)
 	}
+
+	// CreateStream takes the warm throughput of a new ON_DEMAND stream.
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("warm2"), WarmThroughputMiBps: aws.Int32(20),
+		StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "warm2")
+	sum, err = c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("warm2")})
+	if w := sum.StreamDescriptionSummary.WarmThroughput; err != nil || w == nil || aws.ToInt32(w.TargetMiBps) != 20 {
+		t.Errorf("created with 20 MiBps: WarmThroughput = %+v, %v", w, err)
+	}
+	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("prov2"), ShardCount: aws.Int32(1), WarmThroughputMiBps: aws.Int32(20)})
+	wantTyped[*types.ValidationException](t, err)
 }

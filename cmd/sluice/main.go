@@ -3,6 +3,7 @@
 //	sluice serve                 run the Kinesis-compatible server
 //	sluice stream create|list|describe|delete
 //	sluice put | tail | bench    write, follow and load-test any Kinesis endpoint
+//	sluice keys create|list      the server's encryption keyring
 package main
 
 import (
@@ -47,6 +48,7 @@ func commands() []command {
 		{"put", "write records from arguments or stdin lines", runPut},
 		{"tail", "follow every shard of a stream and print records", runTail},
 		{"bench", "load-test a Kinesis endpoint", runBench},
+		{"keys", "create or list the server's encryption keys", runKeys},
 	}
 }
 

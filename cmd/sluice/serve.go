@@ -34,12 +34,19 @@ type serveConfig struct {
 	deleteDelay   time.Duration
 	retentionHour time.Duration
 	logLevel      string
+
+	consumerCreateDelay  time.Duration
+	subscriptionLifetime time.Duration
+
 	pprof         bool
 	tlsAddr       string
 	tlsCert       string
 	tlsKey        string
 	tlsSelfSigned bool
+	keyring       string
+	updateDelay   time.Duration
 	shardLimits   string
+	autoscale     broker.AutoscaleConfig
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -53,13 +60,18 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.createDelay, "create-stream-delay", 0, "how long a new stream stays CREATING")
 	fs.DurationVar(&c.deleteDelay, "delete-stream-delay", 0, "how long a deleted stream stays DELETING")
 	fs.DurationVar(&c.retentionHour, "retention-hour", time.Hour, "length of one `hour` of retention; shorten it only to watch records expire in tests")
+	fs.DurationVar(&c.consumerCreateDelay, "consumer-create-delay", 0, "how long a new stream consumer stays CREATING")
+	fs.DurationVar(&c.subscriptionLifetime, "subscription-lifetime", 5*time.Minute, "how long a SubscribeToShard feed lasts before the client must subscribe again; shorten it only to test resubscribing")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ for performance work")
 	fs.StringVar(&c.tlsAddr, "tls-addr", "127.0.0.1:4568", "`host:port` of the TLS listener (HTTP/1.1 and h2 by ALPN), served with --tls-cert and --tls-key or --tls-self-signed, beside the plain one")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
+	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
+	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
+	autoscaleFlags(fs, &c.autoscale)
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -85,6 +97,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if c.shardLimits != "aws" && c.shardLimits != "none" {
 		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
+	}
+	if err := checkAutoscale(c.autoscale); err != nil {
+		return err
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
@@ -180,6 +195,10 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
+	kr, err := openKeyring(c, logger)
+	if err != nil {
+		return err
+	}
 	srvParts, err := server.Open(ctx, server.Config{
 		Store: jetstream.Config{
 			DataDir:  c.dataDir,
@@ -194,6 +213,12 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			DeleteDelay:        c.deleteDelay,
 			RetentionHour:      c.retentionHour,
 			EnforceShardQuotas: c.shardLimits == "aws",
+			UpdateDelay:        c.updateDelay,
+			Keyring:            kr,
+			Autoscale:          c.autoscale,
+
+			ConsumerCreateDelay:  c.consumerCreateDelay,
+			SubscriptionLifetime: c.subscriptionLifetime,
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
@@ -230,6 +255,9 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	// Open SubscribeToShard feeds end when shutdown starts; otherwise they
+	// would hold it up until their lifetime ends.
+	srv.RegisterOnShutdown(srvParts.EndSubscriptions)
 
 	endpoint := "http://" + ln.Addr().String()
 	storage := "embedded JetStream in " + c.dataDir

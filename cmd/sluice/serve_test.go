@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,5 +41,19 @@ func TestValidAccountID(t *testing.T) {
 		if got := validAccountID(id); got != want {
 			t.Errorf("validAccountID(%q) = %v", id, got)
 		}
+	}
+}
+
+func TestServe_ShardLimitsFlag(t *testing.T) {
+	env := &cmdEnv{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
+		if k == "SLUICE_SHARD_LIMITS" {
+			return "strict"
+		}
+		return ""
+	}}
+	// Refused before anything is opened or listened on.
+	err := runServe(t.Context(), env, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "--shard-limits") {
+		t.Fatalf("SLUICE_SHARD_LIMITS=strict: %v, want an error naming --shard-limits", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,6 +51,10 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	format := fs.String("format", "text", `output format: "text" prints "shardId sequenceNumber partitionKey data" per line, `+
 		`data as text if it is valid UTF-8 without control characters, else base64; "json" prints one JSON object per line`)
 	maxRecords := fs.Int64("max-records", 0, "stop after printing this many `records` (default 0: follow until interrupted)")
+	fanOut := fs.Bool("fan-out", false, "read by enhanced fan-out: register (or reuse) a stream consumer and have SubscribeToShard push records")
+	consumerName := fs.String("consumer", "sluice-tail", "`name` of the stream consumer --fan-out registers or reuses")
+	var group groupFlags
+	group.register(fs, env)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -67,6 +72,18 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	if *maxRecords < 0 {
 		return usageError(fs, "tail: --max-records must not be negative")
 	}
+	out := &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords}
+	consumerSet := false
+	if group.name != "" {
+		if *fanOut {
+			group.fanOutConsumer = *consumerName
+			fs.Visit(func(f *flag.Flag) { consumerSet = consumerSet || f.Name == "consumer" })
+			if !consumerSet {
+				group.fanOutConsumer = group.name // one stream consumer per group
+			}
+		}
+		return group.run(ctx, env, &cf, pos[0], start, out)
+	}
 	client, err := cf.newClient(ctx)
 	if err != nil {
 		return err
@@ -76,8 +93,18 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 		stream: pos[0],
 		start:  start,
 		relist: tailRelistInterval,
-		out:    &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords},
+		out:    out,
 		logger: slog.New(slog.NewTextHandler(env.stderr, nil)),
+	}
+	if *fanOut {
+		arn, err := ensureConsumer(ctx, client, pos[0], *consumerName)
+		if err != nil {
+			return err
+		}
+		t.fanOut = &fanOutReader{consumerARN: arn, logger: t.logger,
+			subscribe: func(ctx context.Context, in *kinesis.SubscribeToShardInput) (*kinesis.SubscribeToShardOutput, error) {
+				return kinesis.New(client.Options()).SubscribeToShard(ctx, in)
+			}}
 	}
 	return t.run(ctx)
 }
@@ -235,6 +262,8 @@ type tailer struct {
 	relist time.Duration
 	out    *recordPrinter
 	logger *slog.Logger
+	// fanOut, when set, reads shards by SubscribeToShard (--fan-out).
+	fanOut *fanOutReader
 }
 
 type tailShardState int
@@ -355,6 +384,11 @@ func (t *tailer) run(ctx context.Context) error {
 }
 
 func (t *tailer) readShard(ctx context.Context, shardID string, start startPosition) ([]types.ChildShard, error) {
+	if t.fanOut != nil {
+		return t.fanOut.read(ctx, shardID, start, func(records []types.Record) error {
+			return t.out.print(shardID, records)
+		})
+	}
 	r := &shardReader{
 		api:     t.api,
 		stream:  t.stream,

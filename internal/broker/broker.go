@@ -19,12 +19,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/keyring"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -41,12 +43,34 @@ type Config struct {
 	CreateDelay time.Duration
 	// DeleteDelay is how long a deleted stream stays DELETING; default 0.
 	DeleteDelay time.Duration
+	// UpdateDelay is how long a stream stays UPDATING after an encryption
+	// change; default 0 (AWS takes seconds).
+	UpdateDelay time.Duration
+	// Keyring holds the keys that StartStreamEncryption's KeyId names;
+	// default an in-memory keyring.New(), whose records no restart reads.
+	Keyring Keyring
 	// ConsumerCreateDelay is how long a new stream consumer stays
 	// CREATING; default 0 (AWS takes seconds).
 	ConsumerCreateDelay time.Duration
+	// ConsumerDeleteDelay is how long a deregistered stream consumer
+	// stays DELETING before it is gone; default 0 (AWS takes seconds).
+	// Its name cannot be registered again meanwhile.
+	ConsumerDeleteDelay time.Duration
 	// RetentionHour is the length of one hour of retention; default one
 	// hour. Tests shorten it to watch records expire.
 	RetentionHour time.Duration
+	// SubscriptionLifetime is how long a SubscribeToShard feed lasts
+	// before the client must subscribe again; default 5 minutes, as AWS.
+	// Tests shorten it to watch clients resubscribe.
+	SubscriptionLifetime time.Duration
+	// SubscriptionHeartbeat is how long a feed stays silent before it
+	// sends an event without records; default 5 s.
+	SubscriptionHeartbeat time.Duration
+	// SubscriptionTakeover is how long a subscription holds its consumer
+	// and shard against a newer one (ResourceInUseException); after it, a
+	// newer subscription takes over and the older ends. Default 5 s, as
+	// AWS.
+	SubscriptionTakeover time.Duration
 	// EnforceShardQuotas throttles as AWS does: per-shard read and write
 	// throughput (ProvisionedThroughputExceededException) and the
 	// control-plane call rates (LimitExceededException). Off by default:
@@ -58,6 +82,13 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// OrphanLogGrace is how long a reshard's child logs may stay pending
+	// before a sweep takes the reshard for dead and deletes them; default
+	// five minutes.
+	OrphanLogGrace time.Duration
+	// Autoscale tunes the ON_DEMAND autoscaler.
+	Autoscale AutoscaleConfig
 }
 
 func (c *Config) setDefaults() {
@@ -76,11 +107,27 @@ func (c *Config) setDefaults() {
 	if c.RetentionHour == 0 {
 		c.RetentionHour = time.Hour
 	}
+	if c.OrphanLogGrace == 0 {
+		c.OrphanLogGrace = 5 * time.Minute
+	}
+	c.Autoscale.setDefaults()
+	if c.SubscriptionLifetime == 0 {
+		c.SubscriptionLifetime = kinesis.SubscriptionLifetime
+	}
+	if c.SubscriptionHeartbeat == 0 {
+		c.SubscriptionHeartbeat = 5 * time.Second
+	}
+	if c.SubscriptionTakeover == 0 {
+		c.SubscriptionTakeover = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Keyring == nil {
+		c.Keyring = keyring.New()
 	}
 }
 
@@ -112,10 +159,20 @@ type Broker struct {
 	appenders   map[uint64]*appender // by shard epoch
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
+	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher
 
 	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas
 	rates  *opLimiter  // control-plane call rates, with EnforceShardQuotas
 
+	// id tells this broker's scalings apart from other brokers'.
+	id          string
+	scalingMu   sync.Mutex
+	scalingRuns map[string]bool // stream IDs whose scaling this broker runs
+	writes      sync.Map        // shard epoch -> *writeCounter, for the autoscaler
+
+	fanout fanout // SubscribeToShard feeds
+
+	bg     context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -144,8 +201,10 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		appenders: make(map[uint64]*appender),
 		rates:     newOpLimiter(callRates, cfg.Now),
 	}
+	b.id, b.scalingRuns = rand.Text()[:16], make(map[string]bool)
 	bg, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
+	b.bg, b.cancel = bg, cancel
+	b.fanout.init()
 	if err := meta.Watch(bg, streamKeyPrefix, b.onMetaChange); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watch stream metadata: %w", err)
@@ -155,11 +214,13 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		defer b.wg.Done()
 		b.reapLoop(bg)
 	}()
+	b.wg.Go(func() { b.autoscaleLoop(bg) })
 	return b, nil
 }
 
 // Close stops the broker's background work. It does not close the stores.
 func (b *Broker) Close() error {
+	b.EndSubscriptions()
 	b.cancel()
 	b.wg.Wait()
 	return nil
@@ -191,6 +252,7 @@ func loadSecret(ctx context.Context, meta kinesis.MetaStore) ([]byte, error) {
 // onMetaChange keeps the stream cache in step with the metadata store, so
 // that changes made through other brokers are seen at once.
 func (b *Broker) onMetaChange(e kinesis.MetaEntry) {
+	defer b.fanout.metaChanged() // after the cache is updated
 	name := e.Key[len(streamKeyPrefix):]
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()
@@ -327,6 +389,13 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 		}
 	}
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
+	c.DataKeys = slices.Clone(s.DataKeys) // the wrapped bytes are never changed
+	c.PendingLogs = slices.Clone(s.PendingLogs)
+	c.ModeSwitches = slices.Clone(s.ModeSwitches)
+	if s.Scaling != nil {
+		sc := *s.Scaling
+		c.Scaling = &sc
+	}
 	if s.Consumers != nil {
 		c.Consumers = make([]kinesis.Consumer, len(s.Consumers))
 		for i, sc := range s.Consumers {

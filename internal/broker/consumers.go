@@ -13,8 +13,10 @@ import (
 // Stream consumers (enhanced fan-out registrations) live in their stream's
 // metadata, so they change by the same compare-and-swap as the stream and
 // go with it when it is deleted. CREATING turns ACTIVE at a time stored in
-// the consumer, like a stream's create delay. Deregistering removes the
-// consumer at once: DELETING is never seen.
+// the consumer, like a stream's create delay. Deregistering marks the
+// consumer DELETING until a stored time (ConsumerDeleteDelay) after which
+// it is gone: every read skips it, and the next change to the stream's
+// consumers drops it from the metadata.
 
 // RegisterStreamConsumer registers a consumer with an ACTIVE stream.
 func (b *Broker) RegisterStreamConsumer(ctx context.Context, streamARN, name string, tags map[string]string) (kinesis.ConsumerDescription, error) {
@@ -33,10 +35,16 @@ func (b *Broker) RegisterStreamConsumer(ctx context.Context, streamARN, name str
 		if err := b.requireActive(s); err != nil {
 			return err
 		}
-		if _, ok := s.Consumer(name); ok {
+		now := b.cfg.Now().Truncate(time.Millisecond)
+		b.dropGoneConsumers(s, now)
+		if c, ok := s.Consumer(name); ok {
+			if c.Status(now) == kinesis.ConsumerDeleting {
+				// As on AWS, a name is free again only once its
+				// consumer is gone.
+				return kinesis.Errorf(kinesis.ErrResourceInUse, "Consumer %s under stream %s for account %s is in DELETING state and cannot be registered again until it is deleted.", name, s.Name, b.cfg.AccountID)
+			}
 			return kinesis.Errorf(kinesis.ErrResourceInUse, "Consumer %s under stream %s already exists for account %s.", name, s.Name, b.cfg.AccountID)
 		}
-		now := b.cfg.Now().Truncate(time.Millisecond)
 		if len(s.Consumers) >= kinesis.MaxConsumersPerStream {
 			return kinesis.Errorf(kinesis.ErrLimitExceeded, "Stream %s under account %s has reached the limit of %d consumers.", s.Name, b.cfg.AccountID, kinesis.MaxConsumersPerStream)
 		}
@@ -66,18 +74,27 @@ func (b *Broker) RegisterStreamConsumer(ctx context.Context, streamARN, name str
 	return b.describeConsumer(s, &c), nil
 }
 
-// DeregisterStreamConsumer removes a consumer.
+// DeregisterStreamConsumer puts a consumer in DELETING for the consumer
+// delete delay, after which it is gone; with no delay it is gone at once.
+// Deregistering a consumer already DELETING changes nothing.
 func (b *Broker) DeregisterStreamConsumer(ctx context.Context, ref kinesis.ConsumerRef) error {
 	stream, err := b.resolveConsumer(ref)
 	if err != nil {
 		return err
 	}
 	_, err = b.update(ctx, stream, func(s *kinesis.Stream) error {
+		now := b.cfg.Now().Truncate(time.Millisecond)
+		b.dropGoneConsumers(s, now)
 		i, err := b.findConsumer(s, ref)
 		if err != nil {
 			return err
 		}
-		s.Consumers = slices.Delete(s.Consumers, i, i+1)
+		switch c := &s.Consumers[i]; {
+		case b.cfg.ConsumerDeleteDelay <= 0:
+			s.Consumers = slices.Delete(s.Consumers, i, i+1)
+		case c.GoneAt.IsZero():
+			c.GoneAt = now.Add(b.cfg.ConsumerDeleteDelay)
+		}
 		return nil
 	})
 	if err != nil {
@@ -135,9 +152,10 @@ func (b *Broker) ListStreamConsumers(ctx context.Context, in kinesis.ListStreamC
 	consumers := slices.Clone(s.Consumers)
 	slices.SortFunc(consumers, func(x, y kinesis.Consumer) int { return strings.Compare(x.Name, y.Name) })
 	out := kinesis.ListStreamConsumersOutput{Consumers: []kinesis.ConsumerDescription{}}
+	now := b.cfg.Now()
 	for i := range consumers {
 		c := &consumers[i]
-		if c.Name <= after {
+		if c.Name <= after || c.Gone(now) {
 			continue
 		}
 		if len(out.Consumers) == limit {
@@ -184,8 +202,12 @@ func (b *Broker) resolveConsumer(ref kinesis.ConsumerRef) (string, error) {
 // ConsumerARN must match exactly: one of a consumer since deregistered and
 // registered again under the same name names nothing.
 func (b *Broker) findConsumer(s *kinesis.Stream, ref kinesis.ConsumerRef) (int, error) {
+	now := b.cfg.Now()
 	for i := range s.Consumers {
 		c := &s.Consumers[i]
+		if c.Gone(now) {
+			continue
+		}
 		if ref.ARN != "" && c.ARN == ref.ARN || ref.ARN == "" && c.Name == ref.Name {
 			return i, nil
 		}
@@ -195,4 +217,22 @@ func (b *Broker) findConsumer(s *kinesis.Stream, ref kinesis.ConsumerRef) (int, 
 		what = ref.Name
 	}
 	return 0, kinesis.Errorf(kinesis.ErrResourceNotFound, "Consumer %s under stream %s under account %s not found.", what, s.Name, b.cfg.AccountID)
+}
+
+// dropGoneConsumers removes from s the consumers whose DELETING time is
+// over.
+func (b *Broker) dropGoneConsumers(s *kinesis.Stream, now time.Time) {
+	s.Consumers = slices.DeleteFunc(s.Consumers, func(c kinesis.Consumer) bool { return c.Gone(now) })
+}
+
+// consumerCount is how many consumers s has, DELETING ones included.
+func (b *Broker) consumerCount(s *kinesis.Stream) int {
+	now := b.cfg.Now()
+	n := 0
+	for i := range s.Consumers {
+		if !s.Consumers[i].Gone(now) {
+			n++
+		}
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +167,71 @@ func TestBroker_ConsumerTags(t *testing.T) {
 		t.Fatalf("stream tags = %v, %v; want stream=1 only", tags, err)
 	}
 	_, err = b.ListTagsForResource(ctx, arn+"/consumer/other:1")
+	wantCode(t, err, kinesis.ErrResourceNotFound)
+}
+
+func TestBroker_ConsumerDeleting(t *testing.T) {
+	clock := newTestClock()
+	b := openBroker(t, Config{ConsumerDeleteDelay: 5 * time.Second, Now: clock.Now})
+	ctx := context.Background()
+	if err := b.CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	arn := kinesis.StreamARN("us-east-1", "000000000000", "s")
+	first, err := b.RegisterStreamConsumer(ctx, arn, "c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := kinesis.ConsumerRef{ARN: first.ARN}
+	if err := b.DeregisterStreamConsumer(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	// DELETING for the delay: described, listed, counted, and its name
+	// is not free.
+	clock.Advance(4 * time.Second)
+	if d, err := b.DescribeStreamConsumer(ctx, ref); err != nil || d.Status != kinesis.ConsumerDeleting {
+		t.Fatalf("describe while deleting = %+v, %v; want DELETING", d, err)
+	}
+	list, err := b.ListStreamConsumers(ctx, kinesis.ListStreamConsumersInput{StreamARN: arn})
+	if err != nil || len(list.Consumers) != 1 || list.Consumers[0].Status != kinesis.ConsumerDeleting {
+		t.Fatalf("list while deleting = %+v, %v", list.Consumers, err)
+	}
+	_, err = b.RegisterStreamConsumer(ctx, arn, "c", nil)
+	wantCode(t, err, kinesis.ErrResourceInUse)
+	if !strings.Contains(err.Error(), "DELETING") {
+		t.Errorf("re-register while deleting: %v, want it to say DELETING", err)
+	}
+	// Deregistering again changes nothing: the consumer is still gone on
+	// time.
+	if err := b.DeregisterStreamConsumer(ctx, kinesis.ConsumerRef{StreamARN: arn, Name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteStream(ctx, kinesis.StreamRef{Name: "s"}, false); kinesis.CodeOf(err) != kinesis.ErrResourceInUse {
+		t.Fatalf("DeleteStream with a DELETING consumer: %v, want ResourceInUseException", err)
+	}
+
+	// Then gone: not found, not listed, not counted, the name free again
+	// under a new ARN.
+	clock.Advance(time.Second)
+	_, err = b.DescribeStreamConsumer(ctx, ref)
+	wantCode(t, err, kinesis.ErrResourceNotFound)
+	err = b.DeregisterStreamConsumer(ctx, ref)
+	wantCode(t, err, kinesis.ErrResourceNotFound)
+	list, err = b.ListStreamConsumers(ctx, kinesis.ListStreamConsumersInput{StreamARN: arn})
+	if err != nil || len(list.Consumers) != 0 {
+		t.Fatalf("list once gone = %+v, %v", list.Consumers, err)
+	}
+	if d, err := b.DescribeStream(ctx, kinesis.StreamRef{Name: "s"}); err != nil || d.ConsumerCount != 0 {
+		t.Fatalf("ConsumerCount once gone = %d, %v", d.ConsumerCount, err)
+	}
+	clock.Advance(time.Second)
+	again, err := b.RegisterStreamConsumer(ctx, arn, "c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ARN == first.ARN || again.Status == kinesis.ConsumerDeleting {
+		t.Fatalf("re-registered %+v, want a new ARN", again)
+	}
+	_, err = b.DescribeStreamConsumer(ctx, ref)
 	wantCode(t, err, kinesis.ErrResourceNotFound)
 }

@@ -33,6 +33,18 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 	if err := b.admitIterator(name, sh); err != nil {
 		return "", err
 	}
+	t, err := b.startToken(ctx, s, sh, in)
+	if err != nil {
+		return "", err
+	}
+	return b.tokens.encodeIterator(t), nil
+}
+
+// startToken resolves a starting position in shard sh of stream s (whose
+// parameters checkIteratorParams accepted) into the position of the first
+// record to read.
+func (b *Broker) startToken(ctx context.Context, s *kinesis.Stream, sh kinesis.Shard, in kinesis.GetShardIteratorInput) (iteratorToken, error) {
+	name := s.Name
 	t := iteratorToken{StreamName: name, StreamID: s.ID, Epoch: sh.Epoch, IssuedAt: b.cfg.Now()}
 	switch in.Type {
 	case kinesis.TrimHorizon:
@@ -40,13 +52,13 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 	case kinesis.Latest:
 		st, err := b.log.State(ctx, logName(sh.Epoch))
 		if err != nil {
-			return "", fmt.Errorf("state of %s/%s: %w", name, sh.ID, err)
+			return iteratorToken{}, fmt.Errorf("state of %s/%s: %w", name, sh.ID, err)
 		}
 		t.MsgSeq = st.LastSeq + 1
 	case kinesis.AtSequenceNumber, kinesis.AfterSequenceNumber:
 		seq, err := b.parseStartingSequence(s, sh, in.StartingSequenceNumber)
 		if err != nil {
-			return "", err
+			return iteratorToken{}, err
 		}
 		t.MsgSeq, t.Index = max(seq.MsgSeq, 1), seq.Index
 		if seq.MsgSeq == 0 {
@@ -62,13 +74,13 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 		ts := *in.Timestamp
 		seq, err := b.log.SeekTime(ctx, logName(sh.Epoch), ts)
 		if err != nil {
-			return "", fmt.Errorf("seek %s/%s to %s: %w", name, sh.ID, ts, err)
+			return iteratorToken{}, fmt.Errorf("seek %s/%s to %s: %w", name, sh.ID, ts, err)
 		}
 		// Arrival times are stamped just before a message is stored, so
 		// the message found may hold records a little older than ts.
 		t.MsgSeq, t.NotBefore = max(seq, 1), ts.UnixMilli()
 	}
-	return b.tokens.encodeIterator(t), nil
+	return t, nil
 }
 
 // checkIteratorParams enforces which parameters go with which type.
@@ -131,7 +143,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if err := b.admitRead(t.StreamName, sh); err != nil {
 		return kinesis.GetRecordsOutput{}, err
 	}
-	r := reader{b: b, name: logName(sh.Epoch), tok: t, limit: limit}
+	r := reader{b: b, s: s, name: logName(sh.Epoch), tok: t, limit: limit}
 	start := time.Now()
 	out, err := r.read(ctx)
 	b.m.getLatency.WithLabelValues(t.StreamName).Observe(time.Since(start).Seconds())
@@ -177,10 +189,14 @@ func childShards(s *kinesis.Stream, parent kinesis.Shard) []kinesis.ChildShard {
 // reader gathers one GetRecords response.
 type reader struct {
 	b     *Broker
+	s     *kinesis.Stream // to find the data keys of sealed messages
 	name  string
 	tok   iteratorToken // advanced past every record returned
 	limit int
-	bytes int // record data returned
+	// maxBytes caps the record data of a response (at least one record
+	// goes out); 0 means GetRecords' 10 MiB.
+	maxBytes int
+	bytes    int // record data returned
 }
 
 // Each log read asks for a bounded number of messages; several reads fill
@@ -217,9 +233,13 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	defer func() { r.bytes = bytes }()
 	var lastArrival time.Time
 	caughtUp := false
-	for len(out.Records) < r.limit && bytes < kinesis.MaxGetRecordsBytes {
+	maxBytes := r.maxBytes
+	if maxBytes <= 0 {
+		maxBytes = kinesis.MaxGetRecordsBytes
+	}
+	for len(out.Records) < r.limit && bytes < maxBytes {
 		want := r.b.msgsFor(r.tok.Epoch, r.limit-len(out.Records))
-		msgs, err := r.b.log.Read(ctx, r.name, r.tok.MsgSeq, want, kinesis.MaxGetRecordsBytes-bytes)
+		msgs, err := r.b.log.Read(ctx, r.name, r.tok.MsgSeq, want, maxBytes-bytes)
 		if err != nil {
 			return out, fmt.Errorf("read %s from %d: %w", r.name, r.tok.MsgSeq, err)
 		}
@@ -230,13 +250,14 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
 		batches := make([]batchReader, len(msgs))
+		sealed := make([]bool, len(msgs))
 		need := 0
 		for i, m := range msgs {
-			br, err := newBatchReader(m.Data)
+			br, enc, err := r.b.openBatch(ctx, r.s, r.tok.Epoch, m.Data)
 			if err != nil {
 				return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
 			}
-			batches[i] = br
+			batches[i], sealed[i] = br, enc
 			need += br.count
 		}
 		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
@@ -249,6 +270,10 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			br := &batches[mi]
 			arrival := br.arrival
+			encryption := ""
+			if sealed[mi] {
+				encryption = kinesis.EncryptionKMS
+			}
 			skip := arrival.UnixMilli() < r.tok.NotBefore
 			for i := 0; i < br.count; i++ {
 				pk, data, err := br.next()
@@ -258,7 +283,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 				if i < int(r.tok.Index) || skip {
 					continue
 				}
-				if len(out.Records) == r.limit || (bytes+len(data) > kinesis.MaxGetRecordsBytes && len(out.Records) > 0) {
+				if len(out.Records) == r.limit || (bytes+len(data) > maxBytes && len(out.Records) > 0) {
 					full = true
 					break
 				}
@@ -267,6 +292,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 					ApproximateArrivalTimestamp: arrival,
 					Data:                        data,
 					PartitionKey:                string(pk),
+					EncryptionType:              encryption,
 				})
 				bytes += len(data)
 				r.tok.Index = uint16(i) + 1

@@ -15,6 +15,10 @@ type metrics struct {
 	getLatency      *prometheus.HistogramVec
 	writeThrottled  *prometheus.CounterVec
 	readThrottled   *prometheus.CounterVec
+
+	subscriptions    *prometheus.GaugeVec
+	subscribeRecords *prometheus.CounterVec
+	subscribeBytes   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,9 +62,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "sluice", Name: "read_provisioned_throughput_exceeded_total",
 			Help: "GetRecords calls refused by the per-shard read quota with --shard-limits aws (CloudWatch ReadProvisionedThroughputExceeded).",
 		}, stream),
+		subscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "sluice", Name: "subscriptions",
+			Help: "Open SubscribeToShard feeds on this server.",
+		}, stream),
+		subscribeRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "subscribe_to_shard_event_records_total",
+			Help: "Records sent by SubscribeToShard (CloudWatch SubscribeToShardEvent.Records).",
+		}, stream),
+		subscribeBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "subscribe_to_shard_event_bytes_total",
+			Help: "Bytes of record data sent by SubscribeToShard (CloudWatch SubscribeToShardEvent.Bytes).",
+		}, stream),
 	}
 	if reg != nil {
-		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency, m.writeThrottled, m.readThrottled)
+		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency, m.writeThrottled, m.readThrottled,
+			m.subscriptions, m.subscribeRecords, m.subscribeBytes)
 	}
 	return m
 }

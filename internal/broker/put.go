@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,6 +28,10 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		return nil, kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}
 	maxRecord := s.MaxRecordBytes()
+	key, err := b.writeCipher(ctx, s) // nil unless the stream is encrypted
+	if err != nil {
+		return nil, err
+	}
 
 	// Group the entries by shard, keeping request order within each shard.
 	type group struct {
@@ -80,7 +85,7 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		if g.recs, g.keys, g.idx = b.admitWrites(name, g.shard, g.recs, g.keys, g.idx, results); len(g.recs) == 0 {
 			return // every record throttled
 		}
-		msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
+		msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs, key)
 		if errors.Is(err, kinesis.ErrLogSealed) {
 			// A reshard closed the shard: nothing was stored, so the
 			// records go to the shards that took over its hash range.
@@ -99,6 +104,7 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 			results[i] = kinesis.PutRecordResult{
 				ShardID:        g.shard.ID,
 				SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
+				EncryptionType: key.encryptionType(),
 			}
 		}
 		if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
@@ -138,7 +144,8 @@ func (b *Broker) appenderFor(epoch uint64) *appender {
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), now: b.cfg.Now}
+		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now, written: b.writeCounter(epoch),
+			stored: func(seq uint64) { b.appended(epoch, seq) }}
 		b.appenders[epoch] = a
 	}
 	return a
@@ -162,9 +169,15 @@ const (
 // requests queue; the next message carries all of them. One message is in
 // flight per shard, so record order in the log is the order of the queue.
 type appender struct {
-	log  kinesis.Log
-	name string
-	now  func() time.Time
+	log   kinesis.Log
+	name  string
+	epoch uint64
+	now   func() time.Time
+	// written counts what this appender stored, for the autoscaler.
+	written *writeCounter
+	// stored is told of every message stored, before its writers are
+	// answered, so that subscribers here get the records at once.
+	stored func(seq uint64)
 
 	mu      sync.Mutex
 	queue   []*appendReq
@@ -173,6 +186,7 @@ type appender struct {
 
 type appendReq struct {
 	recs []packedRecord
+	key  *dataCipher // seals the message; nil stores it plain
 	size int
 	done chan struct{}
 	// Outcome, set before done is closed.
@@ -181,10 +195,10 @@ type appendReq struct {
 	err    error
 }
 
-// append stores recs and returns the message sequence and index of the
-// first of them.
-func (a *appender) append(ctx context.Context, recs []packedRecord) (uint64, int, error) {
-	req := &appendReq{recs: recs, size: batchSize(recs), done: make(chan struct{})}
+// append stores recs, sealed with key unless it is nil, and returns the
+// message sequence and index of the first of them.
+func (a *appender) append(ctx context.Context, recs []packedRecord, key *dataCipher) (uint64, int, error) {
+	req := &appendReq{recs: recs, key: key, size: batchSize(recs), done: make(chan struct{})}
 	a.mu.Lock()
 	a.queue = append(a.queue, req)
 	lead := !a.writing
@@ -215,7 +229,9 @@ func (a *appender) drain(ctx context.Context) {
 		}
 		n, size, count := 0, 0, 0
 		for _, r := range a.queue {
-			if n > 0 && (size+r.size > maxBatchBytes || count+len(r.recs) > maxBatchRecords) {
+			// Requests sealed differently (encryption turned on or off
+			// meanwhile) go into messages of their own.
+			if n > 0 && (size+r.size > maxBatchBytes || count+len(r.recs) > maxBatchRecords || r.key != a.queue[0].key) {
 				break
 			}
 			n, size, count = n+1, size+r.size, count+len(r.recs)
@@ -224,11 +240,23 @@ func (a *appender) drain(ctx context.Context) {
 		a.queue = a.queue[n:]
 		a.mu.Unlock()
 
-		buf = appendBatchHeader(buf[:0], a.now(), count)
+		key := batch[0].key
+		if key == nil {
+			buf = appendBatchHeader(buf[:0], a.now(), count)
+		} else {
+			buf = binary.AppendUvarint(key.appendSealedHeader(buf[:0], a.now()), uint64(count))
+		}
 		for _, r := range batch {
 			buf = appendBatchRecords(buf, r.recs)
 		}
+		if key != nil {
+			buf = key.seal(buf, a.epoch)
+		}
 		seq, err := a.log.Append(ctx, a.name, buf)
+		if err == nil {
+			a.written.add(count, size)
+			a.stored(seq)
+		}
 		first := 0
 		for _, r := range batch {
 			r.msgSeq, r.first, r.err = seq, first, err

@@ -88,13 +88,11 @@ func (q *shardQuotas) shard(epoch uint64, now time.Time) *shardQuota {
 	return s
 }
 
-// forget drops the state of shards whose stream is gone.
-func (q *shardQuotas) forget(epochs []uint64) {
+// forget drops the state of a shard whose stream is gone.
+func (q *shardQuotas) forget(epoch uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, e := range epochs {
-		delete(q.shards, e)
-	}
+	delete(q.shards, epoch)
 }
 
 // shardRateExceeded is AWS's ProvisionedThroughputExceededException for a

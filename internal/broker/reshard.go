@@ -34,8 +34,9 @@ import (
 // then fail with InternalFailure (after a few seconds of waiting) until the
 // reshard is repeated: a SplitShard or MergeShards of that parent completes
 // normally, since sealing again is harmless and yields the same end. The
-// records already stored stay readable; the crashed attempt's child logs
-// are left behind, unused.
+// records already stored stay readable. The crashed attempt's child logs
+// are listed in the stream's PendingLogs before they are created, and a
+// sweep deletes them once they are old enough (see orphans.go).
 
 // SplitShard splits an open shard in two at newStartingHashKey. The split
 // is complete when it returns.
@@ -44,16 +45,24 @@ func (b *Broker) SplitShard(ctx context.Context, ref kinesis.StreamRef, shardID,
 	if err != nil {
 		return err
 	}
-	s, _, err := b.loadStream(ctx, name)
-	if err != nil {
-		return err
-	}
 	key, ok := kinesis.ParseHashKey(newStartingHashKey)
 	if !ok {
 		return kinesis.Errorf(kinesis.ErrInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not a valid hash key.", newStartingHashKey, shardID, name, b.cfg.AccountID)
 	}
+	return b.splitShard(ctx, name, shardID, key, b.checkReshardable, true)
+}
+
+// splitShard splits an open shard at key. gate decides, before and again
+// in the final compare-and-swap, whether the caller may reshard the
+// stream; limit checks the account's shard limit.
+func (b *Broker) splitShard(ctx context.Context, name, shardID string, key kinesis.HashKey, gate func(*kinesis.Stream) error, limit bool) error {
+	s, _, err := b.loadStream(ctx, name)
+	if err != nil {
+		return err
+	}
+	newStartingHashKey := key.String()
 	check := func(s *kinesis.Stream) (kinesis.Shard, error) {
-		if err := b.checkReshardable(s); err != nil {
+		if err := gate(s); err != nil {
 			return kinesis.Shard{}, err
 		}
 		p, err := b.openShard(s, shardID)
@@ -70,8 +79,10 @@ func (b *Broker) SplitShard(ctx context.Context, ref kinesis.StreamRef, shardID,
 	if err != nil {
 		return err
 	}
-	if err := b.checkShardLimit(ctx, 1); err != nil {
-		return err
+	if limit {
+		if err := b.checkShardLimit(ctx, 1); err != nil {
+			return err
+		}
 	}
 	children := []kinesis.Shard{
 		{ParentShardID: parent.ID, HashRange: kinesis.HashRange{Start: parent.HashRange.Start, End: key.Sub(1)}},
@@ -90,12 +101,17 @@ func (b *Broker) MergeShards(ctx context.Context, ref kinesis.StreamRef, shardTo
 	if err != nil {
 		return err
 	}
+	return b.mergeShards(ctx, name, shardToMerge, adjacentShardToMerge, b.checkReshardable)
+}
+
+// mergeShards merges two open adjacent shards; gate is as for splitShard.
+func (b *Broker) mergeShards(ctx context.Context, name, shardToMerge, adjacentShardToMerge string, gate func(*kinesis.Stream) error) error {
 	s, _, err := b.loadStream(ctx, name)
 	if err != nil {
 		return err
 	}
 	check := func(s *kinesis.Stream) (kinesis.HashRange, error) {
-		if err := b.checkReshardable(s); err != nil {
+		if err := gate(s); err != nil {
 			return kinesis.HashRange{}, err
 		}
 		p, err := b.openShard(s, shardToMerge)
@@ -178,11 +194,23 @@ func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []strin
 	if err != nil {
 		return err
 	}
+	epochs := make([]uint64, len(children))
 	for i := range children {
 		children[i].Epoch = first + uint64(i)
+		epochs[i] = children[i].Epoch
+	}
+	// The stream records the children's logs before they exist, so that
+	// if this server dies before the last step a sweep finds and deletes
+	// them (see sweepPendingLogs).
+	if err := b.addPendingLogs(ctx, s.Name, epochs); err != nil {
+		return err
+	}
+	abandon := func() {
+		b.deleteChildLogs(ctx, children)
+		b.dropPendingLogs(ctx, s.Name, epochs)
 	}
 	if err := b.createLogs(ctx, s, children); err != nil {
-		b.deleteChildLogs(ctx, children)
+		abandon()
 		return err
 	}
 	ending := make(map[string]uint64, len(parents))
@@ -192,7 +220,7 @@ func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []strin
 		if err != nil {
 			// A parent already sealed stays sealed; its writers wait and
 			// then fail, as after a crash (see above).
-			b.deleteChildLogs(ctx, children)
+			abandon()
 			return fmt.Errorf("seal log of %s/%s: %w", s.Name, id, err)
 		}
 		ending[id] = last
@@ -201,6 +229,10 @@ func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []strin
 	_, err = b.update(ctx, s.Name, func(s *kinesis.Stream) error {
 		if err := recheck(s); err != nil {
 			return err
+		}
+		if found, swept := removePending(s, epochs); !found || swept {
+			// A sweep judged this reshard dead and deleted its logs.
+			return fmt.Errorf("child logs %v were swept", epochs)
 		}
 		for i := range s.Shards {
 			if last, ok := ending[s.Shards[i].ID]; ok {
@@ -217,7 +249,7 @@ func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []strin
 		return nil
 	})
 	if err != nil {
-		b.deleteChildLogs(ctx, children)
+		abandon()
 		var kerr *kinesis.Error
 		if errors.As(err, &kerr) {
 			return err
@@ -288,6 +320,11 @@ func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, 
 		}
 	}
 
+	key, err := b.writeCipher(ctx, s)
+	if err != nil {
+		fail("re-route records after reshard", err)
+		return
+	}
 	type group struct {
 		shard kinesis.Shard
 		recs  []packedRecord
@@ -315,7 +352,7 @@ func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, 
 	var wg sync.WaitGroup
 	for _, g := range groups {
 		wg.Go(func() {
-			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs)
+			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs, key)
 			if errors.Is(err, kinesis.ErrLogSealed) {
 				b.storeResealed(ctx, name, g.shard.Epoch, g.recs, g.keys, g.idx, results, depth+1)
 				return
@@ -328,6 +365,7 @@ func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, 
 				results[i] = kinesis.PutRecordResult{
 					ShardID:        g.shard.ID,
 					SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
+					EncryptionType: key.encryptionType(),
 				}
 			}
 			if err != nil {

@@ -80,25 +80,39 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		return kinesis.Errorf(kinesis.ErrLimitExceeded, "This request would exceed the limit of %d ON_DEMAND streams for the account %s in %s.", b.cfg.OnDemandStreamLimit, b.cfg.AccountID, b.cfg.Region)
 	}
 
+	if in.WarmThroughputMiBps != 0 {
+		if err := b.checkWarmThroughput(ctx, in.Name, mode, in.WarmThroughputMiBps); err != nil {
+			return err
+		}
+	}
+
 	first, err := b.allocEpochs(ctx, count)
 	if err != nil {
 		return err
 	}
 	now := b.cfg.Now().Truncate(time.Millisecond)
+	// AWS gives a stream's creation time in whole seconds, and clients
+	// send it back as StreamCreationTimestamp (ListShards,
+	// ListStreamConsumers), which must match exactly. botocore sends whole
+	// seconds whatever it was given, so a finer time would never match.
+	created := now.Truncate(time.Second)
 	s := &kinesis.Stream{
 		Name:             in.Name,
 		ID:               newStreamID(),
 		ARN:              kinesis.StreamARN(b.cfg.Region, b.cfg.AccountID, in.Name),
 		Mode:             mode,
 		RetentionHours:   kinesis.DefaultRetentionHours,
-		CreatedAt:        now,
+		CreatedAt:        created,
 		ActiveAt:         now.Add(b.cfg.CreateDelay),
 		NextShardIndex:   count,
 		Tags:             in.Tags,
 		MaxRecordSizeKiB: in.MaxRecordSizeKiB,
 	}
+	if in.WarmThroughputMiBps != 0 {
+		s.WarmThroughputMiBps = &in.WarmThroughputMiBps
+	}
 	for i, r := range kinesis.SplitHashSpace(count) {
-		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: now})
+		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: created})
 	}
 	if err := b.createLogs(ctx, s, s.Shards); err != nil {
 		return err
@@ -142,6 +156,16 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		}
 		b.dropAppender(sh.Epoch)
 		b.recordsPerMsg.Delete(sh.Epoch)
+		b.quotas.forget(sh.Epoch)
+		b.writes.Delete(sh.Epoch)
+	}
+	// Child logs of reshards that never completed (see orphans.go).
+	for _, p := range s.PendingLogs {
+		for _, epoch := range p.Epochs {
+			if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
+				errs = append(errs, fmt.Errorf("delete pending log %s of %s: %w", logName(epoch), s.Name, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -171,8 +195,8 @@ func (b *Broker) DeleteStream(ctx context.Context, ref kinesis.StreamRef, enforc
 		case kinesis.StatusCreating:
 			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", name, b.cfg.AccountID, st)
 		}
-		if len(s.Consumers) > 0 && !enforceConsumerDeletion {
-			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, len(s.Consumers))
+		if n := b.consumerCount(s); n > 0 && !enforceConsumerDeletion {
+			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, n)
 		}
 		now := b.cfg.Now()
 		s.DeletingAt = now
@@ -240,7 +264,12 @@ func (b *Broker) reap(ctx context.Context) {
 	}
 	for _, e := range entries {
 		var s kinesis.Stream
-		if json.Unmarshal(e.Value, &s) != nil || !b.gone(&s) {
+		if json.Unmarshal(e.Value, &s) != nil {
+			continue
+		}
+		if !b.gone(&s) {
+			b.sweepPendingLogs(ctx, &s)
+			b.resumeScaling(ctx, &s)
 			continue
 		}
 		if err := b.finishDelete(ctx, &s); err != nil && ctx.Err() == nil {
@@ -262,7 +291,7 @@ func (b *Broker) DescribeStream(ctx context.Context, ref kinesis.StreamRef) (kin
 	d := kinesis.StreamDescription{Stream: *cloneStream(s), Status: s.Status(b.cfg.Now())}
 	d.Shards = b.readableShards(s)
 	d.OpenShardCount = len(s.OpenShards())
-	d.ConsumerCount = len(s.Consumers)
+	d.ConsumerCount = b.consumerCount(s)
 	return d, nil
 }
 

@@ -11,8 +11,8 @@ import (
 // and limits are the service's to check.
 //
 // MaxRecordSizeInKiB (1024 to 10240) sets the largest record the stream
-// accepts. Deviations: a non-zero WarmThroughputMiBps is refused with
-// InvalidArgumentException, since the service cannot honour it yet;
+// accepts; WarmThroughputMiBps the warm throughput of an ON_DEMAND stream,
+// as UpdateStreamWarmThroughput does (0 sets none). Deviation:
 // RecordDistributionStrategy is ignored.
 
 type createStreamInput struct {
@@ -44,15 +44,12 @@ func (h *Handler) createStream(ctx context.Context, c codec, body, out []byte) (
 	if err := checkTagMapChars(in.Tags); err != nil {
 		return nil, err
 	}
-	if deref(in.WarmThroughputMiBps) != 0 {
-		return nil, invalidArgument("WarmThroughputMiBps is not supported by this server yet.")
-	}
-
 	create := kinesis.CreateStreamInput{
-		Name:             *in.StreamName,
-		ShardCount:       int(deref(in.ShardCount)),
-		Tags:             in.Tags,
-		MaxRecordSizeKiB: int(deref(in.MaxRecordSizeInKiB)),
+		Name:                *in.StreamName,
+		ShardCount:          int(deref(in.ShardCount)),
+		Tags:                in.Tags,
+		MaxRecordSizeKiB:    int(deref(in.MaxRecordSizeInKiB)),
+		WarmThroughputMiBps: int(deref(in.WarmThroughputMiBps)),
 	}
 	if in.StreamModeDetails != nil {
 		create.Mode = kinesis.StreamMode(*in.StreamModeDetails.StreamMode)

@@ -21,6 +21,10 @@
 //	   ▼
 //	encode response                            (codec.go, json_encode.go)
 //
+// SubscribeToShard instead answers with an event stream
+// (subscribe_to_shard.go): errors found before the service's feed starts
+// are ordinary error responses, later ones exception events.
+//
 // Errors are {"__type": "<Code>", "message": "…"} with the code also in
 // X-Amzn-ErrorType and the HTTP status of the code; every response carries
 // x-amzn-RequestId and x-amz-id-2. Failures that are not a *kinesis.Error
@@ -36,7 +40,7 @@
 //     StreamARN (or both);
 //   - PutRecord(s): ExplicitHashKey ≤ 2^128-1, and the total of data and
 //     partition keys of a PutRecords request ≤ kinesis.MaxPutRecordsBytes;
-//   - GetShardIterator: the iterator type's companion members (a
+//   - GetShardIterator and SubscribeToShard: the iterator type's companion members (a
 //     StartingSequenceNumber exactly for AT_/AFTER_SEQUENCE_NUMBER, a
 //     Timestamp for AT_TIMESTAMP); only the members the type uses are passed;
 //   - ListShards: NextToken xor a stream, NextToken without

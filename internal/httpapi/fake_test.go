@@ -24,6 +24,9 @@ type fakeService struct {
 	// failKeys makes records with the partition keys "throttle" and
 	// "explode" fail, the latter as an internal failure.
 	failKeys bool
+	// subEnd ends every subscription after its one event; nil ends it
+	// with io.EOF.
+	subEnd error
 	// calls records the inputs the service received, by operation.
 	calls map[string][]any
 }

@@ -89,9 +89,13 @@ var operations = map[string]operation{
 	"RegisterStreamConsumer":        (*Handler).registerStreamConsumer,
 	"RemoveTagsFromStream":          (*Handler).removeTagsFromStream,
 	"SplitShard":                    (*Handler).splitShard,
+	"StartStreamEncryption":         (*Handler).startStreamEncryption,
+	"StopStreamEncryption":          (*Handler).stopStreamEncryption,
 	"TagResource":                   (*Handler).tagResource,
 	"UntagResource":                 (*Handler).untagResource,
 	"UpdateMaxRecordSize":           (*Handler).updateMaxRecordSize,
+	"UpdateShardCount":              (*Handler).updateShardCount,
+	"UpdateStreamMode":              (*Handler).updateStreamMode,
 	"UpdateAccountSettings":         (*Handler).updateAccountSettings,
 	"UpdateStreamWarmThroughput":    (*Handler).updateStreamWarmThroughput,
 }
@@ -99,16 +103,9 @@ var operations = map[string]operation{
 // unsupportedOperations are Kinesis operations this server knows of but does
 // not implement yet. They answer InvalidArgumentException, which SDKs
 // surface with its message and do not retry; UnknownOperationException is
-// kept for targets that are not Kinesis operations at all. The last six are
-// newer than the 39 operations of the 2026-02 model but are in the current
-// SDKs.
+// kept for targets that are not Kinesis operations at all. All six are newer
+// than the 39 operations of the 2026-02 model but are in the current SDKs.
 var unsupportedOperations = map[string]bool{
-	"StartStreamEncryption": true,
-	"StopStreamEncryption":  true,
-	"SubscribeToShard":      true,
-	"UpdateShardCount":      true,
-	"UpdateStreamMode":      true,
-
 	"CreateChannel":                          true,
 	"DeleteChannel":                          true,
 	"DescribeChannel":                        true,
@@ -135,6 +132,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		c = jsonCodec11
 	}
+	if errors.Is(err, errResponded) {
+		return
+	}
 	if err != nil {
 		h.writeError(ctx, w, c, op, err, out.B)
 		return
@@ -155,6 +155,8 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	target := r.Header.Get("X-Amz-Target")
 	run, known := operations[op]
+	stream := streamOperations[op]
+	known = known || stream != nil
 	if !strings.HasPrefix(target, targetPrefix) || (!known && !unsupportedOperations[op]) {
 		if target == "" {
 			return nil, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Missing X-Amz-Target header; expected %s<Operation>", targetPrefix)
@@ -181,12 +183,22 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return c, nil, err
 	}
+	if stream != nil {
+		if err := stream(h, ctx, w, c, in.B); err != nil {
+			return c, nil, err
+		}
+		done()
+		return c, nil, errResponded
+	}
 	body, err := run(h, ctx, c, in.B, out)
 	if err == nil {
 		done()
 	}
 	return c, body, err
 }
+
+// errResponded tells ServeHTTP that a stream operation has answered.
+var errResponded = errors.New("response written")
 
 func (h *Handler) tooLarge() error {
 	return kinesis.Errorf(kinesis.ErrRequestEntityTooLarge, "Request body must not exceed %d bytes", h.maxBody)

@@ -107,8 +107,8 @@ func TestHandler_Protocol(t *testing.T) {
 		}, 400, "UnknownOperationException", "DynamoDB_20120810.ListTables"},
 		{"unknown operation", func() *http.Request { return newRequest("FlushEverything", "{}") },
 			400, "UnknownOperationException", "Kinesis_20131202.FlushEverything"},
-		{"unsupported operation", func() *http.Request { return newRequest("UpdateShardCount", "{}") },
-			400, "InvalidArgumentException", "Operation UpdateShardCount is not supported by this server yet."},
+		{"unsupported operation", func() *http.Request { return newRequest("UpdateChannel", "{}") },
+			400, "InvalidArgumentException", "Operation UpdateChannel is not supported by this server yet."},
 		{"other content type", func() *http.Request {
 			r := newRequest("ListStreams", "{}")
 			r.Header.Set("Content-Type", "text/plain")

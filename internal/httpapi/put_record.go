@@ -74,5 +74,5 @@ func (h *Handler) putRecord(ctx context.Context, c codec, body, out []byte) ([]b
 		// An internal failure keeps its words for the log only (writeError).
 		return nil, &kinesis.Error{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}
-	return c.encode(out, putRecordOutput{ShardId: r.ShardID, SequenceNumber: r.SequenceNumber, EncryptionType: encryptionType("")})
+	return c.encode(out, putRecordOutput{ShardId: r.ShardID, SequenceNumber: r.SequenceNumber, EncryptionType: encryptionType(r.EncryptionType)})
 }

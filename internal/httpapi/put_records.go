@@ -156,6 +156,9 @@ func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]
 	for i, r := range results {
 		if r.ErrorCode == "" {
 			o.Records[i] = putRecordsResultEntry{SequenceNumber: r.SequenceNumber, ShardId: r.ShardID}
+			if r.EncryptionType != "" {
+				o.EncryptionType = r.EncryptionType
+			}
 			continue
 		}
 		o.FailedRecordCount++

@@ -248,10 +248,15 @@ func runSDKRoundTrip(t *testing.T, kc *awskinesis.Client, svc *fakeService) {
 		apiErr.ErrorMessage() != "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1" {
 		t.Errorf("GetRecords with Limit 0: %v", err)
 	}
-	_, err = kc.UpdateShardCount(ctx, &awskinesis.UpdateShardCountInput{StreamName: aws.String("orders"), TargetShardCount: aws.Int32(2), ScalingType: types.ScalingTypeUniformScaling})
-	var ia *types.InvalidArgumentException
-	if !errors.As(err, &ia) || aws.ToString(ia.Message) != "Operation UpdateShardCount is not supported by this server yet." {
-		t.Errorf("UpdateShardCount: %v", err)
+	usc, err := kc.UpdateShardCount(ctx, &awskinesis.UpdateShardCountInput{StreamName: aws.String("orders"), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling})
+	if err != nil || aws.ToString(usc.StreamName) != "orders" || aws.ToInt32(usc.TargetShardCount) != 3 || usc.CurrentShardCount == nil || aws.ToString(usc.StreamARN) == "" {
+		t.Errorf("UpdateShardCount: %+v, %v", usc, err)
+	}
+	if _, err := kc.UpdateStreamMode(ctx, &awskinesis.UpdateStreamModeInput{StreamARN: usc.StreamARN, StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Errorf("UpdateStreamMode: %v", err)
+	}
+	if got := svc.lastCall("UpdateStreamMode"); fmt.Sprint(got) != fmt.Sprint([]string{aws.ToString(usc.StreamARN), "ON_DEMAND"}) {
+		t.Errorf("UpdateStreamMode called with %v", got)
 	}
 	if _, err := kc.SplitShard(ctx, &awskinesis.SplitShardInput{StreamName: aws.String("orders"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1")}); err != nil {
 		t.Errorf("SplitShard: %v", err)

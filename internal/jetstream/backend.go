@@ -33,9 +33,7 @@ type Backend struct {
 	js   jetstream.JetStream
 	mux  *replyMux // batch direct gets and publishes
 
-	kv       jetstream.KeyValue
-	kvStream string // the bucket's stream, "KV_<bucket>"
-	kvPrefix string // subject prefix of keys, "$KV.<bucket>."
+	meta *Bucket // the metadata bucket
 
 	ncClosed  chan struct{} // closed when the connection is closed
 	stop      chan struct{} // closed by Close; stops watchers
@@ -57,8 +55,6 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		log:      cfg.Logger,
 		ncClosed: make(chan struct{}),
 		stop:     make(chan struct{}),
-		kvStream: "KV_" + cfg.MetaBucket,
-		kvPrefix: "$KV." + cfg.MetaBucket + ".",
 	}
 	if err := b.open(ctx); err != nil {
 		b.shutdown()
@@ -120,7 +116,8 @@ func (b *Backend) open(ctx context.Context) error {
 	if b.mux, err = newReplyMux(b.nc); err != nil {
 		return err
 	}
-	return b.openBucket(ctx)
+	b.meta, err = b.openBucket(ctx, b.cfg.MetaBucket)
+	return err
 }
 
 // startEmbedded starts an in-process server without a listener.
@@ -180,14 +177,24 @@ func (b *Backend) waitJetStream(ctx context.Context) error {
 	}
 }
 
-// openBucket binds to the metadata bucket, creating it if absent.
-func (b *Backend) openBucket(ctx context.Context) error {
+// OpenBucket binds to the KV bucket name (letters, digits, '_' and '-'),
+// creating it if absent with the configured replica count.
+func (b *Backend) OpenBucket(ctx context.Context, name string) (*Bucket, error) {
+	if !bucketNameRe.MatchString(name) {
+		return nil, fmt.Errorf("open bucket %q: invalid name: use letters, digits, '_' and '-'", name)
+	}
+	return b.openBucket(ctx, name)
+}
+
+// openBucket binds to a KV bucket, creating it if absent.
+func (b *Backend) openBucket(ctx context.Context, name string) (*Bucket, error) {
 	cfg := jetstream.KeyValueConfig{
-		Bucket:   b.cfg.MetaBucket,
+		Bucket:   name,
 		History:  1,
 		Storage:  jetstream.FileStorage,
 		Replicas: b.cfg.Replicas,
 	}
+	k := &Bucket{be: b, stream: "KV_" + name, prefix: "$KV." + name + "."}
 	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
 		kv, err := b.js.KeyValue(ctx, cfg.Bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -196,21 +203,21 @@ func (b *Backend) openBucket(ctx context.Context) error {
 		if err != nil {
 			return err // ErrBucketExists too: created meanwhile, bind next time
 		}
-		b.kv = kv
+		k.kv = kv
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("open meta bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("open bucket %s: %w", cfg.Bucket, err)
 	}
 	sctx, cancel := b.opCtx(ctx)
 	defer cancel()
-	if st, err := b.kv.Status(sctx); err == nil {
+	if st, err := k.kv.Status(sctx); err == nil {
 		if st, ok := st.(*jetstream.KeyValueBucketStatus); ok && st.StreamInfo().Config.Replicas != b.cfg.Replicas {
-			b.log.Warn("meta bucket has another replica count than configured",
+			b.log.Warn("bucket has another replica count than configured",
 				"bucket", cfg.Bucket, "replicas", st.StreamInfo().Config.Replicas, "configured", b.cfg.Replicas)
 		}
 	}
-	return nil
+	return k, nil
 }
 
 // retryIdempotent runs op, an idempotent JetStream API call, until it
@@ -294,8 +301,9 @@ func transient(err error) bool {
 		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse)
 }
 
-// MaxMessageBytes is the largest message Append accepts.
-func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes }
+// MaxMessageBytes is the largest message Append accepts: the configured
+// MaxMessageBytes less room for the Nats-Msg-Id header stored with it.
+func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes - appendHeaderBytes }
 
 // opCtx bounds ctx by the configured timeout unless it has a deadline.
 func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

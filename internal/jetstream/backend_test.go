@@ -217,11 +217,16 @@ func TestBackend_MaxMessageBytes(t *testing.T) {
 	if err := b.CreateLog(ctx, "l", kinesis.LogConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Append(ctx, "l", make([]byte, max)); err != nil {
-		t.Errorf("Append of exactly MaxMessageBytes: %v", err)
+	// A few bytes go to the header stored with each message.
+	n := b.MaxMessageBytes()
+	if n >= max || n < max-100 {
+		t.Fatalf("MaxMessageBytes() = %d with MaxMessageBytes %d", n, max)
 	}
-	if _, err := b.Append(ctx, "l", make([]byte, max+1)); err == nil {
-		t.Errorf("Append above MaxMessageBytes succeeded")
+	if _, err := b.Append(ctx, "l", make([]byte, n)); err != nil {
+		t.Errorf("Append of exactly MaxMessageBytes(): %v", err)
+	}
+	if _, err := b.Append(ctx, "l", make([]byte, n+1)); err == nil {
+		t.Errorf("Append above MaxMessageBytes() succeeded")
 	}
 }
 
@@ -304,4 +309,32 @@ func TestConfig_Validate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBucket_Embedded runs the metadata suite on a second bucket, and
+// checks that its keys stay out of the metadata bucket.
+func TestBucket_Embedded(t *testing.T) {
+	b := openEmbedded(t, t.TempDir())
+	storetest.RunMeta(t, func(t *testing.T) kinesis.MetaStore {
+		k, err := b.OpenBucket(t.Context(), "sluice_other")
+		if err != nil {
+			t.Fatalf("OpenBucket: %v", err)
+		}
+		return k
+	})
+	t.Run("Separate", func(t *testing.T) {
+		k, err := b.OpenBucket(t.Context(), "sluice_separate")
+		if err != nil {
+			t.Fatalf("OpenBucket: %v", err)
+		}
+		if _, err := k.Create(t.Context(), "only-here", []byte("x")); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if _, err := b.Get(t.Context(), "only-here"); !errors.Is(err, kinesis.ErrKeyNotFound) {
+			t.Fatalf("meta Get of a key of another bucket: %v, want ErrKeyNotFound", err)
+		}
+		if _, err := b.OpenBucket(t.Context(), "bad.name"); err == nil {
+			t.Fatal("OpenBucket accepted a name with '.'")
+		}
+	})
 }

@@ -44,7 +44,8 @@ type Config struct {
 	// bucket. Default 1 embedded (the only valid value there), 3 with URL.
 	Replicas int `yaml:"replicas"`
 
-	// MaxMessageBytes caps the size of one appended message, in bytes.
+	// MaxMessageBytes caps the size of one appended message, in bytes,
+	// with the few bytes of header stored with it.
 	// Default 16 MiB; at most 64 MiB (NATS discourages more than 8 MiB).
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 
@@ -97,8 +98,8 @@ func (c Config) Validate() error {
 	case c.URL == "" && c.Replicas > 1:
 		errs = append(errs, fmt.Errorf("replicas %d needs an external cluster (URL); the embedded server has one", c.Replicas))
 	}
-	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > maxMessageBytesLimit {
-		errs = append(errs, fmt.Errorf("max message bytes %d out of range 1..%d", c.MaxMessageBytes, maxMessageBytesLimit))
+	if c.MaxMessageBytes < 0 || (c.MaxMessageBytes > 0 && c.MaxMessageBytes <= appendHeaderBytes) || c.MaxMessageBytes > maxMessageBytesLimit {
+		errs = append(errs, fmt.Errorf("max message bytes %d out of range %d..%d", c.MaxMessageBytes, appendHeaderBytes+1, maxMessageBytesLimit))
 	}
 	if c.MetaBucket != "" && !bucketNameRe.MatchString(c.MetaBucket) {
 		errs = append(errs, fmt.Errorf("meta bucket %q: only letters, digits, '_' and '-' allowed", c.MetaBucket))

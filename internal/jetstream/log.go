@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,10 +54,24 @@ func (b *Backend) streamConfig(name string, cfg kinesis.LogConfig) jetstream.Str
 		MaxMsgSize:  int32(b.cfg.MaxMessageBytes),
 		AllowDirect: true,
 		Replicas:    b.cfg.Replicas,
-		// We never send Nats-Msg-Id; the smallest window costs nothing.
-		Duplicates: minMaxAge,
+		Duplicates:  dupWindow(b.cfg, cfg.MaxAge),
 	}
 }
+
+// dupWindow is how long JetStream remembers an append's Nats-Msg-Id: long
+// enough for every retry of an append (appendRetryWindow), but JetStream
+// wants it no longer than MaxAge.
+func dupWindow(cfg Config, maxAge time.Duration) time.Duration {
+	w := appendRetryWindow(cfg) + time.Second
+	if maxAge > 0 {
+		w = min(w, maxAge)
+	}
+	return w
+}
+
+// appendRetryWindow is how long after its first attempt an append may be
+// retried.
+func appendRetryWindow(cfg Config) time.Duration { return cfg.Timeout }
 
 func checkLogConfig(cfg kinesis.LogConfig) error {
 	if cfg.MaxAge < 0 || (cfg.MaxAge > 0 && cfg.MaxAge < minMaxAge) {
@@ -121,6 +137,7 @@ func (b *Backend) UpdateLog(ctx context.Context, name string, cfg kinesis.LogCon
 			return nil
 		}
 		scfg.MaxAge = cfg.MaxAge
+		scfg.Duplicates = dupWindow(b.cfg, cfg.MaxAge)
 		_, err = b.js.UpdateStream(ctx, scfg)
 		return err
 	})
@@ -149,46 +166,82 @@ func (b *Backend) DeleteLog(ctx context.Context, name string) error {
 
 // pubAck is JetStream's reply to a publish.
 type pubAck struct {
-	Seq   uint64              `json:"seq"`
-	Error *jetstream.APIError `json:"error"`
+	Seq       uint64              `json:"seq"`
+	Duplicate bool                `json:"duplicate"`
+	Error     *jetstream.APIError `json:"error"`
 }
+
+// firstAppendAttempt is how long the first attempt of an append waits for
+// its ack before the append is sent again; later attempts wait twice as
+// long as the one before, up to maxAppendAttempt.
+const (
+	firstAppendAttempt = time.Second
+	maxAppendAttempt   = 4 * time.Second
+)
+
+// errCodeDuplicateInProcess is JetStream's answer to a publish whose
+// Nats-Msg-Id an earlier publish is being stored under.
+const errCodeDuplicateInProcess = 10158
+
+// errAppendUnknown is an append that failed after an attempt that may have
+// stored it: its records must not be written elsewhere.
+var errAppendUnknown = errors.New("outcome unknown: an earlier attempt went unanswered and may have stored it")
 
 // Append publishes msg as one message and returns its sequence once the
 // stream (leader) has stored it; with SyncAlways that means on disk. If the
 // context ends first the outcome is unknown: the message may be stored.
+//
+// An attempt left unanswered (JetStream drops publishes now and then in a
+// cluster: during a leader election, or to a stream created a moment ago)
+// is sent again. Every attempt carries the same Nats-Msg-Id, and the log
+// remembers ids for longer than appends are retried, so a message is
+// stored once however many attempts reach it; the ack of a duplicate
+// carries the first one's sequence.
 func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, error) {
 	if err := checkLogName(name); err != nil {
 		return 0, err
 	}
-	if len(msg) > b.cfg.MaxMessageBytes {
-		return 0, fmt.Errorf("append to log %s: message of %d bytes exceeds the maximum of %d", name, len(msg), b.cfg.MaxMessageBytes)
+	if len(msg) > b.MaxMessageBytes() {
+		return 0, fmt.Errorf("append to log %s: message of %d bytes exceeds the maximum of %d", name, len(msg), b.MaxMessageBytes())
 	}
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	subject := logSubjectPrefix + name
+	hdr := nats.Header{jetstream.MsgIDHeader: []string{newMsgID()}}
+	start := time.Now()
+	wait := firstAppendAttempt
+	unanswered := false // an earlier attempt may have stored msg
 	for attempt := 1; ; attempt++ {
-		// Our own request rather than nats.go's: it sends no headers (none
-		// are stored with the message), and it can check, while it waits,
-		// whether the log still exists: on a cluster, a publish to a log
-		// deleted a moment ago may go unanswered rather than bounce.
+		// Our own request rather than nats.go's: it can check, while it
+		// waits, whether the log still exists: on a cluster, a publish to
+		// a log deleted a moment ago may go unanswered rather than bounce.
 		var ack pubAck
-		err := b.mux.request(ctx, subject, msg, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+		actx, acancel := context.WithTimeout(ctx, wait)
+		err := b.mux.requestMsg(actx, &nats.Msg{Subject: subject, Header: hdr, Data: msg}, b.notFoundAfter(actx, name), func(m *nats.Msg) (bool, error) {
 			if err := json.Unmarshal(m.Data, &ack); err != nil {
 				return true, fmt.Errorf("bad ack %q: %w", m.Data, err)
 			}
 			return true, nil
 		})
+		acancel()
 		if errors.Is(err, errNoResponders) {
-			// Nobody stored it, so a retry is safe. Either the log is gone
+			// Nobody stored this attempt. Either the log is gone or sealed
 			// or, in a cluster, its leader is not reachable yet.
-			if sealed, exists, ierr := b.logSealed(ctx, name); ierr != nil {
+			sealed, exists, ierr := b.logSealed(ctx, name)
+			switch {
+			case ierr != nil:
 				return 0, fmt.Errorf("append to log %s: %w", name, ierr)
-			} else if !exists {
+			case !exists:
 				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogNotFound)
-			} else if sealed {
+			case sealed && unanswered:
+				// The attempt that went unanswered may be stored before
+				// the seal: ErrLogSealed would have the records written
+				// again to the shards after it.
+				return 0, fmt.Errorf("append to log %s: log sealed: %w", name, errAppendUnknown)
+			case sealed:
 				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogSealed)
 			}
-			if attempt == 5 {
+			if attempt >= 5 {
 				return 0, fmt.Errorf("append to log %s: %w", name, err)
 			}
 			if serr := sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
@@ -196,8 +249,27 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 			}
 			continue
 		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			// This attempt went unanswered; it may have been stored.
+			unanswered = true
+			if b.mayRetryAppend(ctx, name, start) {
+				b.log.Debug("append unanswered, sending it again", "log", name, "attempt", attempt, "waited", wait)
+				wait = min(2*wait, maxAppendAttempt)
+				continue
+			}
+			return 0, fmt.Errorf("append to log %s: no ack after %s: %w", name, time.Since(start).Round(time.Millisecond), errAppendUnknown)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("append to log %s: %w", name, err)
+		}
+		if ack.Error != nil && ack.Error.ErrorCode == errCodeDuplicateInProcess && b.mayRetryAppend(ctx, name, start) {
+			// An earlier attempt is being stored right now: ask again
+			// for its sequence.
+			unanswered = true
+			if serr := sleepCtx(ctx, 50*time.Millisecond); serr != nil {
+				return 0, fmt.Errorf("append to log %s: %w", name, errAppendUnknown)
+			}
+			continue
 		}
 		if ack.Error != nil {
 			return 0, fmt.Errorf("append to log %s: %w", name, mapStreamErr(ack.Error))
@@ -205,8 +277,36 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 		if ack.Seq == 0 {
 			return 0, fmt.Errorf("append to log %s: ack without sequence", name)
 		}
+		if ack.Duplicate {
+			b.log.Debug("append stored by an earlier attempt", "log", name, "seq", ack.Seq, "attempt", attempt)
+		}
 		return ack.Seq, nil
 	}
+}
+
+// mayRetryAppend reports whether an append first sent at start may be sent
+// again now: the log must remember its id until the retry arrives. Logs
+// created before appends carried ids have a window too short to retry.
+func (b *Backend) mayRetryAppend(ctx context.Context, name string, start time.Time) bool {
+	s, err := b.js.Stream(ctx, name)
+	if err != nil {
+		return false
+	}
+	const margin = 500 * time.Millisecond // the retry's time in flight
+	elapsed := time.Since(start)
+	return elapsed+margin < s.CachedInfo().Config.Duplicates && elapsed < appendRetryWindow(b.cfg)
+}
+
+// appendHeaderBytes is room for the headers of an appended message
+// ("NATS/1.0\r\nNats-Msg-Id: <22 characters>\r\n\r\n" is 49 bytes), which
+// count against max_payload and the stream's maximum message size.
+const appendHeaderBytes = 64
+
+// newMsgID returns a Nats-Msg-Id unique to one append.
+func newMsgID() string {
+	var id [16]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 // notFoundAfter returns a check, for a request on log name that has had no

@@ -32,16 +32,60 @@ func kvDeleted(h nats.Header) bool {
 	return h.Get(hdrKVOperation) != "" || h.Get(hdrMarkerReason) != ""
 }
 
+// Bucket is a JetStream KV bucket (History 1) whose writes are
+// compare-and-swap on the key's revision. The metadata store is one; other
+// stores (the DynamoDB tables) open their own with Backend.OpenBucket.
+type Bucket struct {
+	be     *Backend
+	kv     jetstream.KeyValue
+	stream string // the bucket's stream, "KV_<bucket>"
+	prefix string // subject prefix of keys, "$KV.<bucket>."
+}
+
+var _ kinesis.MetaStore = (*Bucket)(nil)
+
+// The Backend is the metadata store: its methods are its meta bucket's.
+
+// Get is the meta bucket's Get.
+func (b *Backend) Get(ctx context.Context, key string) (kinesis.MetaEntry, error) {
+	return b.meta.Get(ctx, key)
+}
+
+// Create is the meta bucket's Create.
+func (b *Backend) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	return b.meta.Create(ctx, key, value)
+}
+
+// Update is the meta bucket's Update.
+func (b *Backend) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	return b.meta.Update(ctx, key, value, rev)
+}
+
+// Delete is the meta bucket's Delete.
+func (b *Backend) Delete(ctx context.Context, key string, rev uint64) error {
+	return b.meta.Delete(ctx, key, rev)
+}
+
+// List is the meta bucket's List.
+func (b *Backend) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, error) {
+	return b.meta.List(ctx, prefix)
+}
+
+// Watch is the meta bucket's Watch.
+func (b *Backend) Watch(ctx context.Context, prefix string, fn func(kinesis.MetaEntry)) error {
+	return b.meta.Watch(ctx, prefix, fn)
+}
+
 // Get reads key from the bucket's stream leader, so that it reflects every
 // write acknowledged before it (direct gets, which KV Get uses, may be
 // answered by a lagging replica). ErrKeyNotFound if absent or deleted.
-func (b *Backend) Get(ctx context.Context, key string) (kinesis.MetaEntry, error) {
+func (k *Bucket) Get(ctx context.Context, key string) (kinesis.MetaEntry, error) {
 	if err := checkKey(key); err != nil {
 		return kinesis.MetaEntry{}, fmt.Errorf("get %q: %w", key, err)
 	}
-	ctx, cancel := b.opCtx(ctx)
+	ctx, cancel := k.be.opCtx(ctx)
 	defer cancel()
-	e, err := b.getLatest(ctx, key)
+	e, err := k.getLatest(ctx, key)
 	if err != nil {
 		return kinesis.MetaEntry{}, fmt.Errorf("get %q: %w", key, err)
 	}
@@ -52,16 +96,16 @@ func (b *Backend) Get(ctx context.Context, key string) (kinesis.MetaEntry, error
 }
 
 // getLatest returns the key's last message, delete markers included.
-func (b *Backend) getLatest(ctx context.Context, key string) (kinesis.MetaEntry, error) {
+func (k *Bucket) getLatest(ctx context.Context, key string) (kinesis.MetaEntry, error) {
 	req, err := json.Marshal(struct {
 		LastFor string `json:"last_by_subj"`
-	}{b.kvPrefix + escapeKey(key)})
+	}{k.prefix + escapeKey(key)})
 	if err != nil {
 		return kinesis.MetaEntry{}, err
 	}
 	var m *storedMsg
-	err = b.retryIdempotent(ctx, func(ctx context.Context) (err error) {
-		m, err = b.leaderGet(ctx, b.kvStream, req)
+	err = k.be.retryIdempotent(ctx, func(ctx context.Context) (err error) {
+		m, err = k.be.leaderGet(ctx, k.stream, req)
 		return err
 	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -85,13 +129,13 @@ func (b *Backend) getLatest(ctx context.Context, key string) (kinesis.MetaEntry,
 
 // put publishes value (or a delete marker) for key if the key's last
 // revision is rev (0: no message for the key). errRevMismatch otherwise.
-func (b *Backend) put(ctx context.Context, key string, value []byte, rev uint64, del bool) (uint64, error) {
-	m := &nats.Msg{Subject: b.kvPrefix + escapeKey(key), Data: value, Header: nats.Header{}}
+func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, del bool) (uint64, error) {
+	m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	if del {
 		m.Header.Set(hdrKVOperation, kvOpDelete)
 	}
-	ack, err := b.js.PublishMsg(ctx, m)
+	ack, err := k.be.js.PublishMsg(ctx, m)
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
@@ -109,13 +153,13 @@ var errRevMismatch = errors.New("wrong last revision")
 
 // Create stores key only if it is absent (never written, or deleted).
 // ErrKeyExists otherwise.
-func (b *Backend) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+func (k *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, fmt.Errorf("create %q: %w", key, err)
 	}
-	ctx, cancel := b.opCtx(ctx)
+	ctx, cancel := k.be.opCtx(ctx)
 	defer cancel()
-	rev, err := b.put(ctx, key, value, 0, false)
+	rev, err := k.put(ctx, key, value, 0, false)
 	if !errors.Is(err, errRevMismatch) {
 		if err != nil {
 			return 0, fmt.Errorf("create %q: %w", key, err)
@@ -123,14 +167,14 @@ func (b *Backend) Create(ctx context.Context, key string, value []byte) (uint64,
 		return rev, nil
 	}
 	// The key has messages: fine if the last one is a delete marker.
-	e, err := b.getLatest(ctx, key)
+	e, err := k.getLatest(ctx, key)
 	if err != nil {
 		return 0, fmt.Errorf("create %q: %w", key, err)
 	}
 	if !e.Deleted {
 		return 0, fmt.Errorf("create %q: %w", key, kinesis.ErrKeyExists)
 	}
-	rev, err = b.put(ctx, key, value, e.Revision, false)
+	rev, err = k.put(ctx, key, value, e.Revision, false)
 	if errors.Is(err, errRevMismatch) {
 		return 0, fmt.Errorf("create %q: %w", key, kinesis.ErrKeyExists) // created meanwhile
 	}
@@ -142,13 +186,13 @@ func (b *Backend) Create(ctx context.Context, key string, value []byte) (uint64,
 
 // Update stores key only if its current revision is rev.
 // ErrRevisionMismatch otherwise, also when the key was deleted.
-func (b *Backend) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+func (k *Bucket) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, fmt.Errorf("update %q: %w", key, err)
 	}
-	ctx, cancel := b.opCtx(ctx)
+	ctx, cancel := k.be.opCtx(ctx)
 	defer cancel()
-	nrev, err := b.put(ctx, key, value, rev, false)
+	nrev, err := k.put(ctx, key, value, rev, false)
 	if errors.Is(err, errRevMismatch) {
 		return 0, fmt.Errorf("update %q at revision %d: %w", key, rev, kinesis.ErrRevisionMismatch)
 	}
@@ -160,13 +204,13 @@ func (b *Backend) Update(ctx context.Context, key string, value []byte, rev uint
 
 // Delete writes a delete marker for key only if its current revision is
 // rev. ErrRevisionMismatch otherwise.
-func (b *Backend) Delete(ctx context.Context, key string, rev uint64) error {
+func (k *Bucket) Delete(ctx context.Context, key string, rev uint64) error {
 	if err := checkKey(key); err != nil {
 		return fmt.Errorf("delete %q: %w", key, err)
 	}
-	ctx, cancel := b.opCtx(ctx)
+	ctx, cancel := k.be.opCtx(ctx)
 	defer cancel()
-	_, err := b.put(ctx, key, nil, rev, true)
+	_, err := k.put(ctx, key, nil, rev, true)
 	if errors.Is(err, errRevMismatch) {
 		return fmt.Errorf("delete %q at revision %d: %w", key, rev, kinesis.ErrRevisionMismatch)
 	}
@@ -183,10 +227,10 @@ const listBatch = 1024
 // key. It scans the bucket's stream with batch direct gets (History 1
 // keeps one message per key), so in a cluster it may lag a just
 // acknowledged write by a moment.
-func (b *Backend) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, error) {
-	ctx, cancel := b.opCtx(ctx)
+func (k *Bucket) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, error) {
+	ctx, cancel := k.be.opCtx(ctx)
 	defer cancel()
-	escPrefix := b.kvPrefix + escapeKey(prefix)
+	escPrefix := k.prefix + escapeKey(prefix)
 	// A key written during the scan can show up twice (its old message
 	// before the scan position, its new one after); the later one wins.
 	latest := make(map[string]kinesis.MetaEntry)
@@ -196,7 +240,7 @@ func (b *Backend) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry,
 			n       int
 			pending = -1
 		)
-		err := b.mux.directGet(ctx, b.kvStream, req, nil, func(m *nats.Msg) (bool, error) {
+		err := k.be.mux.directGet(ctx, k.stream, req, nil, func(m *nats.Msg) (bool, error) {
 			switch replyStatus(m) {
 			case "":
 			case statusEOB:
@@ -224,9 +268,9 @@ func (b *Backend) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry,
 				delete(latest, subject)
 				return false, nil
 			}
-			key, err := unescapeKey(strings.TrimPrefix(subject, b.kvPrefix))
+			key, err := unescapeKey(strings.TrimPrefix(subject, k.prefix))
 			if err != nil {
-				b.log.Warn("skip foreign meta key", "subject", subject, "err", err)
+				k.be.log.Warn("skip foreign meta key", "subject", subject, "err", err)
 				return false, nil
 			}
 			latest[subject] = kinesis.MetaEntry{Key: key, Value: m.Data, Revision: seq}
@@ -251,18 +295,18 @@ func (b *Backend) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry,
 // and then with every later change, deletes as entries with Deleted set.
 // It returns once the initial entries have been passed to fn; the watch
 // goes on until ctx ends or the Backend closes.
-func (b *Backend) Watch(ctx context.Context, prefix string, fn func(kinesis.MetaEntry)) error {
+func (k *Bucket) Watch(ctx context.Context, prefix string, fn func(kinesis.MetaEntry)) error {
 	escPrefix := escapeKey(prefix)
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := b.kv.WatchAll(wctx)
+	w, err := k.kv.WatchAll(wctx)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("watch %q: %w", prefix, err)
 	}
 	ready := make(chan error, 1)
-	b.watchers.Add(1)
+	k.be.watchers.Add(1)
 	go func() {
-		defer b.watchers.Done()
+		defer k.be.watchers.Done()
 		defer cancel()
 		initial := true
 		finish := func(err error) {
@@ -272,7 +316,7 @@ func (b *Backend) Watch(ctx context.Context, prefix string, fn func(kinesis.Meta
 			_ = w.Stop()
 			// Drain until the subscription closes: its handler blocks on
 			// a full channel and would otherwise never finish.
-			timeout := time.After(b.cfg.Timeout)
+			timeout := time.After(k.be.cfg.Timeout)
 			for {
 				select {
 				case _, ok := <-w.Updates():
@@ -280,7 +324,7 @@ func (b *Backend) Watch(ctx context.Context, prefix string, fn func(kinesis.Meta
 						return
 					}
 				case <-timeout:
-					b.log.Warn("meta watch did not close in time", "prefix", prefix)
+					k.be.log.Warn("meta watch did not close in time", "prefix", prefix)
 					return
 				}
 			}
@@ -290,7 +334,7 @@ func (b *Backend) Watch(ctx context.Context, prefix string, fn func(kinesis.Meta
 			case <-wctx.Done():
 				finish(wctx.Err())
 				return
-			case <-b.stop:
+			case <-k.be.stop:
 				finish(errClosed)
 				return
 			case kve, ok := <-w.Updates():
@@ -316,7 +360,7 @@ func (b *Backend) Watch(ctx context.Context, prefix string, fn func(kinesis.Meta
 				}
 				key, err := unescapeKey(kve.Key())
 				if err != nil {
-					b.log.Warn("skip foreign meta key", "key", kve.Key(), "err", err)
+					k.be.log.Warn("skip foreign meta key", "key", kve.Key(), "err", err)
 					continue
 				}
 				e := kinesis.MetaEntry{Key: key, Revision: kve.Revision(), Deleted: deleted}

@@ -42,6 +42,10 @@ type replyMux struct {
 
 	mu    sync.Mutex
 	calls map[string]*muxCall
+
+	// lose, set only by tests, drops the replies to the requests it
+	// reports true for, as a network or a leader change can.
+	lose func(*nats.Msg) bool
 }
 
 // muxCall collects the replies of one request. The subscription's handler
@@ -93,6 +97,11 @@ type idleCheck struct {
 // until fn reports done or fails, or ctx ends. Status replies (EOB, not
 // found) reach fn too; a 503 (no responders) ends with errNoResponders.
 func (d *replyMux) request(ctx context.Context, subject string, data []byte, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+	return d.requestMsg(ctx, &nats.Msg{Subject: subject, Data: data}, idle, fn)
+}
+
+// requestMsg is request for a message with headers; its Reply is set here.
+func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
 	token := strconv.FormatUint(d.next.Add(1), 36)
 	c := &muxCall{wake: make(chan struct{}, 1)}
 	d.mu.Lock()
@@ -104,7 +113,11 @@ func (d *replyMux) request(ctx context.Context, subject string, data []byte, idl
 		d.mu.Unlock()
 	}()
 
-	if err := d.nc.PublishRequest(subject, d.prefix+token, data); err != nil {
+	msg.Reply = d.prefix + token
+	if d.lose != nil && d.lose(msg) {
+		msg.Reply = d.prefix + "lost" // a reply nobody waits for: the ack is lost
+	}
+	if err := d.nc.PublishMsg(msg); err != nil {
 		return err
 	}
 	var idleC <-chan time.Time

@@ -27,6 +27,10 @@ const (
 	ErrRequestEntityTooLarge ErrorCode = "RequestEntityTooLargeException"
 	ErrKMSDisabled           ErrorCode = "KMSDisabledException"
 	ErrKMSNotFound           ErrorCode = "KMSNotFoundException"
+	ErrKMSInvalidState       ErrorCode = "KMSInvalidStateException"
+	ErrKMSAccessDenied       ErrorCode = "KMSAccessDeniedException"
+	ErrKMSOptInRequired      ErrorCode = "KMSOptInRequired" // sic: no Exception suffix in the model
+	ErrKMSThrottling         ErrorCode = "KMSThrottlingException"
 )
 
 // errorInfo is what the protocol layer needs to know of a code.
@@ -55,6 +59,10 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrRequestEntityTooLarge: {413, false},
 	ErrKMSDisabled:           {400, false},
 	ErrKMSNotFound:           {400, false},
+	ErrKMSInvalidState:       {400, false},
+	ErrKMSAccessDenied:       {400, false},
+	ErrKMSOptInRequired:      {400, false},
+	ErrKMSThrottling:         {400, true},
 }
 
 // HTTPStatus is the status code AWS answers this error with.

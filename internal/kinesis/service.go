@@ -20,6 +20,9 @@ type CreateStreamInput struct {
 	Tags       map[string]string
 	// MaxRecordSizeKiB is the largest record in KiB; 0 means the default.
 	MaxRecordSizeKiB int
+	// WarmThroughputMiBps is an ON_DEMAND stream's warm throughput; 0
+	// means none.
+	WarmThroughputMiBps int
 }
 
 // ListStreamsInput pages through stream names in order.
@@ -105,6 +108,7 @@ type PutRecordResult struct {
 	SequenceNumber string
 	ErrorCode      ErrorCode
 	ErrorMessage   string
+	EncryptionType string // "KMS" if stored encrypted; "" means NONE
 }
 
 // IteratorType is a ShardIteratorType.
@@ -209,7 +213,10 @@ type Service interface {
 	UpdateMaxRecordSize(ctx context.Context, ref StreamRef, kib int) error
 
 	ConsumerService
+	FanOutService
 	SettingsService
+	EncryptionService
+	ScalingService
 	WarmThroughputService
 }
 

@@ -70,6 +70,13 @@ type Log interface {
 	// State returns the log's first and last sequence. ErrLogNotFound if
 	// absent.
 	State(ctx context.Context, name string) (LogState, error)
+	// WatchAppends calls fn soon after messages are appended to the log,
+	// by this process or any other over the backend, with the sequence of
+	// the newest, until ctx ends. Calls come from one goroutine and may
+	// coalesce appends; a message is readable (from the leader) when fn
+	// sees it. It returns once the watch is in place. ErrLogNotFound if
+	// absent.
+	WatchAppends(ctx context.Context, name string, fn func(lastSeq uint64)) error
 }
 
 // MetaEntry is one key of the metadata store.

@@ -100,10 +100,19 @@ type Stream struct {
 	// ActiveAt is when a CREATING stream becomes ACTIVE (the create delay).
 	ActiveAt time.Time `json:"activeAt"`
 	// DeletingAt is set by DeleteStream; the stream is gone DeleteAt.
-	DeletingAt        time.Time `json:"deletingAt,omitzero"`
-	DeleteAt          time.Time `json:"deleteAt,omitzero"`
-	EncryptionType    string    `json:"encryptionType,omitempty"`
-	KeyID             string    `json:"keyId,omitempty"`
+	DeletingAt time.Time `json:"deletingAt,omitzero"`
+	DeleteAt   time.Time `json:"deleteAt,omitzero"`
+	// UpdatingUntil is when an UPDATING stream (after an encryption
+	// change) is ACTIVE again; zero or past when it is not updating.
+	UpdatingUntil time.Time `json:"updatingUntil,omitzero"`
+	// EncryptionType is "KMS" while records are written encrypted, else
+	// "" (NONE); KeyID is the KeyId given to StartStreamEncryption.
+	EncryptionType string `json:"encryptionType,omitempty"`
+	KeyID          string `json:"keyId,omitempty"`
+	// DataKeys are the stream's data keys, wrapped, in creation order; the
+	// last one encrypts new records while EncryptionType is KMS. Older
+	// ones are kept to read records written under them.
+	DataKeys          []DataKey `json:"dataKeys,omitempty"`
 	ShardLevelMetrics []string  `json:"shardLevelMetrics,omitempty"`
 	MaxRecordSizeKiB  int       `json:"maxRecordSizeKiB,omitempty"`
 	// WarmThroughputMiBps is an ON_DEMAND stream's warm throughput, set
@@ -114,6 +123,15 @@ type Stream struct {
 	Consumers []Consumer `json:"consumers,omitempty"`
 	// Policy is the stream's resource policy document; "" when none.
 	Policy string `json:"policy,omitempty"`
+	// Scaling is the UpdateShardCount in progress, if any.
+	Scaling *Scaling `json:"scaling,omitempty"`
+	// PendingLogs are logs of reshards not yet completed.
+	PendingLogs []PendingLogs `json:"pendingLogs,omitempty"`
+	// ModeSwitches are the times of the stream's recent mode changes.
+	ModeSwitches []time.Time `json:"modeSwitches,omitempty"`
+	// AutoscaledAt is when the on-demand autoscaler last resharded the
+	// stream; its cool-down counts from there.
+	AutoscaledAt time.Time `json:"autoscaledAt,omitzero"`
 }
 
 // Status derives the stream's status at time now from its timestamps, so
@@ -124,6 +142,8 @@ func (s *Stream) Status(now time.Time) StreamStatus {
 		return StatusDeleting
 	case now.Before(s.ActiveAt):
 		return StatusCreating
+	case now.Before(s.UpdatingUntil), s.Scaling != nil:
+		return StatusUpdating
 	}
 	return StatusActive
 }
@@ -224,19 +244,29 @@ type Consumer struct {
 	ARN       string    `json:"arn"`
 	CreatedAt time.Time `json:"createdAt"`
 	// ActiveAt is when a CREATING consumer becomes ACTIVE.
-	ActiveAt time.Time         `json:"activeAt"`
-	Tags     map[string]string `json:"tags,omitempty"`
+	ActiveAt time.Time `json:"activeAt"`
+	// GoneAt is set by deregistering: the consumer is DELETING until
+	// then, and does not exist after.
+	GoneAt time.Time         `json:"goneAt,omitzero"`
+	Tags   map[string]string `json:"tags,omitempty"`
 	// Policy is the consumer's resource policy document; "" when none.
 	Policy string `json:"policy,omitempty"`
 }
 
 // Status derives the consumer's status at time now.
 func (c *Consumer) Status(now time.Time) ConsumerStatus {
+	if !c.GoneAt.IsZero() {
+		return ConsumerDeleting
+	}
 	if now.Before(c.ActiveAt) {
 		return ConsumerCreating
 	}
 	return ConsumerActive
 }
+
+// Gone reports whether a deregistered consumer's DELETING time is over:
+// it no longer exists, though its stream's metadata may still hold it.
+func (c *Consumer) Gone(now time.Time) bool { return !c.GoneAt.IsZero() && !now.Before(c.GoneAt) }
 
 // Consumer returns the stream's consumer with the given name.
 func (s *Stream) Consumer(name string) (*Consumer, bool) {

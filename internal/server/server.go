@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/jetstream"
 )
@@ -25,6 +27,9 @@ type Config struct {
 	Store  jetstream.Config
 	Broker broker.Config
 	Logger *slog.Logger
+	// DynamoDBBucket names the KV bucket of the DynamoDB tables. Default
+	// "sluice_dynamodb".
+	DynamoDBBucket string
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
@@ -65,15 +70,48 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
+	bucket := c.DynamoDBBucket
+	if bucket == "" {
+		bucket = DefaultDynamoDBBucket
+	}
+	tables, err := store.OpenBucket(ctx, bucket)
+	if err != nil {
+		b.Close()
+		store.Close()
+		return nil, fmt.Errorf("open dynamodb tables: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}))
+	mux.Handle("/", byTarget{
+		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
+		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
+	})
 	return &Server{store: store, broker: b, handler: mux}, nil
 }
 
-// Handler serves the API on every path and Prometheus metrics on GET
-// /metrics.
+// DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
+const DefaultDynamoDBBucket = "sluice_dynamodb"
+
+// byTarget sends DynamoDB requests (X-Amz-Target DynamoDB_20120810.*) to
+// the DynamoDB handler and everything else to the Kinesis one, so that a
+// consumer fleet's lease table lives on the same endpoint as its streams.
+type byTarget struct{ kinesis, dynamodb http.Handler }
+
+func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), dynamodb.TargetPrefix) {
+		h.dynamodb.ServeHTTP(w, r)
+		return
+	}
+	h.kinesis.ServeHTTP(w, r)
+}
+
+// Handler serves the Kinesis and DynamoDB APIs on every path and
+// Prometheus metrics on GET /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// EndSubscriptions ends the open SubscribeToShard feeds (clients then
+// subscribe again): an HTTP server calls it when it starts shutting down.
+func (s *Server) EndSubscriptions() { s.broker.EndSubscriptions() }
 
 // Close stops the broker, then the store.
 func (s *Server) Close() error {

@@ -62,7 +62,14 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		t.Run("ConcurrentAppends", func(t *testing.T) { t.Parallel(); testConcurrentAppends(t, open(t)) })
 		t.Run("Seal", func(t *testing.T) { t.Parallel(); testSeal(t, open(t)) })
 		t.Run("SealConcurrentAppends", func(t *testing.T) { t.Parallel(); testSealConcurrentAppends(t, open(t)) })
+		t.Run("WatchAppends", func(t *testing.T) { t.Parallel(); testWatchAppends(t, open(t)) })
 	})
+	RunMeta(t, func(t *testing.T) kinesis.MetaStore { return open(t) })
+}
+
+// RunMeta runs the MetaStore part of the suite alone, for stores that hold
+// no logs; open is called as by Run.
+func RunMeta(t *testing.T, open func(t *testing.T) kinesis.MetaStore) {
 	t.Run("Meta", func(t *testing.T) {
 		t.Parallel()
 		t.Run("CreateGet", func(t *testing.T) { t.Parallel(); testMetaCreateGet(t, open(t)) })
@@ -497,6 +504,50 @@ func testConcurrentAppends(t *testing.T, b Backend) {
 	}
 }
 
+// testWatchAppends checks that a watch learns of every append made after
+// it is in place (the newest sequence, at least), that the message is
+// readable by then, and that an absent log is ErrLogNotFound.
+func testWatchAppends(t *testing.T, b Backend) {
+	ctx := t.Context()
+	if err := b.WatchAppends(ctx, "st-absent-"+random(), func(uint64) {}); !errors.Is(err, kinesis.ErrLogNotFound) {
+		t.Fatalf("WatchAppends on an absent log: %v, want ErrLogNotFound", err)
+	}
+	name := newLog(t, b, kinesis.LogConfig{})
+	appendN(t, b, name, "before", 1, 2) // before the watch: not reported
+
+	var mu sync.Mutex
+	var got []uint64
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := b.WatchAppends(wctx, name, func(seq uint64) {
+		mu.Lock()
+		got = append(got, seq)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatalf("WatchAppends: %v", err)
+	}
+	appendN(t, b, name, "after", 3, 3)
+	eventually(t, "watch sees sequence 5", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 || got[len(got)-1] != 5 {
+			return fmt.Errorf("reported %v, want ending in 5", got)
+		}
+		return nil
+	})
+	mu.Lock()
+	for i, s := range got {
+		if s < 3 || (i > 0 && s <= got[i-1]) {
+			t.Errorf("reported %v: want growing sequences from 3", got)
+			break
+		}
+	}
+	mu.Unlock()
+	eventually(t, "reported message readable", readSeqs(t, b, name, 5, 1, 0, []uint64{5}))
+
+}
+
 // --- Meta ---
 
 // keyPrefix returns a fresh prefix for a subtest's keys.
@@ -617,7 +668,7 @@ func testSealConcurrentAppends(t *testing.T, b Backend) {
 
 func keyPrefix() string { return "storetest/" + random() + "/" }
 
-func mustCreate(t *testing.T, b Backend, key string, value string) uint64 {
+func mustCreate(t *testing.T, b kinesis.MetaStore, key string, value string) uint64 {
 	t.Helper()
 	rev, err := b.Create(t.Context(), key, []byte(value))
 	if err != nil {
@@ -629,7 +680,7 @@ func mustCreate(t *testing.T, b Backend, key string, value string) uint64 {
 	return rev
 }
 
-func wantGet(t *testing.T, b Backend, key, value string, rev uint64) {
+func wantGet(t *testing.T, b kinesis.MetaStore, key, value string, rev uint64) {
 	t.Helper()
 	e, err := b.Get(t.Context(), key)
 	if err != nil {
@@ -640,7 +691,7 @@ func wantGet(t *testing.T, b Backend, key, value string, rev uint64) {
 	}
 }
 
-func testMetaCreateGet(t *testing.T, b Backend) {
+func testMetaCreateGet(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	if _, err := b.Get(ctx, p+"missing"); !errors.Is(err, kinesis.ErrKeyNotFound) {
@@ -656,7 +707,7 @@ func testMetaCreateGet(t *testing.T, b Backend) {
 	wantGet(t, b, p+"empty", "", rev2)
 }
 
-func testMetaUpdate(t *testing.T, b Backend) {
+func testMetaUpdate(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	rev := mustCreate(t, b, p+"k", "v1")
@@ -680,7 +731,7 @@ func testMetaUpdate(t *testing.T, b Backend) {
 	wantGet(t, b, p+"k", "v2", rev2)
 }
 
-func testMetaDelete(t *testing.T, b Backend) {
+func testMetaDelete(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	rev := mustCreate(t, b, p+"k", "v1")
@@ -729,7 +780,7 @@ func oddKeys(p string) []string {
 	}
 }
 
-func testMetaOddKeys(t *testing.T, b Backend) {
+func testMetaOddKeys(t *testing.T, b kinesis.MetaStore) {
 	p := keyPrefix()
 	keys := oddKeys(p)
 	revs := make(map[string]uint64)
@@ -760,7 +811,7 @@ func testMetaOddKeys(t *testing.T, b Backend) {
 	})
 }
 
-func testMetaList(t *testing.T, b Backend) {
+func testMetaList(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	for _, k := range []string{"a/1", "a/2", "a/sub/3", "a", "a.x", "ab/1", "b/1", "gone/1"} {
@@ -808,7 +859,7 @@ func testMetaList(t *testing.T, b Backend) {
 	}
 }
 
-func testMetaWatch(t *testing.T, b Backend) {
+func testMetaWatch(t *testing.T, b kinesis.MetaStore) {
 	ctx := t.Context()
 	p := keyPrefix()
 	w := p + "w/"
@@ -872,7 +923,7 @@ func testMetaWatch(t *testing.T, b Backend) {
 	}
 }
 
-func testMetaConcurrentCAS(t *testing.T, b Backend) {
+func testMetaConcurrentCAS(t *testing.T, b kinesis.MetaStore) {
 	const workers, each = 4, 5
 	key := keyPrefix() + "counter"
 	mustCreate(t, b, key, "0")

@@ -1,0 +1,236 @@
+package dynamodb
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"crypto/rand"
+	"encoding/base32"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+// TargetPrefix starts the X-Amz-Target of every DynamoDB request.
+const TargetPrefix = "DynamoDB_20120810."
+
+// maxBody is DynamoDB's request size limit.
+const maxBody = 16 << 20
+
+// Store is the key-value store tables and items live in: compare-and-swap
+// writes on a per-key revision. kinesis.MetaStore implementations (a
+// JetStream KV bucket) have this shape.
+type Store interface {
+	// Get returns the value and revision of key. kinesis.ErrKeyNotFound if
+	// absent.
+	Get(ctx context.Context, key string) (kinesis.MetaEntry, error)
+	// Create stores key only if absent. kinesis.ErrKeyExists otherwise.
+	Create(ctx context.Context, key string, value []byte) (uint64, error)
+	// Update stores key only if its revision is rev.
+	// kinesis.ErrRevisionMismatch otherwise.
+	Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error)
+	// Delete removes key only if its revision is rev.
+	// kinesis.ErrRevisionMismatch otherwise.
+	Delete(ctx context.Context, key string, rev uint64) error
+	// List returns every live entry whose key starts with prefix.
+	List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, error)
+}
+
+// Options configures a Handler.
+type Options struct {
+	// Region and Account appear in table ARNs. Defaults us-east-1 and
+	// 000000000000.
+	Region, Account string
+	// CreateDelay is how long a new table stays CREATING. Default 0: it
+	// is ACTIVE from the first DescribeTable on.
+	CreateDelay time.Duration
+	// Logger receives internal errors. Nil discards.
+	Logger *slog.Logger
+}
+
+// Handler answers DynamoDB API requests (JSON 1.0) from a Store.
+type Handler struct {
+	store Store
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a handler over store.
+func New(store Store, opts Options) *Handler {
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.Account == "" {
+		opts.Account = "000000000000"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{store: store, opts: opts, log: log, now: time.Now}
+}
+
+type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
+
+var operations = map[string]operation{
+	"CreateTable":   (*Handler).createTable,
+	"DescribeTable": (*Handler).describeTable,
+	"DeleteTable":   (*Handler).deleteTable,
+	"ListTables":    (*Handler).listTables,
+	"GetItem":       (*Handler).getItem,
+	"PutItem":       (*Handler).putItem,
+	"UpdateItem":    (*Handler).updateItem,
+	"DeleteItem":    (*Handler).deleteItem,
+	"Scan":          (*Handler).scan,
+	"Query":         (*Handler).query,
+}
+
+// ServeHTTP answers one request. Checks run in DynamoDB's order: method
+// and Content-Type, X-Amz-Target, authentication presence, body, then the
+// operation (decoding, validation, the store).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-Requestid", requestID())
+	out, err := h.serve(r)
+	if err != nil {
+		h.writeError(r, w, err)
+		return
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		h.writeError(r, w, err)
+		return
+	}
+	write(w, http.StatusOK, body)
+}
+
+func (h *Handler) serve(r *http.Request) (any, error) {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	ct = strings.TrimSpace(ct)
+	if r.Method != http.MethodPost || (ct != "application/x-amz-json-1.0" && ct != "application/json") {
+		return nil, serviceError("UnknownOperationException", "")
+	}
+	op, ok := operations[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)]
+	if !ok || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix) {
+		return nil, serviceError("UnknownOperationException", "")
+	}
+	if err := checkAuth(r); err != nil {
+		return nil, err
+	}
+	if r.ContentLength > maxBody {
+		return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
+		}
+		return nil, serializationError()
+	}
+	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) || bytes.TrimSpace(body)[0] != '{' {
+		return nil, serializationError()
+	}
+	return op(h, r.Context(), body)
+}
+
+// checkAuth checks that a request carries a SigV4 signature, as emulators
+// do: the parts must be present; nothing is verified.
+func checkAuth(r *http.Request) error {
+	auth := r.Header.Get("Authorization")
+	q := r.URL.Query()
+	_, hasQuery := q["X-Amz-Algorithm"]
+	switch {
+	case auth != "" && hasQuery:
+		return serviceError("InvalidSignatureException", "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
+	case auth == "" && !hasQuery, auth != "" && !strings.HasPrefix(strings.TrimSpace(auth), "AWS4-"):
+		return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+	}
+	var msg strings.Builder
+	if auth != "" {
+		params := map[string]string{}
+		for _, f := range strings.FieldsFunc(auth, func(c rune) bool { return c == ',' || c == ' ' })[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+			params[k] = v
+		}
+		for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
+			if params[p] == "" {
+				msg.WriteString("Authorization header requires '" + p + "' parameter. ")
+			}
+		}
+		if r.Header.Get("X-Amz-Date") == "" && r.Header.Get("Date") == "" {
+			msg.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
+		}
+		if msg.Len() > 0 {
+			msg.WriteString("Authorization=" + auth)
+		}
+	} else {
+		for _, p := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
+			if q.Get(p) == "" {
+				msg.WriteString("AWS query-string parameters must include '" + p + "'. ")
+			}
+		}
+		if msg.Len() > 0 {
+			msg.WriteString("Re-examine the query-string parameters.")
+		}
+	}
+	if msg.Len() > 0 {
+		return serviceError("IncompleteSignatureException", msg.String())
+	}
+	return nil
+}
+
+func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		h.log.Error("dynamodb request failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
+		ae = internalError()
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"__type":`)
+	writeJSONString(&b, ae.typ)
+	if ae.msg != "" {
+		b.WriteString(`,"message":`)
+		writeJSONString(&b, ae.msg)
+	}
+	if ae.item != nil {
+		b.WriteString(`,"Item":`)
+		appendMapJSON(&b, ae.item)
+	}
+	b.WriteByte('}')
+	write(w, ae.status, b.Bytes())
+}
+
+// write sends a JSON 1.0 body with the CRC32 DynamoDB sends (and the Go
+// SDK checks).
+func write(w http.ResponseWriter, status int, body []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", "application/x-amz-json-1.0")
+	hd.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func requestID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])[:52]
+}
+
+// decode reads a request body into v; a member of the wrong JSON type is a
+// SerializationException, as with DynamoDB.
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return serializationError()
+	}
+	return nil
+}

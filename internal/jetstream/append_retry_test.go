@@ -1,0 +1,185 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluicehq/sluice/internal/jetstream/natstest"
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+// loseAcks makes b lose the ack of the first publish of every append whose
+// data starts with "lose", as a leader change can: the message is stored
+// but the appender hears nothing. before, if set, runs before every later
+// attempt.
+func loseAcks(b *Backend, before func()) {
+	var mu sync.Mutex
+	seen := map[string]bool{} // Nats-Msg-Id -> first attempt sent
+	b.mux.lose = func(m *nats.Msg) bool {
+		if !strings.HasPrefix(m.Subject, logSubjectPrefix) || !strings.HasPrefix(string(m.Data), "lose") {
+			return false
+		}
+		mu.Lock()
+		id := m.Header.Get(nats.MsgIdHdr)
+		first := !seen[id]
+		seen[id] = true
+		mu.Unlock()
+		if !first && before != nil {
+			before()
+		}
+		return first
+	}
+}
+
+func testAppendRetries(t *testing.T, open func(t *testing.T) *Backend) {
+	t.Run("LostAckStoredOnce", func(t *testing.T) {
+		t.Parallel()
+		b := open(t)
+		ctx := t.Context()
+		if err := b.CreateLog(ctx, "retry", kinesis.LogConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		loseAcks(b, nil)
+		// Appends whose first ack is lost, between ordinary ones: each is
+		// stored once, under the sequence its retry reports.
+		var want []string
+		for i := range 6 {
+			data := fmt.Sprintf("keep %d", i)
+			if i%2 == 1 {
+				data = fmt.Sprintf("lose %d", i)
+			}
+			seq, err := b.Append(ctx, "retry", []byte(data))
+			if err != nil {
+				t.Fatalf("append %q: %v", data, err)
+			}
+			if seq != uint64(i+1) {
+				t.Fatalf("append %q got sequence %d, want %d", data, seq, i+1)
+			}
+			want = append(want, data)
+		}
+		msgs, err := b.Read(ctx, "retry", 1, 100, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range msgs {
+			got = append(got, string(m.Data))
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("log holds %q, want %q", got, want)
+		}
+	})
+
+	t.Run("ConcurrentLostAcks", func(t *testing.T) {
+		t.Parallel()
+		b := open(t)
+		ctx := t.Context()
+		if err := b.CreateLog(ctx, "retryc", kinesis.LogConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		loseAcks(b, nil)
+		const n = 20
+		seqs := make([]uint64, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				seq, err := b.Append(ctx, "retryc", fmt.Appendf(nil, "lose %d", i))
+				if err != nil {
+					t.Errorf("append %d: %v", i, err)
+				}
+				seqs[i] = seq
+			})
+		}
+		wg.Wait()
+		st, err := b.State(ctx, "retryc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LastSeq != n {
+			t.Fatalf("log holds %d messages after %d appends, want %d", st.LastSeq, n, n)
+		}
+		msgs, err := b.Read(ctx, "retryc", 1, 100, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, seq := range seqs {
+			if want := fmt.Sprintf("lose %d", i); seq == 0 || string(msgs[seq-1].Data) != want {
+				t.Errorf("append %q reported sequence %d", want, seq)
+			}
+		}
+	})
+
+	t.Run("SealedAfterLostAck", func(t *testing.T) {
+		t.Parallel()
+		b := open(t)
+		ctx := t.Context()
+		if err := b.CreateLog(ctx, "retrys", kinesis.LogConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		// The log is sealed after the first attempt was stored: the
+		// append must not report ErrLogSealed, which would have its
+		// records written again elsewhere.
+		loseAcks(b, func() {
+			if _, err := b.SealLog(context.WithoutCancel(ctx), "retrys"); err != nil {
+				t.Errorf("seal: %v", err)
+			}
+		})
+		_, err := b.Append(ctx, "retrys", []byte("lose"))
+		if err == nil || errors.Is(err, kinesis.ErrLogSealed) || !errors.Is(err, errAppendUnknown) {
+			t.Fatalf("append sealed after a lost ack: %v, want an unknown outcome", err)
+		}
+		msgs, err := b.Read(ctx, "retrys", 1, 100, 0)
+		if err != nil || len(msgs) != 1 || string(msgs[0].Data) != "lose" {
+			t.Fatalf("sealed log holds %d messages (%v), want the one stored", len(msgs), err)
+		}
+	})
+
+	t.Run("ShortRetentionWindow", func(t *testing.T) {
+		t.Parallel()
+		b := open(t)
+		ctx := t.Context()
+		// A MaxAge shorter than the retry period bounds the duplicate
+		// window; creating and updating such a log works.
+		if err := b.CreateLog(ctx, "retryw", kinesis.LogConfig{MaxAge: 500 * minMaxAge}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.UpdateLog(ctx, "retryw", kinesis.LogConfig{MaxAge: 2 * minMaxAge}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, "retryw", []byte("keep")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestAppendRetries_Embedded(t *testing.T) {
+	testAppendRetries(t, func(t *testing.T) *Backend {
+		b, err := Open(t.Context(), Config{DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}
+
+func TestAppendRetries_Cluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster; skipped with -short")
+	}
+	urls := natstest.StartCluster(t, 3)
+	testAppendRetries(t, func(t *testing.T) *Backend {
+		b, err := Open(t.Context(), Config{URL: strings.Join(urls, ","), Replicas: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}
