@@ -109,7 +109,7 @@ func TestProducer_reshard(t *testing.T) {
 				t.Fatal(err)
 			}
 			all := readAll(ctx, t, c, "s")
-			checkStored(t, all, results)
+			checkStoredAtLeastOnce(t, all, results, true)
 			if ordered {
 				checkKeyOrder(t, all, counts)
 				t.Logf("%d records put in order", len(results))
@@ -167,7 +167,9 @@ func checkKeyOrder(t *testing.T, all []stored, counts []int) {
 	t.Helper()
 	pos := map[string]int{} // record data -> index in the read order
 	for i, s := range all {
-		pos[string(s.Data)] = i
+		if _, ok := pos[string(s.Data)]; !ok {
+			pos[string(s.Data)] = i // the first copy, should there be several
+		}
 	}
 	// The read order lists shards in ListShards order, parents before
 	// children, and each shard in sequence order; so within a key, put

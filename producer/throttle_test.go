@@ -3,6 +3,11 @@ package producer_test
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"testing"
 
 	"github.com/sluicehq/sluice/producer"
@@ -50,11 +55,26 @@ func TestProducer_throttledOrdered(t *testing.T) {
 	srv.CreateStream(ctx, "s", 1)
 	var m countingMetrics
 	p := newProducer(t, srv, "s", producer.WithOrdering(), producer.WithShardRateLimit(0, 0), producer.WithMetrics(&m))
-	// 3 MiB of 1 KiB records in aggregates: three seconds of the shard's
-	// byte quota.
-	const n, keys = 3000, 20
+	// Another writer takes the shard's whole quota meanwhile, so the
+	// producer is throttled however slowly this machine runs it.
+	stop := make(chan struct{})
+	noiseDone := make(chan struct{})
+	go func() {
+		defer close(noiseDone)
+		noise := make([]types.PutRecordsRequestEntry, 5)
+		for i := range noise {
+			noise[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("noise"), Data: make([]byte, 200<<10)}
+		}
+		for !isClosed(stop) {
+			srv.Kinesis().PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: noise})
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	const n, keys = 2000, 20
 	pad := strings.Repeat("x", 1000)
 	results := putMany(ctx, t, p, n, keys, pad)
+	close(stop)
+	<-noiseDone
 	all := readAll(ctx, t, srv.Kinesis(), "s")
 	checkStored(t, all, results)
 	t.Logf("%d requests, %d Kinesis records throttled, %d retries", m.requests.Load(), m.throttled.Load(), m.retries.Load())
@@ -63,6 +83,9 @@ func TestProducer_throttledOrdered(t *testing.T) {
 	}
 	last := map[string]int{}
 	for _, s := range all {
+		if s.PartitionKey == "noise" {
+			continue
+		}
 		var i int
 		if _, err := fmt.Sscanf(string(s.Data[len(pad):]), "-%d", &i); err != nil {
 			t.Fatalf("record %q: %v", s.Data, err)
