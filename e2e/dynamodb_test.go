@@ -566,7 +566,7 @@ func ddbCases() []ddbCase {
 				put(attrs{"pk": s("x"), "n": n("1e126")}, "", nil, nil),
 				put(attrs{"pk": s("x"), "n": n("1.23456789012345678901234567890123456789")}, "", nil, nil),
 			}},
-		{name: "more_validation", sameMessage: map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 10: true, 11: true},
+		{name: "more_validation", sameMessage: map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 10: true, 11: true, 12: true, 13: true},
 			steps: []step{
 				createTableStep("ab", "pk", "pk", types.BillingModePayPerRequest),
 				createTableStep("tbl_undefined", "pk", "other", types.BillingModePayPerRequest),
@@ -583,6 +583,8 @@ func ddbCases() []ddbCase {
 				update(k1, "SET a = :a", "attribute_exists(pk) AND", nil, attrs{":a": s("1")}, types.ReturnValueNone),
 				put(attrs{"pk": s("x"), "ss": &types.AttributeValueMemberSS{Value: []string{"a", "a"}}}, "", nil, nil),
 				update(k1, "SET a = :a", "size(a) = :a AND contains(a)", nil, attrs{":a": s("1")}, types.ReturnValueNone),
+				put(attrs{"pk": s("x")}, "", nil, attrs{":a": s("1")}),
+				update(k1, "", "", nil, attrs{":a": s("1")}, types.ReturnValueNone),
 			}},
 		{name: "tables_and_missing", sameMessage: map[int]bool{0: true, 1: true},
 			steps: []step{

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
@@ -61,7 +62,9 @@ type parsed struct {
 // prepare checks a request's expression members the way DynamoDB does and
 // parses them: names and values first, then each expression, then unused
 // names or values.
-func (h *Handler) prepare(in *itemInput, t *table) (*parsed, error) {
+// valueExprs names the operation's expressions that take values (for
+// DynamoDB's message when values come without them).
+func (h *Handler) prepare(in *itemInput, t *table, valueExprs ...string) (*parsed, error) {
 	for _, legacy := range []struct {
 		name string
 		v    json.RawMessage
@@ -90,8 +93,13 @@ func (h *Handler) prepare(in *itemInput, t *table) (*parsed, error) {
 	if in.ExpressionAttributeNames != nil && !anyExpr {
 		return nil, validationError("ExpressionAttributeNames can only be specified when using expressions")
 	}
-	if in.ExpressionAttributeValues != nil && !anyValueExpr {
-		return nil, validationError("ExpressionAttributeValues can only be specified when using expressions: %s", valueExprsNull(in))
+	if in.ExpressionAttributeValues != nil && !anyValueExpr && len(valueExprs) > 0 {
+		verb := "is"
+		if len(valueExprs) > 1 {
+			verb = "are"
+		}
+		return nil, validationError("ExpressionAttributeValues can only be specified when using expressions: %s %s null",
+			strings.Join(valueExprs, " and "), verb)
 	}
 	if in.ExpressionAttributeNames != nil && len(in.ExpressionAttributeNames) == 0 {
 		return nil, validationError("ExpressionAttributeNames must not be empty")
@@ -172,16 +180,6 @@ func rangeArgsMatch(kc keyCondition, t *table) bool {
 		}
 	}
 	return true
-}
-
-func valueExprsNull(in *itemInput) string {
-	switch {
-	case in.Item != nil: // PutItem
-		return "ConditionExpression is null"
-	case in.UpdateExpression == nil && in.Key != nil && in.ConditionExpression == nil:
-		return "UpdateExpression and ConditionExpression are null"
-	}
-	return "ConditionExpression is null"
 }
 
 func validPlaceholder(k string, first byte) bool {
@@ -457,7 +455,7 @@ func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
 	if msg != "" {
 		return nil, validationMsg(msg)
 	}
-	p, err := h.prepare(&in, t)
+	p, err := h.prepare(&in, t, "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -494,7 +492,7 @@ func (h *Handler) deleteItem(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t)
+	p, err := h.prepare(&in, t, "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +526,7 @@ func (h *Handler) updateItem(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t)
+	p, err := h.prepare(&in, t, "UpdateExpression", "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}

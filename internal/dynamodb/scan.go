@@ -152,7 +152,7 @@ func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t)
+	p, err := h.prepare(&in, t, "FilterExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (h *Handler) query(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t)
+	p, err := h.prepare(&in, t, "KeyConditionExpression", "FilterExpression")
 	if err != nil {
 		return nil, err
 	}
