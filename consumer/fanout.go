@@ -155,6 +155,12 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 	}
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if kc, ok := api.(*kinesis.Client); ok {
+		// A client of its own per subscription: the SDK's clients share
+		// one event-stream decoder among their streams without locking
+		// (aws/smithy-go#714).
+		api = kinesis.New(kc.Options())
+	}
 	out, err := api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(f.shardID), StartingPosition: pos})
 	if err != nil {
 		return false, fmt.Errorf("subscribe to %s: %w", f.shardID, err)
