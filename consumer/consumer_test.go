@@ -234,11 +234,41 @@ func (e *env) owners() map[string]int {
 	return m
 }
 
+// countingMetrics records what the metrics hooks were told.
+type countingMetrics struct {
+	consumer.NopMetrics
+	mu      sync.Mutex
+	records int
+	bytes   int
+	held    int
+	events  map[consumer.LeaseEventKind]int
+}
+
+func (m *countingMetrics) RecordsProcessed(_ string, records, bytes int) {
+	m.mu.Lock()
+	m.records += records
+	m.bytes += bytes
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) LeasesHeld(n int) {
+	m.mu.Lock()
+	m.held = max(m.held, n)
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) LeaseEvent(_ string, ev consumer.LeaseEventKind) {
+	m.mu.Lock()
+	m.events[ev]++
+	m.mu.Unlock()
+}
+
 func TestConsumer_ProcessesEveryRecordInOrder(t *testing.T) {
 	e := newEnv(t, 3)
 	e.put(0, 1000, 20)
 	col := newCollector()
-	w := e.start("w1", col)
+	metrics := &countingMetrics{events: map[consumer.LeaseEventKind]int{}}
+	w := e.start("w1", col, consumer.WithMetrics(metrics))
 	waitFor(t, "1000 records", time.Minute, func() bool { return col.count() >= 1000 })
 	e.put(1000, 500, 20)
 	waitFor(t, "1500 records", time.Minute, func() bool { return col.count() >= 1500 })
@@ -246,6 +276,11 @@ func TestConsumer_ProcessesEveryRecordInOrder(t *testing.T) {
 	if dups := col.check(t, 1500); dups != 0 {
 		t.Errorf("%d duplicates with one worker", dups)
 	}
+	metrics.mu.Lock()
+	if metrics.records != 1500 || metrics.held != 3 || metrics.events[consumer.LeaseTaken] != 3 || metrics.events[consumer.LeaseReleased] != 3 {
+		t.Errorf("metrics: %d records, at most %d leases held, events %v; want 1500, 3, 3 taken and 3 released", metrics.records, metrics.held, metrics.events)
+	}
+	metrics.mu.Unlock()
 	// A clean stop checkpointed and released every lease.
 	ls, err := e.store.ListLeases(ctxFor(t, time.Minute))
 	if err != nil {
