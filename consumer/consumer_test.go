@@ -703,3 +703,26 @@ func streamARN(t *testing.T, e *env) *string {
 	}
 	return out.StreamDescriptionSummary.StreamARN
 }
+
+// TestConsumer_FanOutReregisters deregisters the stream consumer under a
+// running worker: it registers it again and reads on.
+func TestConsumer_FanOutReregisters(t *testing.T) {
+	e := newEnv(t, 1)
+	col := newCollector()
+	e.start("a", col, consumer.WithRetrieval(consumer.FanOut{ConsumerName: "app"}))
+	e.put(0, 10, 2)
+	waitFor(t, "10 records", time.Minute, func() bool { return col.distinct() >= 10 })
+	ctx := ctxFor(t, time.Minute)
+	if _, err := e.kc.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{StreamARN: streamARN(t, e), ConsumerName: aws.String("app")}); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the server has forgotten it, then write more.
+	waitFor(t, "the consumer to be gone", time.Minute, func() bool {
+		_, err := e.kc.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: streamARN(t, e), ConsumerName: aws.String("app")})
+		var nf *types.ResourceNotFoundException
+		return errors.As(err, &nf)
+	})
+	e.put(10, 10, 2)
+	waitFor(t, "20 records", 2*time.Minute, func() bool { return col.distinct() >= 20 })
+	col.check(t, 20)
+}

@@ -163,6 +163,16 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 	}
 	out, err := api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(f.shardID), StartingPosition: pos})
 	if err != nil {
+		var notFound *types.ResourceNotFoundException
+		if errors.As(err, &notFound) {
+			// The stream consumer may have been deregistered: register
+			// it again on the next attempt.
+			f.env.fanOutMu.Lock()
+			if f.env.consumerARN == consumerARN {
+				f.env.consumerARN = ""
+			}
+			f.env.fanOutMu.Unlock()
+		}
 		return false, fmt.Errorf("subscribe to %s: %w", f.shardID, err)
 	}
 	stream := out.GetStream()
