@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 )
 
@@ -562,6 +566,24 @@ func ddbCases() []ddbCase {
 				put(attrs{"pk": s("x"), "n": n("1e126")}, "", nil, nil),
 				put(attrs{"pk": s("x"), "n": n("1.23456789012345678901234567890123456789")}, "", nil, nil),
 			}},
+		{name: "more_validation", sameMessage: map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 10: true, 11: true},
+			steps: []step{
+				createTableStep("ab", "pk", "pk", types.BillingModePayPerRequest),
+				createTableStep("tbl_undefined", "pk", "other", types.BillingModePayPerRequest),
+				createTableStep("tbl_provisioned", "pk", "pk", types.BillingModeProvisioned),
+				func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
+					_, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: attrs{"pk": s("a")}, ReturnValues: types.ReturnValueAllNew})
+					return "", err
+				},
+				put(attrs{"pk": s("")}, "", nil, nil),
+				put(attrs{"pk": n("1")}, "", nil, nil),
+				query("attr1 = :v", attrs{":v": s("a")}, true, 0, ""),
+				query("pk > :v", attrs{":v": s("a")}, true, 0, ""),
+				query("pk = :v", attrs{":v": n("1")}, true, 0, ""),
+				update(k1, "SET a = :a", "attribute_exists(pk) AND", nil, attrs{":a": s("1")}, types.ReturnValueNone),
+				put(attrs{"pk": s("x"), "ss": &types.AttributeValueMemberSS{Value: []string{"a", "a"}}}, "", nil, nil),
+				update(k1, "SET a = :a", "size(a) = :a AND contains(a)", nil, attrs{":a": s("1")}, types.ReturnValueNone),
+			}},
 		{name: "tables_and_missing", sameMessage: map[int]bool{0: true, 1: true},
 			steps: []step{
 				func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
@@ -630,6 +652,17 @@ func ddbCases() []ddbCase {
 	}
 }
 
+// createTableStep creates another table with the hash key keyName
+// defined as defName.
+func createTableStep(name, keyName, defName string, billing types.BillingMode) step {
+	return func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
+		_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: billing,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(defName), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(keyName), KeyType: types.KeyTypeHash}}})
+		return "", err
+	}
+}
+
 func keySchema(ks []types.KeySchemaElement) string {
 	var parts []string
 	for _, k := range ks {
@@ -678,6 +711,61 @@ func TestDynamoDB_ConditionFailureReturnsItem(t *testing.T) {
 	var ve smithy.APIError
 	if !errors.As(err, &ve) || ve.ErrorCode() != "ValidationException" || !strings.Contains(ve.ErrorMessage(), "38 significant digits") {
 		t.Fatalf("sum of 39 significant digits: %v, want ValidationException about 38 significant digits", err)
+	}
+}
+
+// TestDynamoDB_SamePortAndTLS answers Kinesis and DynamoDB on one port,
+// and DynamoDB over the TLS listener too (HTTP/2 by ALPN), with the
+// x-amz-crc32 the SDK checks.
+func TestDynamoDB_SamePortAndTLS(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsAddr := ln.Addr().String()
+	ln.Close()
+	srv := startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
+	ctx := ctxFor(t, 2*time.Minute)
+	createStream(t, srv.Client(), "beside", 1)
+	if err := createTableFor(ctx, srv.DynamoDB(), "leases", ""); err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := os.ReadFile(filepath.Join(srv.dataDir, "tls-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("tls-cert.pem holds no certificate")
+	}
+	var protos []string
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := transport.RoundTrip(r)
+		if err == nil {
+			protos = append(protos, resp.Proto)
+		}
+		return resp, err
+	})}
+	secure := ddbClient("https://"+tlsAddr, hc)
+	if _, err := secure.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("leases"), Item: lease("shardId-000000000000", "w1", "1")}); err != nil {
+		t.Fatalf("PutItem over TLS: %v", err)
+	}
+	got, err := srv.DynamoDB().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("leases"), Key: attrs{"pk": s("shardId-000000000000")}})
+	if err != nil || item(got.Item) != item(lease("shardId-000000000000", "w1", "1")) {
+		t.Fatalf("GetItem over plain HTTP after a PutItem over TLS: %v %v", got, err)
+	}
+	if len(protos) == 0 || protos[0] != "HTTP/2.0" {
+		t.Fatalf("TLS responses over %v, want HTTP/2.0", protos)
+	}
+	streams, err := srv.Client().ListStreams(ctx, &kinesis.ListStreamsInput{})
+	if err != nil || !slices.Contains(streams.StreamNames, "beside") {
+		t.Fatalf("Kinesis ListStreams on the same port: %v %v", streams, err)
+	}
+	tables, err := secure.ListTables(ctx, &dynamodb.ListTablesInput{})
+	if err != nil || !slices.Equal(tables.TableNames, []string{"leases"}) {
+		t.Fatalf("ListTables = %v, %v; want [leases] (streams are not tables)", tables, err)
 	}
 }
 

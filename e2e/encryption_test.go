@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +167,26 @@ func TestEncryption_AtRest(t *testing.T) {
 	}
 	s.Start()
 	check("after restart")
+
+	// Enhanced fan-out delivers the same records, decrypted and marked.
+	fc := fanOutClient(s, true)
+	es := mustSubscribe(t, fc, registerConsumer(t, fc, enc, "efo"), "shardId-000000000000", trimHorizon())
+	var kinds []types.EncryptionType
+	for len(kinds) < 5 {
+		ev := nextEvent(t, es)
+		if ev == nil {
+			t.Fatalf("feed ended after %d records: %v", len(kinds), es.Err())
+		}
+		for _, r := range ev.Records {
+			if r.EncryptionType == types.EncryptionTypeKms && !strings.HasPrefix(string(r.Data), secret) {
+				t.Errorf("SubscribeToShard: KMS record %q", r.Data)
+			}
+			kinds = append(kinds, r.EncryptionType)
+		}
+	}
+	if want := []types.EncryptionType{"NONE", "KMS", "KMS", "KMS", "NONE"}; !slices.Equal(kinds, want) {
+		t.Errorf("SubscribeToShard: EncryptionTypes %v, want %v", kinds, want)
+	}
 }
 
 // TestEncryption_Errors checks the answers to bad encryption requests, and

@@ -205,3 +205,48 @@ func TestShardLimits_OffByDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestShardLimits_UpdateShardCountPerDay scales one stream ten times on a
+// server with --shard-limits aws: the eleventh UpdateShardCount within 24
+// hours is LimitExceededException, as on AWS, while another stream still
+// scales.
+func TestShardLimits_UpdateShardCountPerDay(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--region", testRegion, "--account-id", testAccount, "--shard-limits", "aws")
+	c := s.Client()
+	ctx := t.Context()
+	createStream(t, c, "scaled", 1)
+	createStream(t, c, "other", 1)
+	scale := func(name string, to int32) error {
+		_, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(to), ScalingType: types.ScalingTypeUniformScaling})
+		return err
+	}
+	// Polls well under DescribeStreamSummary's 20 calls a second.
+	waitScaled := func(name string, open int32) {
+		t.Helper()
+		until(t, fmt.Sprintf("%s to be ACTIVE with %d open shards", name, open), func() bool {
+			time.Sleep(200 * time.Millisecond)
+			out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := out.StreamDescriptionSummary
+			return d.StreamStatus == types.StreamStatusActive && aws.ToInt32(d.OpenShardCount) == open
+		})
+	}
+	for i := range 10 {
+		to := int32(2 - i%2) // 2, 1, 2, 1, ...
+		if err := scale("scaled", to); err != nil {
+			t.Fatalf("scaling %d: %v", i+1, err)
+		}
+		waitScaled("scaled", to)
+	}
+	err := scale("scaled", 2)
+	e := wantTyped[*types.LimitExceededException](t, err)
+	if !strings.Contains(aws.ToString(e.Message), "stream scaled under account "+testAccount) {
+		t.Errorf("message %q does not name the stream", aws.ToString(e.Message))
+	}
+	if err := scale("other", 2); err != nil {
+		t.Fatalf("scaling another stream: %v", err)
+	}
+}

@@ -447,3 +447,99 @@ func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
 	}
 	load.checkLineage(t, cb, prov)
 }
+
+// TestScaling_UpdateShardCountResumedAfterSIGKILL kills the server right
+// after UpdateShardCount answers: once restarted, the server takes the
+// scaling over (after 30 s without progress) and completes it, and every
+// record written before is read back in order.
+func TestScaling_UpdateShardCountResumedAfterSIGKILL(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client()
+	ctx := t.Context()
+	name := streamName(t)
+	createStream(t, c, name, 10)
+	load := startKeyedLoad(t, c, name, 2, 8, time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
+		key := fmt.Sprintf("w%d-k%d", w, k)
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
+	})
+	load.waitPuts(t, 20)
+	load.Stop()
+	if _, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(17), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	s.Start()
+	c = s.Client()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		d, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.StreamDescriptionSummary.StreamStatus; st == types.StreamStatusActive {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("stream still %s after the restart", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, want := sortedRanges(openRanges(listAllShards(t, c, name))), uniformRanges(17); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("open ranges after the resumed scaling:\n%v\nwant\n%v", got, want)
+	}
+	load.checkLineage(t, c, name)
+}
+
+// TestScaling_OnDemandAutoscaleDefaultThresholds is the autoscaler with
+// its default hot and cold shares (80 % and 20 % of a shard's capacity)
+// and a 10 s window and cool-down: 4 writers put 50 records of 1 KiB
+// every 20 ms plus the round trip into the lowest shard, several MiB/s
+// (Sluice does not throttle by default), until it splits; then the
+// halves merge back. The
+// figures it logs are those of docs/benchmarks.md.
+func TestScaling_OnDemandAutoscaleDefaultThresholds(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--autoscale-window=10s", "--autoscale-cooldown=10s")
+	c := s.Client()
+	ctx := t.Context()
+	name := streamName(t)
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, name)
+	step := new(big.Int).Div(new(big.Int).Lsh(big.NewInt(1), 126), big.NewInt(50))
+	pad := strings.Repeat("x", 1000)
+	start := time.Now()
+	load := startKeyedLoad(t, c, name, 4, 50, 20*time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
+		key := fmt.Sprintf("w%d-k%d", w, k)
+		hk := new(big.Int).Mul(step, big.NewInt(int64(k)))
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), ExplicitHashKey: aws.String(hk.String()), Data: fmt.Appendf(nil, "%s/%d/%s", key, n, pad)}
+	})
+	var timeline []string
+	last, split := -1, time.Duration(0)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n := len(openRanges(listAllShards(t, c, name)))
+		if n != last {
+			timeline = append(timeline, fmt.Sprintf("%.1fs: %d open", time.Since(start).Seconds(), n))
+			last = n
+		}
+		if n > 4 && split == 0 {
+			split = time.Since(start)
+			load.Stop()
+			load.mu.Lock()
+			written := len(load.acked)
+			load.mu.Unlock()
+			t.Logf("load %.0f records/s (about %.1f MB/s) into one shard; split after %.1fs", float64(written)/split.Seconds(), float64(written)*1.02e-3/split.Seconds(), split.Seconds())
+		}
+		if split != 0 && n == 4 {
+			break
+		}
+		if time.Now().After(deadline) || t.Failed() {
+			t.Fatalf("shard counts: %v", timeline)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("shard counts over time: %s", strings.Join(timeline, ", "))
+	load.checkLineage(t, c, name)
+}

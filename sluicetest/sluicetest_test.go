@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/sluicehq/sluice/sluicetest"
 )
@@ -42,5 +43,28 @@ func TestStart(t *testing.T) {
 	}
 	if err := other.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestStart_WithShardQuotas(t *testing.T) {
+	srv := sluicetest.Start(t, sluicetest.WithShardQuotas())
+	ctx := context.Background()
+	srv.CreateStream(ctx, "orders", 1)
+	// 1.5 MiB in one request to a shard that takes 1 MiB/s.
+	entries := make([]types.PutRecordsRequestEntry, 500)
+	for i := range entries {
+		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: make([]byte, 3<<10)}
+	}
+	out, err := srv.Kinesis().PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("orders"), Records: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := aws.ToInt32(out.FailedRecordCount); n == 0 || n == 500 {
+		t.Fatalf("FailedRecordCount = %d, want some of the 500 records throttled", n)
+	}
+	for _, r := range out.Records {
+		if r.ErrorCode != nil && aws.ToString(r.ErrorCode) != "ProvisionedThroughputExceededException" {
+			t.Fatalf("entry failed with %s", aws.ToString(r.ErrorCode))
+		}
 	}
 }

@@ -101,7 +101,10 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		t.fanOut = &fanOutReader{api: client, consumerARN: arn, logger: t.logger}
+		t.fanOut = &fanOutReader{consumerARN: arn, logger: t.logger,
+			subscribe: func(ctx context.Context, in *kinesis.SubscribeToShardInput) (*kinesis.SubscribeToShardOutput, error) {
+				return kinesis.New(client.Options()).SubscribeToShard(ctx, in)
+			}}
 	}
 	return t.run(ctx)
 }

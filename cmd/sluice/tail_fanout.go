@@ -19,11 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-type fanOutAPI interface {
+type consumerAPI interface {
 	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
 	RegisterStreamConsumer(ctx context.Context, in *kinesis.RegisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.RegisterStreamConsumerOutput, error)
 	DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error)
-	SubscribeToShard(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
 }
 
 // consumerPoll is how often ensureConsumer looks whether a new consumer
@@ -32,7 +31,7 @@ const consumerPoll = 500 * time.Millisecond
 
 // ensureConsumer registers consumer name with the stream, or finds it
 // registered already, waits until it is ACTIVE and returns its ARN.
-func ensureConsumer(ctx context.Context, api fanOutAPI, stream, name string) (string, error) {
+func ensureConsumer(ctx context.Context, api consumerAPI, stream, name string) (string, error) {
 	sn, sa := streamRef(stream)
 	sum, err := api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: sn, StreamARN: sa})
 	if err != nil {
@@ -64,7 +63,10 @@ func ensureConsumer(ctx context.Context, api fanOutAPI, stream, name string) (st
 
 // fanOutReader reads shards by SubscribeToShard for one consumer.
 type fanOutReader struct {
-	api         fanOutAPI
+	// subscribe makes a SubscribeToShard call. Each feed gets a client of
+	// its own: the SDK's clients share one event-stream decoder among
+	// their streams without locking (aws/smithy-go#714).
+	subscribe   func(ctx context.Context, in *kinesis.SubscribeToShardInput) (*kinesis.SubscribeToShardOutput, error)
 	consumerARN string
 	logger      *slog.Logger
 }
@@ -78,7 +80,7 @@ func (f *fanOutReader) read(ctx context.Context, shardID string, start startPosi
 	}
 	retryDelay := readRetryMinDelay
 	for {
-		out, err := f.api.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{
+		out, err := f.subscribe(ctx, &kinesis.SubscribeToShardInput{
 			ConsumerARN: aws.String(f.consumerARN), ShardId: aws.String(shardID), StartingPosition: &pos})
 		if err == nil {
 			var children []types.ChildShard

@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/kinesis"
@@ -93,4 +95,69 @@ func BenchmarkGetRecords(b *testing.B) {
 		records += len(out.Records)
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkSubscribeLatency measures the broker alone (no HTTP) from
+// PutRecords returning to a waiting subscription's Next returning the
+// record, one record at a time: p50 and p99 in microseconds (0 when the
+// record came first). "local" writes through the subscription's broker,
+// so the appender wakes the feed; "other" writes through a second broker
+// over the same store, so the wake-up comes through Log.WatchAppends.
+func BenchmarkSubscribeLatency(b *testing.B) {
+	for _, via := range []string{"local", "other"} {
+		b.Run(via, func(b *testing.B) {
+			bs := openBrokers(b, 2, Config{SubscriptionHeartbeat: time.Hour})
+			ctx := context.Background()
+			if err := bs[0].CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+				b.Fatal(err)
+			}
+			d, err := bs[0].RegisterStreamConsumer(ctx, kinesis.StreamARN("us-east-1", "000000000000", "s"), "c", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sub, err := bs[0].SubscribeToShard(ctx, kinesis.SubscribeToShardInput{ConsumerARN: d.ARN, ShardID: kinesis.ShardID(0), Start: kinesis.StartingPosition{Type: kinesis.Latest}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			writer := bs[0]
+			if via == "other" {
+				writer = bs[1]
+			}
+			arrived := make(chan time.Time, 1)
+			go func() {
+				for {
+					ev, err := sub.Next(ctx)
+					if err != nil {
+						return
+					}
+					for range ev.Records {
+						arrived <- time.Now()
+					}
+				}
+			}()
+			entry := []kinesis.PutRecordEntry{{PartitionKey: "k", Data: []byte("0123456789abcdef")}}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := writer.PutRecords(ctx, kinesis.StreamRef{Name: "s"}, entry); err != nil {
+					b.Fatal(err)
+				}
+				acked := time.Now()
+				select {
+				case at := <-arrived:
+					lat = append(lat, max(0, at.Sub(acked)))
+				case <-time.After(30 * time.Second):
+					b.Fatal("record did not arrive")
+				}
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			us := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))]) / float64(time.Microsecond)
+			}
+			b.ReportMetric(us(0.50), "p50-µs")
+			b.ReportMetric(us(0.99), "p99-µs")
+		})
+	}
 }

@@ -66,6 +66,11 @@ type Config struct {
 	// SubscriptionHeartbeat is how long a feed stays silent before it
 	// sends an event without records; default 5 s.
 	SubscriptionHeartbeat time.Duration
+	// SubscriptionTakeover is how long a subscription holds its consumer
+	// and shard against a newer one (ResourceInUseException); after it, a
+	// newer subscription takes over and the older ends. Default 5 s, as
+	// AWS.
+	SubscriptionTakeover time.Duration
 	// EnforceShardQuotas throttles as AWS does: per-shard read and write
 	// throughput (ProvisionedThroughputExceededException) and the
 	// control-plane call rates (LimitExceededException). Off by default:
@@ -111,6 +116,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SubscriptionHeartbeat == 0 {
 		c.SubscriptionHeartbeat = 5 * time.Second
+	}
+	if c.SubscriptionTakeover == 0 {
+		c.SubscriptionTakeover = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -15,6 +15,7 @@ type rateScope int
 const (
 	perAccount rateScope = iota
 	perStream
+	perConsumerShard // one consumer's subscriptions to one shard
 )
 
 // callRate is AWS's limit on calls of one control-plane operation: a rate
@@ -57,6 +58,8 @@ var callRates = map[string]callRate{
 	// At most 10 scalings per stream in any 24 hours, and 10 calls a
 	// second. The bounds on the target count are UpdateShardCount's own.
 	"UpdateShardCount": {scope: perStream, perSecond: 10, window: 24 * time.Hour, windowMax: 10},
+	// One SubscribeToShard a second per consumer and shard.
+	"SubscribeToShard": {scope: perConsumerShard, perSecond: 1},
 	// 25 successful encryption changes per stream in any 24 hours.
 	"StartStreamEncryption": {scope: perStream, window: 24 * time.Hour, windowMax: 25},
 	"StopStreamEncryption":  {scope: perStream, window: 24 * time.Hour, windowMax: 25},
@@ -74,8 +77,10 @@ type opLimiter struct {
 }
 
 type rateKey struct {
-	op     string
-	stream string // "" for per-account rates
+	op       string
+	stream   string // "" for per-account rates
+	consumer string // consumer ARN, for per-consumer-and-shard rates
+	shard    string
 }
 
 func newOpLimiter(rates map[string]callRate, now func() time.Time) *opLimiter {
@@ -83,12 +88,12 @@ func newOpLimiter(rates map[string]callRate, now func() time.Time) *opLimiter {
 }
 
 // AdmitCall admits one call of the operation op, or refuses it with AWS's
-// LimitExceededException when its call rate is spent. stream names the
-// stream the call is for; it is asked only for per-stream rates. done
+// LimitExceededException when its call rate is spent. target names what
+// the call is for; it is asked only for per-stream and narrower rates. done
 // must be called once the call has succeeded: rolling-window limits count
 // successful calls only. With EnforceShardQuotas off every call is
 // admitted.
-func (b *Broker) AdmitCall(op string, stream func() kinesis.StreamRef) (done func(), err error) {
+func (b *Broker) AdmitCall(op string, target func() kinesis.CallTarget) (done func(), err error) {
 	if !b.cfg.EnforceShardQuotas {
 		return func() {}, nil
 	}
@@ -97,8 +102,12 @@ func (b *Broker) AdmitCall(op string, stream func() kinesis.StreamRef) (done fun
 		return func() {}, nil
 	}
 	key := rateKey{op: op}
-	if r.scope == perStream {
-		key.stream = streamNameOf(stream())
+	switch r.scope {
+	case perStream:
+		key.stream = streamNameOf(target().Stream)
+	case perConsumerShard:
+		t := target()
+		key.stream, key.consumer, key.shard = streamNameOf(t.Stream), t.ConsumerARN, t.ShardID
 	}
 	return b.rates.admit(key, r, b.cfg.AccountID)
 }
@@ -120,6 +129,9 @@ func (l *opLimiter) admit(key rateKey, r callRate, account string) (func(), erro
 			l.buckets[key] = bk
 		}
 		if !bk.can(now, 1) {
+			if key.consumer != "" {
+				return nil, kinesis.Errorf(kinesis.ErrLimitExceeded, "Rate exceeded for consumer %s and shard %s in stream %s under account %s.", key.consumer, key.shard, key.stream, account)
+			}
 			if key.stream == "" {
 				return nil, kinesis.Errorf(kinesis.ErrLimitExceeded, "Rate exceeded for account %s.", account)
 			}

@@ -238,10 +238,10 @@ func TestQuotas_OffByDefault(t *testing.T) {
 func TestLimits_CallRates(t *testing.T) {
 	clock := newTestClock()
 	b := openLimitedBroker(t, clock)
-	stream := func(name string) func() kinesis.StreamRef {
-		return func() kinesis.StreamRef { return kinesis.StreamRef{Name: name} }
+	stream := func(name string) func() kinesis.CallTarget {
+		return func() kinesis.CallTarget { return kinesis.CallTarget{Stream: kinesis.StreamRef{Name: name}} }
 	}
-	admit := func(op string, s func() kinesis.StreamRef) error {
+	admit := func(op string, s func() kinesis.CallTarget) error {
 		done, err := b.AdmitCall(op, s)
 		if err == nil {
 			done()
@@ -265,8 +265,8 @@ func TestLimits_CallRates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	arn := func() kinesis.StreamRef {
-		return kinesis.StreamRef{ARN: "arn:aws:kinesis:us-east-1:000000000000:stream/a"}
+	arn := func() kinesis.CallTarget {
+		return kinesis.CallTarget{Stream: kinesis.StreamRef{ARN: "arn:aws:kinesis:us-east-1:000000000000:stream/a"}}
 	}
 	if err := admit("ListStreamConsumers", arn); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded || !strings.Contains(err.Error(), "Rate exceeded for stream a under account 000000000000.") {
 		t.Fatalf("6th ListStreamConsumers on a: %v", err)
@@ -280,16 +280,38 @@ func TestLimits_CallRates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// SubscribeToShard: one a second per consumer and shard.
+	sub := func(consumer, shard string) func() kinesis.CallTarget {
+		return func() kinesis.CallTarget {
+			return kinesis.CallTarget{Stream: kinesis.StreamRef{ARN: "arn:aws:kinesis:us-east-1:000000000000:stream/a"},
+				ConsumerARN: "arn:aws:kinesis:us-east-1:000000000000:stream/a/consumer/" + consumer + ":1", ShardID: shard}
+		}
+	}
+	if err := admit("SubscribeToShard", sub("c", "shardId-000000000000")); err != nil {
+		t.Fatal(err)
+	}
+	if err := admit("SubscribeToShard", sub("c", "shardId-000000000000")); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
+		t.Fatalf("second SubscribeToShard of a consumer and shard in a second: %v", err)
+	}
+	if err := admit("SubscribeToShard", sub("c", "shardId-000000000001")); err != nil {
+		t.Fatalf("SubscribeToShard of another shard: %v", err)
+	}
+	if err := admit("SubscribeToShard", sub("d", "shardId-000000000000")); err != nil {
+		t.Fatalf("SubscribeToShard of another consumer: %v", err)
+	}
 	clock.Advance(time.Second)
 	if err := admit("DescribeStream", stream("z")); err != nil {
 		t.Fatalf("DescribeStream a second later: %v", err)
+	}
+	if err := admit("SubscribeToShard", sub("c", "shardId-000000000000")); err != nil {
+		t.Fatalf("SubscribeToShard a second later: %v", err)
 	}
 }
 
 func TestLimits_UpdateShardCountPerDay(t *testing.T) {
 	clock := newTestClock()
 	b := openLimitedBroker(t, clock)
-	s := func() kinesis.StreamRef { return kinesis.StreamRef{Name: "s"} }
+	s := func() kinesis.CallTarget { return kinesis.CallTarget{Stream: kinesis.StreamRef{Name: "s"}} }
 	// Failed calls do not count against the 10 a day.
 	for range 20 {
 		clock.Advance(time.Second)
@@ -309,7 +331,7 @@ func TestLimits_UpdateShardCountPerDay(t *testing.T) {
 	if _, err := b.AdmitCall("UpdateShardCount", s); kinesis.CodeOf(err) != kinesis.ErrLimitExceeded {
 		t.Fatalf("11th scaling in 24 hours: %v", err)
 	}
-	other := func() kinesis.StreamRef { return kinesis.StreamRef{Name: "other"} }
+	other := func() kinesis.CallTarget { return kinesis.CallTarget{Stream: kinesis.StreamRef{Name: "other"}} }
 	if _, err := b.AdmitCall("UpdateShardCount", other); err != nil {
 		t.Fatalf("scaling another stream: %v", err)
 	}

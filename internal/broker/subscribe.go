@@ -27,7 +27,7 @@ const maxEventBytes = 1 << 20
 // fanout is the broker's state for subscriptions.
 type fanout struct {
 	mu      sync.Mutex
-	active  map[string]bool        // "consumerARN shardID" of open subscriptions
+	active  map[string]*slot       // by "consumerARN shardID": the open subscription
 	watches map[uint64]*shardWatch // by shard epoch, while any feed reads it
 	meta    chan struct{}          // closed and replaced on metadata changes
 	ended   chan struct{}          // closed by EndSubscriptions
@@ -35,7 +35,7 @@ type fanout struct {
 }
 
 func (f *fanout) init() {
-	f.active = make(map[string]bool)
+	f.active = make(map[string]*slot)
 	f.watches = make(map[uint64]*shardWatch)
 	f.meta = make(chan struct{})
 	f.ended = make(chan struct{})
@@ -62,6 +62,13 @@ func (f *fanout) metaCh() <-chan struct{} {
 // feeds do not hold up the shutdown.
 func (b *Broker) EndSubscriptions() {
 	b.fanout.endOnce.Do(func() { close(b.fanout.ended) })
+}
+
+// slot is a (consumer, shard)'s open subscription.
+type slot struct {
+	since time.Time
+	// over is closed when a newer subscription takes the slot over.
+	over chan struct{}
 }
 
 // shardWatch wakes the feeds of one shard when messages are stored.
@@ -201,18 +208,28 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		return nil, err
 	}
 
+	// As on AWS, a second subscription within SubscriptionTakeover of the
+	// first is refused, and a later one takes over: the first ends. A
+	// client whose connection died unnoticed thus gets its shard back.
 	key := in.ConsumerARN + " " + sh.ID
 	f := &b.fanout
+	mine := &slot{since: time.Now(), over: make(chan struct{})}
 	f.mu.Lock()
-	if f.active[key] {
-		f.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrResourceInUse, "Another active subscription exists for this consumer: %s:%s:%s:%s", b.cfg.AccountID, name, sh.ID, consumerName)
+	if old := f.active[key]; old != nil {
+		if time.Since(old.since) < b.cfg.SubscriptionTakeover {
+			f.mu.Unlock()
+			return nil, kinesis.Errorf(kinesis.ErrResourceInUse, "Another active subscription exists for this consumer: %s:%s:%s:%s", b.cfg.AccountID, name, sh.ID, consumerName)
+		}
+		close(old.over)
+		b.cfg.Logger.Debug("subscription taken over", "stream", name, "shard", sh.ID, "consumer", consumerName)
 	}
-	f.active[key] = true
+	f.active[key] = mine
 	f.mu.Unlock()
 	release := func() {
 		f.mu.Lock()
-		delete(f.active, key)
+		if f.active[key] == mine {
+			delete(f.active, key)
+		}
 		f.mu.Unlock()
 	}
 	w, err := b.acquireWatch(ctx, sh.Epoch)
@@ -231,6 +248,7 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		tok:         tok,
 		cont:        positionBefore(tok),
 		deadline:    time.Now().Add(b.cfg.SubscriptionLifetime),
+		over:        mine.over,
 		release:     release,
 	}
 	b.m.subscriptions.WithLabelValues(name).Inc()
@@ -268,7 +286,8 @@ type subscription struct {
 	// the position before tok.
 	cont      kinesis.SequenceNumber
 	deadline  time.Time
-	done      bool // the closed shard's last event was sent
+	over      <-chan struct{} // closed when another subscription takes over
+	done      bool            // the closed shard's last event was sent
 	release   func()
 	closeOnce sync.Once
 }
@@ -350,6 +369,8 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			return kinesis.SubscribeToShardEvent{}, io.EOF
 		case <-b.fanout.ended:
 			return kinesis.SubscribeToShardEvent{}, io.EOF
+		case <-s.over:
+			return kinesis.SubscribeToShardEvent{}, io.EOF
 		case <-ctx.Done():
 			return kinesis.SubscribeToShardEvent{}, ctx.Err()
 		}
@@ -363,6 +384,8 @@ func (s *subscription) current(ctx context.Context) (*kinesis.Stream, kinesis.Sh
 	b := s.b
 	select {
 	case <-b.fanout.ended:
+		return nil, kinesis.Shard{}, io.EOF
+	case <-s.over:
 		return nil, kinesis.Shard{}, io.EOF
 	default:
 	}

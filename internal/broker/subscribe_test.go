@@ -272,3 +272,28 @@ func TestSubscribe_AppendsThroughOtherBroker(t *testing.T) {
 		}
 	}
 }
+
+// A subscription older than SubscriptionTakeover yields to a newer one of
+// the same consumer and shard; a younger one refuses it.
+func TestSubscribe_Takeover(t *testing.T) {
+	b := openBroker(t, Config{SubscriptionTakeover: 200 * time.Millisecond, SubscriptionHeartbeat: time.Hour})
+	arn := fanoutStream(t, b, 1)
+	in := kinesis.SubscribeToShardInput{ConsumerARN: arn, ShardID: kinesis.ShardID(0), Start: kinesis.StartingPosition{Type: kinesis.TrimHorizon}}
+	old := subscribe(t, b, arn, in.ShardID, in.Start)
+	time.Sleep(300 * time.Millisecond)
+	newer, err := b.SubscribeToShard(t.Context(), in)
+	if err != nil {
+		t.Fatalf("subscribing after the takeover time: %v", err)
+	}
+	defer newer.Close()
+	if _, err := next(t, old); !errors.Is(err, io.EOF) {
+		t.Fatalf("the older feed: %v, want EOF", err)
+	}
+	old.Close() // must not free the newer one's slot
+	_, err = b.SubscribeToShard(t.Context(), in)
+	wantCode(t, err, kinesis.ErrResourceInUse)
+	putFanOut(t, b, "x")
+	if got := collect(t, newer, 1); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("newer feed got %v", got)
+	}
+}

@@ -70,7 +70,23 @@ func (t *table) isKey(name string) bool {
 var tableNameRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
 // checkTableName returns the model validation message for a bad name.
+// The table operations (CreateTable, DescribeTable, DeleteTable) check
+// presence and length first, in their own words.
 func checkTableName(name *string, member string) error {
+	return checkName(name, member, false)
+}
+
+func checkControlTableName(name *string) error {
+	return checkName(name, "tableName", true)
+}
+
+func checkName(name *string, member string, control bool) error {
+	if control && name == nil {
+		return validationError("The parameter 'TableName' is required but was not present in the request")
+	}
+	if control && (len(*name) < 3 || len(*name) > 255) {
+		return validationError("TableName must be at least 3 characters long and at most 255 characters long")
+	}
 	if name == nil {
 		return validationError("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", member)
 	}
@@ -97,8 +113,12 @@ func checkTableName(name *string, member string) error {
 // loadTable reads a table's description. ResourceNotFoundException if
 // there is none (or it is still CREATING, when item operations ask).
 func (h *Handler) loadTable(ctx context.Context, name *string, forItems bool) (*table, error) {
-	if err := checkTableName(name, "tableName"); err != nil {
-		return nil, err
+	check := checkTableName(name, "tableName")
+	if !forItems {
+		check = checkControlTableName(name)
+	}
+	if check != nil {
+		return nil, check
 	}
 	e, err := h.store.Get(ctx, tablePrefix+*name)
 	if errors.Is(err, kinesis.ErrKeyNotFound) {
@@ -202,7 +222,7 @@ func (h *Handler) createTable(ctx context.Context, body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := checkTableName(in.TableName, "tableName"); err != nil {
+	if err := checkControlTableName(in.TableName); err != nil {
 		return nil, err
 	}
 	if in.AttributeDefinitions == nil {

@@ -6,12 +6,13 @@ import (
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
-// streamMembers are the members that name a stream, in any operation's
-// input; other members are ignored when decoding into it.
+// streamMembers are the members that name a stream, consumer or shard, in
+// any operation's input; other members are ignored when decoding into it.
 type streamMembers struct {
 	StreamName  *string `json:"StreamName"`
 	StreamARN   *string `json:"StreamARN"`
 	ConsumerARN *string `json:"ConsumerARN"`
+	ShardId     *string `json:"ShardId"`
 }
 
 // admit asks the service, when it limits call rates, to admit one call of
@@ -23,16 +24,20 @@ func (h *Handler) admit(op string, c codec, body []byte) (done func(), err error
 	if !ok {
 		return func() {}, nil
 	}
-	return a.AdmitCall(op, func() kinesis.StreamRef {
+	return a.AdmitCall(op, func() kinesis.CallTarget {
 		var in streamMembers
 		if c.decode(body, &in) != nil {
-			return kinesis.StreamRef{}
+			return kinesis.CallTarget{}
 		}
-		ref := kinesis.StreamRef{Name: deref(in.StreamName), ARN: deref(in.StreamARN)}
-		if ref.Name == "" && ref.ARN == "" && in.ConsumerARN != nil {
+		t := kinesis.CallTarget{
+			Stream:      kinesis.StreamRef{Name: deref(in.StreamName), ARN: deref(in.StreamARN)},
+			ConsumerARN: deref(in.ConsumerARN),
+			ShardID:     deref(in.ShardId),
+		}
+		if t.Stream.Name == "" && t.Stream.ARN == "" && t.ConsumerARN != "" {
 			// arn:...:stream/NAME/consumer/CONSUMER:TIME
-			ref.ARN, _, _ = strings.Cut(*in.ConsumerARN, "/consumer/")
+			t.Stream.ARN, _, _ = strings.Cut(t.ConsumerARN, "/consumer/")
 		}
-		return ref
+		return t
 	})
 }

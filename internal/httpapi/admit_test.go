@@ -17,15 +17,17 @@ type admittingService struct {
 	mu     sync.Mutex
 	asked  []string            // operations, in order
 	stream []kinesis.StreamRef // the stream of each per-stream call
+	last   kinesis.CallTarget  // the target of the last call
 	done   map[string]int      // successful calls reported, by operation
 }
 
-func (a *admittingService) AdmitCall(op string, stream func() kinesis.StreamRef) (func(), error) {
+func (a *admittingService) AdmitCall(op string, target func() kinesis.CallTarget) (func(), error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.asked = append(a.asked, op)
 	if op != "PutRecords" { // as the broker, which never asks for a data-plane stream
-		a.stream = append(a.stream, stream())
+		a.last = target()
+		a.stream = append(a.stream, a.last.Stream)
 	}
 	if a.refuse[op] {
 		return nil, kinesis.Errorf(kinesis.ErrLimitExceeded, "Rate exceeded for account 000000000000.")
@@ -77,6 +79,14 @@ func TestHandler_AdmitCall(t *testing.T) {
 		if a.stream[i] != w {
 			t.Errorf("%s: stream %+v, want %+v", a.asked[i], a.stream[i], w)
 		}
+	}
+	// A subscription is limited per consumer and shard.
+	consumer := "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1"
+	a.mu.Unlock()
+	serve(h, newRequest("SubscribeToShard", `{"ConsumerARN":"`+consumer+`","ShardId":"shardId-000000000001","StartingPosition":{"Type":"LATEST"}}`))
+	a.mu.Lock()
+	if want := (kinesis.CallTarget{Stream: kinesis.StreamRef{ARN: "arn:aws:kinesis:us-east-1:000000000000:stream/s"}, ConsumerARN: consumer, ShardID: "shardId-000000000001"}); a.last != want {
+		t.Errorf("SubscribeToShard target %+v, want %+v", a.last, want)
 	}
 	// done is reported for successful calls only.
 	if a.done["CreateStream"] != 1 || a.done["DescribeStreamSummary"] != 1 || a.done["DescribeLimits"] != 0 || a.done["DescribeStream"] != 0 {

@@ -4,6 +4,7 @@ inside PutRecords and as exceptions elsewhere, and a client with retries
 gets through."""
 
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 from botocore.retries.standard import ThrottledRetryableChecker
@@ -17,14 +18,17 @@ class ThrottlingTest(SluiceTestCase):
         self.client = new_client(LIMITS_ENDPOINT)
         self.addCleanup(self.client.close)
 
-    def throttled(self, fn, n=50, **kwargs):
-        """Call fn until it fails (at most n times); return the error."""
-        for _ in range(n):
-            try:
-                fn(**kwargs)
-            except ClientError as e:
-                return e
-        self.fail(f"not throttled in {n} calls")
+    def throttled(self, fn, rounds=20, **kwargs):
+        """Call fn four at a time, so that a slow machine cannot spread the
+        calls below the rate, until one fails; return the error."""
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(rounds):
+                for f in [pool.submit(fn, **kwargs) for _ in range(4)]:
+                    try:
+                        f.result()
+                    except ClientError as e:
+                        return e
+        self.fail(f"not throttled in {rounds * 4} calls")
 
     def test_throttling(self):
         c = self.client
