@@ -22,8 +22,12 @@ import (
 // lease table in the same server.
 func BenchmarkConsumer_Throughput(b *testing.B) {
 	const records = 100000
-	for _, shards := range []int{1, 4} {
-		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
+	for _, bc := range []struct {
+		retrieval string
+		shards    int
+	}{{"polling", 1}, {"polling", 4}, {"fanout", 1}, {"fanout", 4}} {
+		shards := bc.shards
+		b.Run(fmt.Sprintf("retrieval=%s/shards=%d", bc.retrieval, shards), func(b *testing.B) {
 			srv := sluicetest.Start(b)
 			ctx := context.Background()
 			srv.CreateStream(ctx, "bench", shards)
@@ -46,12 +50,16 @@ func BenchmarkConsumer_Throughput(b *testing.B) {
 				var n atomic.Int64
 				done := make(chan struct{})
 				store := consumer.NewDynamoDBLeaseStore(ddb, fmt.Sprintf("bench-%d-%d", shards, i))
+				var opts []consumer.Option
+				if bc.retrieval == "fanout" {
+					opts = append(opts, consumer.WithRetrieval(consumer.FanOut{ConsumerName: fmt.Sprintf("bench-%d", i)}))
+				}
 				c, err := consumer.New(kc, store, "bench", consumer.Func(func(ctx context.Context, in consumer.ProcessRecordsInput) error {
 					if n.Add(int64(len(in.Records))) == records {
 						close(done)
 					}
 					return nil
-				}))
+				}), opts...)
 				if err != nil {
 					b.Fatal(err)
 				}

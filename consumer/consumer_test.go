@@ -104,6 +104,23 @@ func (c *collector) add(worker string, recs []consumer.Record) {
 	}
 }
 
+// distinct counts different records processed.
+func (c *collector) distinct() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, nums := range c.seen {
+		seen := map[int]bool{}
+		for _, i := range nums {
+			if !seen[i] {
+				seen[i] = true
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func (c *collector) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -217,11 +234,41 @@ func (e *env) owners() map[string]int {
 	return m
 }
 
+// countingMetrics records what the metrics hooks were told.
+type countingMetrics struct {
+	consumer.NopMetrics
+	mu      sync.Mutex
+	records int
+	bytes   int
+	held    int
+	events  map[consumer.LeaseEventKind]int
+}
+
+func (m *countingMetrics) RecordsProcessed(_ string, records, bytes int) {
+	m.mu.Lock()
+	m.records += records
+	m.bytes += bytes
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) LeasesHeld(n int) {
+	m.mu.Lock()
+	m.held = max(m.held, n)
+	m.mu.Unlock()
+}
+
+func (m *countingMetrics) LeaseEvent(_ string, ev consumer.LeaseEventKind) {
+	m.mu.Lock()
+	m.events[ev]++
+	m.mu.Unlock()
+}
+
 func TestConsumer_ProcessesEveryRecordInOrder(t *testing.T) {
 	e := newEnv(t, 3)
 	e.put(0, 1000, 20)
 	col := newCollector()
-	w := e.start("w1", col)
+	metrics := &countingMetrics{events: map[consumer.LeaseEventKind]int{}}
+	w := e.start("w1", col, consumer.WithMetrics(metrics))
 	waitFor(t, "1000 records", time.Minute, func() bool { return col.count() >= 1000 })
 	e.put(1000, 500, 20)
 	waitFor(t, "1500 records", time.Minute, func() bool { return col.count() >= 1500 })
@@ -229,6 +276,11 @@ func TestConsumer_ProcessesEveryRecordInOrder(t *testing.T) {
 	if dups := col.check(t, 1500); dups != 0 {
 		t.Errorf("%d duplicates with one worker", dups)
 	}
+	metrics.mu.Lock()
+	if metrics.records != 1500 || metrics.held != 3 || metrics.events[consumer.LeaseTaken] != 3 || metrics.events[consumer.LeaseReleased] != 3 {
+		t.Errorf("metrics: %d records, at most %d leases held, events %v; want 1500, 3, 3 taken and 3 released", metrics.records, metrics.held, metrics.events)
+	}
+	metrics.mu.Unlock()
 	// A clean stop checkpointed and released every lease.
 	ls, err := e.store.ListLeases(ctxFor(t, time.Minute))
 	if err != nil {
@@ -291,7 +343,7 @@ func TestConsumer_BalanceAndHandoff(t *testing.T) {
 	waitFor(t, "a to hold every lease again", time.Minute, func() bool { return e.owners()["a"] == 4 })
 	close(stopWrites)
 	wg.Wait()
-	waitFor(t, "every record", time.Minute, func() bool { return col.count() >= written })
+	waitFor(t, "every record", time.Minute, func() bool { return col.distinct() >= written })
 	dups := col.check(t, written)
 	t.Logf("%d records, %d duplicates", written, dups)
 }
@@ -333,7 +385,7 @@ func TestConsumer_Reshard(t *testing.T) {
 	}
 	waitActive(t, e)
 	e.put(600, 300, 10)
-	waitFor(t, "900 records", 2*time.Minute, func() bool { return col.count() >= 900 })
+	waitFor(t, "900 records", 2*time.Minute, func() bool { return col.distinct() >= 900 })
 	dups := col.check(t, 900)
 	t.Logf("%d duplicates", dups)
 	waitFor(t, "finished leases of the parents", time.Minute, func() bool {
@@ -633,7 +685,7 @@ func TestConsumer_FanOut(t *testing.T) {
 	}
 	waitActive(t, e)
 	e.put(500, 500, 10)
-	waitFor(t, "1000 records", time.Minute, func() bool { return col.count() >= 1000 })
+	waitFor(t, "1000 records", time.Minute, func() bool { return col.distinct() >= 1000 })
 	t.Logf("%d duplicates", col.check(t, 1000))
 	out, err := e.kc.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: streamARN(t, e)})
 	if err != nil {
@@ -650,4 +702,27 @@ func streamARN(t *testing.T, e *env) *string {
 		t.Fatal(err)
 	}
 	return out.StreamDescriptionSummary.StreamARN
+}
+
+// TestConsumer_FanOutReregisters deregisters the stream consumer under a
+// running worker: it registers it again and reads on.
+func TestConsumer_FanOutReregisters(t *testing.T) {
+	e := newEnv(t, 1)
+	col := newCollector()
+	e.start("a", col, consumer.WithRetrieval(consumer.FanOut{ConsumerName: "app"}))
+	e.put(0, 10, 2)
+	waitFor(t, "10 records", time.Minute, func() bool { return col.distinct() >= 10 })
+	ctx := ctxFor(t, time.Minute)
+	if _, err := e.kc.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{StreamARN: streamARN(t, e), ConsumerName: aws.String("app")}); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the server has forgotten it, then write more.
+	waitFor(t, "the consumer to be gone", time.Minute, func() bool {
+		_, err := e.kc.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: streamARN(t, e), ConsumerName: aws.String("app")})
+		var nf *types.ResourceNotFoundException
+		return errors.As(err, &nf)
+	})
+	e.put(10, 10, 2)
+	waitFor(t, "20 records", 2*time.Minute, func() bool { return col.distinct() >= 20 })
+	col.check(t, 20)
 }

@@ -68,6 +68,16 @@
 // abandons and renews a subscription that delivers nothing for
 // StallTimeout, so a shard never stalls silently.
 //
+// # Differences from the KCL
+//
+// The lease rows have the KCL's attribute names and meanings, but a table
+// must not be shared by KCL workers and these: balancing differs (every
+// worker here takes its fair share itself; KCL 3 has a leader assign
+// leases by throughput), and throughputKBps and KCL 3's worker-metrics and
+// coordinator rows are not written. A failing batch is retried, never
+// skipped (the KCL moves on to the next batch). Child leases wait for all
+// parents. SHARD_END is checkpointed by the library, not by the processor.
+//
 // # Observability
 //
 // Metrics go to a Metrics hook (lag as MillisBehindLatest and iterator age,

@@ -155,8 +155,24 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 	}
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if kc, ok := api.(*kinesis.Client); ok {
+		// A client of its own per subscription: the SDK's clients share
+		// one event-stream decoder among their streams without locking
+		// (aws/smithy-go#714).
+		api = kinesis.New(kc.Options())
+	}
 	out, err := api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(f.shardID), StartingPosition: pos})
 	if err != nil {
+		var notFound *types.ResourceNotFoundException
+		if errors.As(err, &notFound) {
+			// The stream consumer may have been deregistered: register
+			// it again on the next attempt.
+			f.env.fanOutMu.Lock()
+			if f.env.consumerARN == consumerARN {
+				f.env.consumerARN = ""
+			}
+			f.env.fanOutMu.Unlock()
+		}
 		return false, fmt.Errorf("subscribe to %s: %w", f.shardID, err)
 	}
 	stream := out.GetStream()

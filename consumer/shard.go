@@ -154,8 +154,8 @@ func (w *shardWorker) write(ctx context.Context, op string, fn func(Lease) (Leas
 	return err
 }
 
-// renew renews the lease; a worker that cannot renew for most of the
-// failover time stops processing on its own, before another may take over.
+// renew renews the lease. A worker that cannot renew stops processing when
+// its fence timer fires, before another worker may take over.
 func (w *shardWorker) renew(ctx context.Context) {
 	w.mu.Lock()
 	// A lease being handed off belongs to the new owner already.
@@ -232,7 +232,7 @@ func (w *shardWorker) process() outcome {
 			return w.stopProcessor(p)
 		}
 		b, err := f.next(nextCtx)
-		if err != nil && !errors.Is(err, errShardEnd) {
+		if err != nil { // stopping, lost; a feed's end comes as a batch with shardEnd
 			return w.stopProcessor(p)
 		}
 		recs := w.records(b.records, l, start)
