@@ -184,8 +184,10 @@ const (
 const errCodeDuplicateInProcess = 10158
 
 // errAppendUnknown is an append that failed after an attempt that may have
-// stored it: its records must not be written elsewhere.
-var errAppendUnknown = errors.New("outcome unknown: an earlier attempt went unanswered and may have stored it")
+// stored it: its records must not be written elsewhere. Like an append
+// that ran out of time (what it was before appends were retried), it
+// matches context.DeadlineExceeded: an attempt's deadline passed unanswered.
+var errAppendUnknown = fmt.Errorf("outcome unknown: an earlier attempt went unanswered (%w) and may have stored it", context.DeadlineExceeded)
 
 // Append publishes msg as one message and returns its sequence once the
 // stream (leader) has stored it; with SyncAlways that means on disk. If the
