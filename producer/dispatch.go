@@ -376,7 +376,10 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 				break
 			}
 			if recTokens < 1 || byteTokens < float64(ws) {
-				wait = earliest(wait, now.Add(max(tokenWait(q.recLim, 1-recTokens), tokenWait(q.byteLim, float64(ws)-byteTokens))))
+				// Like the KPL's limiter, drain every 25 ms at most, so a
+				// throttled shard sends batches rather than a record per
+				// token.
+				wait = earliest(wait, now.Add(max(limiterTick, tokenWait(q.recLim, 1-recTokens), tokenWait(q.byteLim, float64(ws)-byteTokens))))
 				break
 			}
 			recTokens--
@@ -418,6 +421,9 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	}
 	return req, never
 }
+
+// limiterTick is the shortest wait for a shard's tokens.
+const limiterTick = 25 * time.Millisecond
 
 // spreadBytes is the size of requests while more could be in flight.
 const spreadBytes = 64 << 10

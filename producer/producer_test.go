@@ -414,3 +414,36 @@ func (m *countingMetrics) RecordDone(s producer.RecordStats) {
 		m.userFailed.Add(1)
 	}
 }
+
+// TestProducer_CloseTimeout closes a producer whose records cannot be
+// delivered (the stream does not exist) with a short context: Close
+// returns the context's error and every record's result is an error.
+func TestProducer_CloseTimeout(t *testing.T) {
+	ctx := testContext(t)
+	srv := sluicetest.Start(t)
+	p, err := producer.New(srv.Kinesis(), "missing", producer.WithRecordTTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var futures []*producer.Future
+	for i := range 20 {
+		f, err := p.PutAsync(ctx, fmt.Sprint("k", i), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := p.Close(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close: %v, want the context's deadline", err)
+	}
+	for i, f := range futures {
+		if _, err := f.Wait(ctx); !errors.Is(err, producer.ErrClosed) {
+			t.Errorf("record %d: %v, want ErrClosed", i, err)
+		}
+	}
+	if n, _ := p.Buffered(); n != 0 {
+		t.Errorf("%d records still buffered after Close", n)
+	}
+}

@@ -154,8 +154,10 @@ type benchConfig struct {
 	RandomKeys bool
 	// Read reads the whole stream back after the put phase.
 	Read bool
-	// Progress, if set, is called about once a second in each phase.
-	Progress func(benchProgress)
+	// Progress, if set, is called every ProgressEvery (default a second)
+	// in each phase.
+	Progress      func(benchProgress)
+	ProgressEvery time.Duration
 	// Logger receives warnings about retried reads; nil discards them.
 	Logger *slog.Logger
 }
@@ -312,17 +314,20 @@ type benchCounters struct {
 	records, bytes, failed atomic.Int64
 }
 
-// reportProgress calls progress once a second until the returned function
+// reportProgress calls progress every period until the returned function
 // is called; that function returns once the last report is done, so the
 // next phase never reports at the same time.
-func reportProgress(phase string, began time.Time, c *benchCounters, progress func(benchProgress)) (stop func()) {
+func reportProgress(phase string, began time.Time, period time.Duration, c *benchCounters, progress func(benchProgress)) (stop func()) {
 	if progress == nil {
 		return func() {}
 	}
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(time.Second)
+		if period <= 0 {
+			period = time.Second
+		}
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
 			select {
@@ -351,7 +356,7 @@ func benchPut(ctx context.Context, api putRecordsAPI, cfg benchConfig, gen *reco
 	// Requests in flight at the deadline finish and count: cutting them off
 	// would record them as failures.
 	deadline := began.Add(cfg.Duration)
-	stopProgress := reportProgress("put", began, &counters, cfg.Progress)
+	stopProgress := reportProgress("put", began, cfg.ProgressEvery, &counters, cfg.Progress)
 	var wg sync.WaitGroup
 	for p := range cfg.Producers {
 		wg.Go(func() {
@@ -423,7 +428,7 @@ func benchRead(ctx context.Context, api benchAPI, cfg benchConfig) (benchPhase, 
 	requests := make([]int64, len(shards))
 	errs := make([]error, len(shards))
 	began := time.Now()
-	stopProgress := reportProgress("read", began, &counters, cfg.Progress)
+	stopProgress := reportProgress("read", began, cfg.ProgressEvery, &counters, cfg.Progress)
 	var wg sync.WaitGroup
 	for i, s := range shards {
 		wg.Go(func() {

@@ -124,7 +124,9 @@ func TestBenchmark(t *testing.T) {
 		var mu sync.Mutex
 		var phases []string
 		cfg := benchConfig{Stream: "s", Producers: 3, RecordSize: 64, Batch: 50, Duration: 1200 * time.Millisecond,
-			RandomKeys: randomKeys, Read: true, Progress: func(p benchProgress) {
+			// Reports every 50 ms: a busy machine may run a 1 s ticker
+			// late enough to miss a 1.2 s phase.
+			RandomKeys: randomKeys, Read: true, ProgressEvery: 50 * time.Millisecond, Progress: func(p benchProgress) {
 				mu.Lock()
 				defer mu.Unlock()
 				phases = append(phases, p.Phase)

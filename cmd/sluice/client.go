@@ -72,6 +72,19 @@ func normalizeEndpoint(endpoint string) string {
 // newClient builds a Kinesis client from the flags and the usual AWS
 // configuration (environment, shared config files, SSO, roles...).
 func (c *clientFlags) newClient(ctx context.Context) (*kinesis.Client, error) {
+	cfg, endpoint, err := c.awsConfig(ctx, c.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
+		o.BaseEndpoint = endpoint // nil: ignore AWS_ENDPOINT_URL*, "aws" means AWS
+	}), nil
+}
+
+// awsConfig loads the AWS configuration for a client of endpoint (a URL,
+// host:port, or "aws") and returns the base endpoint to give the client:
+// nil for AWS's own.
+func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Config, *string, error) {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = maxIdleConns
 		t.MaxIdleConnsPerHost = maxIdleConns
@@ -90,7 +103,7 @@ func (c *clientFlags) newClient(ctx context.Context) (*kinesis.Client, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+		return aws.Config{}, nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = defaultRegion
@@ -99,7 +112,7 @@ func (c *clientFlags) newClient(ctx context.Context) (*kinesis.Client, error) {
 	// it could not drain, printed whenever tail or bench cancels reads on
 	// purpose as they stop; errors reach the user as returned errors.
 	cfg.Logger = logging.Nop{}
-	endpoint := normalizeEndpoint(c.endpoint)
+	endpoint = normalizeEndpoint(endpoint)
 	useAWS := endpoint == "" || strings.EqualFold(endpoint, awsEndpoint)
 	// With nothing configured the SDK would fall back to EC2 instance
 	// metadata, which hangs and then fails off EC2. A local Sluice accepts
@@ -107,13 +120,10 @@ func (c *clientFlags) newClient(ctx context.Context) (*kinesis.Client, error) {
 	if !useAWS && !credentialsConfigured(cfg.ConfigSources) {
 		cfg.Credentials = credentials.NewStaticCredentialsProvider("sluice", "sluice", "")
 	}
-	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
-		if useAWS {
-			o.BaseEndpoint = nil // ignore AWS_ENDPOINT_URL*: "aws" means AWS
-			return
-		}
-		o.BaseEndpoint = aws.String(endpoint)
-	}), nil
+	if useAWS {
+		return cfg, nil, nil
+	}
+	return cfg, aws.String(endpoint), nil
 }
 
 // credentialsConfigured reports whether the loaded AWS configuration names

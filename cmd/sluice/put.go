@@ -4,9 +4,9 @@ package main
 //
 // Records flow from a source (arguments, or a goroutine scanning stdin)
 // through a channel into putter.run, which packs them into PutRecords
-// requests and retries the entries a response reports as failed. A later
-// --aggregate stage packs records into KPL aggregates between the source
-// and putter.run; neither side needs to change for it.
+// requests and retries the entries a response reports as failed. With
+// --aggregate they go to the public producer package instead, which packs
+// them into KPL aggregates per shard (putAggregated).
 
 import (
 	"bufio"
@@ -54,7 +54,8 @@ func runPut(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.BoolVar(&keys.fromLine, "key-from-line", false, "take each record's partition key from its line: the text before the first --key-delimiter; the rest is the data")
 	fs.StringVar(&keys.delimiter, "key-delimiter", "\t", "`separator` between key and data with --key-from-line")
 	verbose := fs.Bool("v", false, `print "shardId sequenceNumber" for every record on stdout instead of a summary on stderr`)
-	retries := fs.Int("retries", 10, "how many times to retry records that PutRecords reports as failed (throttled), with backoff from 100ms to 5s")
+	retries := fs.Int("retries", 10, "how many times to retry records that PutRecords reports as failed (throttled), with backoff from 100ms to 5s; with --aggregate records are retried for up to 30s instead")
+	aggregate := fs.Bool("aggregate", false, "pack records bound for the same shard into KPL aggregates with the Go producer, within each shard's write quota; readers must deaggregate (the KCL, the Go deaggregate package)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -72,25 +73,31 @@ func runPut(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	p := &putter{api: client, stream: pos[0], retries: *retries, linger: putLinger, sleep: sleepCtx}
-	if *verbose {
-		p.verbose = env.stdout
-	}
 	var src recordSource
 	if records := pos[1:]; len(records) > 0 {
 		src = argsSource(records, keys)
 	} else {
 		src = linesSource(env.stdin, keys)
 	}
+	var out io.Writer
+	if *verbose {
+		out = env.stdout
+	}
 	start := time.Now()
-	err = p.put(ctx, src)
+	var s putStats
+	if *aggregate {
+		s, err = putAggregated(ctx, client, pos[0], src, out)
+	} else {
+		p := &putter{api: client, stream: pos[0], retries: *retries, linger: putLinger, sleep: sleepCtx, verbose: out}
+		err = p.put(ctx, src)
+		s = p.stats
+	}
 	if isCanceled(ctx, err) {
 		err = fmt.Errorf("put interrupted: %w", err)
 	}
 	if !*verbose {
-		s := p.stats
 		fmt.Fprintf(env.stderr, "put %s (%s) to %s in %s, %v",
-			plural(s.records, "record"), formatBytes(s.bytes), p.stream, plural(s.requests, "request"),
+			plural(s.records, "record"), formatBytes(s.bytes), pos[0], plural(s.requests, "request"),
 			time.Since(start).Round(time.Millisecond))
 		if s.retried > 0 {
 			fmt.Fprintf(env.stderr, ", %d retried", s.retried)

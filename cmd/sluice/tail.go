@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,6 +53,8 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	maxRecords := fs.Int64("max-records", 0, "stop after printing this many `records` (default 0: follow until interrupted)")
 	fanOut := fs.Bool("fan-out", false, "read by enhanced fan-out: register (or reuse) a stream consumer and have SubscribeToShard push records")
 	consumerName := fs.String("consumer", "sluice-tail", "`name` of the stream consumer --fan-out registers or reuses")
+	var group groupFlags
+	group.register(fs, env)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -69,6 +72,18 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	if *maxRecords < 0 {
 		return usageError(fs, "tail: --max-records must not be negative")
 	}
+	out := &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords}
+	consumerSet := false
+	if group.name != "" {
+		if *fanOut {
+			group.fanOutConsumer = *consumerName
+			fs.Visit(func(f *flag.Flag) { consumerSet = consumerSet || f.Name == "consumer" })
+			if !consumerSet {
+				group.fanOutConsumer = group.name // one stream consumer per group
+			}
+		}
+		return group.run(ctx, env, &cf, pos[0], start, out)
+	}
 	client, err := cf.newClient(ctx)
 	if err != nil {
 		return err
@@ -78,7 +93,7 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 		stream: pos[0],
 		start:  start,
 		relist: tailRelistInterval,
-		out:    &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords},
+		out:    out,
 		logger: slog.New(slog.NewTextHandler(env.stderr, nil)),
 	}
 	if *fanOut {

@@ -1,0 +1,70 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicehq/sluice/consumer"
+	"github.com/sluicehq/sluice/consumer/leasetest"
+	"github.com/sluicehq/sluice/sluicetest"
+)
+
+// BenchmarkConsumer_Throughput measures records/s through one worker that
+// reads a preloaded stream (100-byte records) from TRIM_HORIZON to its end
+// with a processor that does nothing, checkpointing after each batch, the
+// lease table in the same server.
+func BenchmarkConsumer_Throughput(b *testing.B) {
+	const records = 100000
+	for _, shards := range []int{1, 4} {
+		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
+			srv := sluicetest.Start(b)
+			ctx := context.Background()
+			srv.CreateStream(ctx, "bench", shards)
+			kc := srv.Kinesis()
+			data := make([]byte, 100)
+			for i := 0; i < records; i += 500 {
+				entries := make([]types.PutRecordsRequestEntry, 500)
+				for j := range entries {
+					entries[j] = types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i + j)), Data: data}
+				}
+				out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("bench"), Records: entries})
+				if err != nil || aws.ToInt32(out.FailedRecordCount) > 0 {
+					b.Fatalf("load: %v", err)
+				}
+			}
+			ddb := leasetest.DynamoDBClient(srv.Endpoint())
+			b.ResetTimer()
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				var n atomic.Int64
+				done := make(chan struct{})
+				store := consumer.NewDynamoDBLeaseStore(ddb, fmt.Sprintf("bench-%d-%d", shards, i))
+				c, err := consumer.New(kc, store, "bench", consumer.Func(func(ctx context.Context, in consumer.ProcessRecordsInput) error {
+					if n.Add(int64(len(in.Records))) == records {
+						close(done)
+					}
+					return nil
+				}))
+				if err != nil {
+					b.Fatal(err)
+				}
+				runCtx, cancel := context.WithCancel(ctx)
+				start := time.Now()
+				ran := make(chan error, 1)
+				go func() { ran <- c.Run(runCtx) }()
+				<-done
+				total += time.Since(start)
+				cancel()
+				<-ran
+			}
+			b.ReportMetric(float64(records*b.N)/total.Seconds(), "records/s")
+		})
+	}
+}
