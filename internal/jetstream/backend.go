@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,8 +117,25 @@ func (b *Backend) open(ctx context.Context) error {
 	if b.mux, err = newReplyMux(b.nc); err != nil {
 		return err
 	}
-	b.meta, err = b.openBucket(ctx, b.cfg.MetaBucket)
+	b.meta, err = b.openMetaBucket(ctx)
 	return err
+}
+
+// openMetaBucket opens the metadata bucket. An external cluster that is
+// still forming may have a meta leader but not yet its peers ("no suitable
+// peers for placement, peer offline"), so like waitJetStream it keeps
+// trying, bounded by ctx rather than the configured timeout.
+func (b *Backend) openMetaBucket(ctx context.Context) (*Bucket, error) {
+	for attempt := 1; ; attempt++ {
+		k, err := b.openBucket(ctx, b.cfg.MetaBucket)
+		if err == nil || b.srv != nil || ctx.Err() != nil || !transient(err) {
+			return k, err
+		}
+		b.log.Warn("waiting for the jetstream cluster to place the meta bucket", "url", b.cfg.URL, "attempt", attempt, "err", err)
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return nil, fmt.Errorf("open meta bucket %s: %w", b.cfg.MetaBucket, err)
+		}
+	}
 }
 
 // startEmbedded starts an in-process server without a listener.
@@ -291,6 +309,10 @@ func transient(err error) bool {
 		switch apiErr.ErrorCode {
 		case 10008, 10009: // JetStream temporarily unavailable; no meta leader
 			return true
+		case 10005: // no suitable peers for placement
+			// Transient only for want of peers that are offline (or
+			// not yet heard from): a cluster forming or a node restarting.
+			return strings.Contains(apiErr.Description, "peer offline")
 		}
 	}
 	return errors.Is(err, context.DeadlineExceeded) ||

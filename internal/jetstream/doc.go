@@ -20,6 +20,8 @@
 //
 // Consistency: direct gets may be answered by any replica, so in a cluster
 // a Read or List right after an acknowledged write may not see it yet.
+// Right after a stream is created no replica may serve direct gets at all;
+// reads then ask again, with a short backoff, until their context ends.
 // Metadata Get reads from the stream leader, so Get then Update (CAS) sees
 // the caller's own writes.
 package jetstream

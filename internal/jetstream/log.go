@@ -184,8 +184,10 @@ const (
 const errCodeDuplicateInProcess = 10158
 
 // errAppendUnknown is an append that failed after an attempt that may have
-// stored it: its records must not be written elsewhere.
-var errAppendUnknown = errors.New("outcome unknown: an earlier attempt went unanswered and may have stored it")
+// stored it: its records must not be written elsewhere. Like an append
+// that ran out of time (what it was before appends were retried), it
+// matches context.DeadlineExceeded: an attempt's deadline passed unanswered.
+var errAppendUnknown = fmt.Errorf("outcome unknown: an earlier attempt went unanswered (%w) and may have stored it", context.DeadlineExceeded)
 
 // Append publishes msg as one message and returns its sequence once the
 // stream (leader) has stored it; with SyncAlways that means on disk. If the
@@ -346,7 +348,7 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	var out []kinesis.Message
-	err := b.mux.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+	err := b.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
 		switch replyStatus(m) {
 		case "":
 		case statusEOB, statusNotFound:
@@ -365,7 +367,7 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 		return false, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read log %s: %w", name, b.mapNoResponders(ctx, name, err))
+		return nil, fmt.Errorf("read log %s: %w", name, mapStreamErr(err))
 	}
 	return out, nil
 }
@@ -390,7 +392,7 @@ func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint6
 		seq   uint64
 		found bool
 	)
-	err = b.mux.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+	err = b.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
 		switch replyStatus(m) {
 		case "":
 			var err error
@@ -404,7 +406,7 @@ func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint6
 		}
 	})
 	if err != nil {
-		return 0, fmt.Errorf("seek log %s: %w", name, b.mapNoResponders(ctx, name, err))
+		return 0, fmt.Errorf("seek log %s: %w", name, mapStreamErr(err))
 	}
 	if found {
 		return seq, nil
@@ -563,6 +565,44 @@ func (b *Backend) logExists(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	default:
 		return false, err
+	}
+}
+
+// Backoff between direct gets that found no responder on an existing stream.
+const (
+	firstDirectGetWait = 20 * time.Millisecond
+	maxDirectGetWait   = 500 * time.Millisecond
+)
+
+// directGet sends a direct get request for stream; see replyMux.request.
+// Nobody answers one when the stream is gone, but also, in a cluster, for
+// a while after the stream is created (or its replicas change) until a
+// replica serves direct gets. So while the stream exists it asks again,
+// after a short backoff, until ctx ends; once it is gone it fails with an
+// error matching jetstream.ErrStreamNotFound. A no-responders reply comes
+// alone, so fn has seen no message of an attempt that is repeated.
+func (b *Backend) directGet(ctx context.Context, stream string, req []byte, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+	wait := firstDirectGetWait
+	for attempt := 1; ; attempt++ {
+		err := b.mux.directGet(ctx, stream, req, idle, fn)
+		if !errors.Is(err, errNoResponders) {
+			return err
+		}
+		exists, ierr := b.logExists(ctx, stream)
+		switch {
+		case ierr == nil && !exists:
+			return fmt.Errorf("%w: %w", err, jetstream.ErrStreamNotFound)
+		case ierr != nil && ctx.Err() != nil:
+			return errors.Join(err, ierr)
+		}
+		// The stream exists (or JetStream could not say: ask again).
+		if attempt == 1 || attempt%20 == 0 {
+			b.log.Debug("direct get found no responders, asking again", "stream", stream, "attempt", attempt, "err", ierr)
+		}
+		if serr := sleepCtx(ctx, wait); serr != nil {
+			return fmt.Errorf("%w (the stream exists; no replica served direct gets in time): %w", err, serr)
+		}
+		wait = min(2*wait, maxDirectGetWait)
 	}
 }
 

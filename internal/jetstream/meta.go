@@ -240,7 +240,7 @@ func (k *Bucket) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, 
 			n       int
 			pending = -1
 		)
-		err := k.be.mux.directGet(ctx, k.stream, req, nil, func(m *nats.Msg) (bool, error) {
+		err := k.be.directGet(ctx, k.stream, req, nil, func(m *nats.Msg) (bool, error) {
 			switch replyStatus(m) {
 			case "":
 			case statusEOB:

@@ -9,7 +9,7 @@ import (
 )
 
 // WatchAppends follows the log's stream with an ordered consumer that
-// delivers headers only, from the next message on: JetStream sends each
+// delivers headers only, from the message after the leader's last one on: JetStream sends each
 // message to it once it is stored, so fn learns of appends made through
 // any server. Barriers of SealLog are reported too; they are harmless
 // wake-ups. The consumer is ephemeral and goes away with ctx.
@@ -19,12 +19,16 @@ func (b *Backend) WatchAppends(ctx context.Context, name string, fn func(lastSeq
 	}
 	var cons jetstream.Consumer
 	err := b.retryIdempotent(ctx, func(ctx context.Context) error {
-		if _, err := b.js.Stream(ctx, name); err != nil {
+		s, err := b.js.Stream(ctx, name)
+		if err != nil {
 			return err
 		}
-		var err error
+		// Start after the leader's last message rather than DeliverNew:
+		// in a cluster the consumer may sit on a replica that has not yet
+		// stored every acknowledged append, and would report those.
 		cons, err = b.js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverNewPolicy,
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   s.CachedInfo().State.LastSeq + 1,
 			HeadersOnly:   true,
 		})
 		return err

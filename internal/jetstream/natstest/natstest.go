@@ -23,8 +23,9 @@ const maxPayload = 16 << 20
 // returns the client URL of each node ("nats://127.0.0.1:port"), which
 // other processes can connect to as well. Every node listens on 127.0.0.1
 // with random client and route ports, runs with SyncAlways, and stores its
-// files under t.TempDir(). It returns once a meta leader is elected and all
-// nodes are current, and shuts the nodes down in t.Cleanup. With n = 1 it
+// files under t.TempDir(). It returns once a meta leader is elected, all
+// nodes are current and the leader can place replicas on every node
+// (an R3 stream can be created at once), and shuts the nodes down in t.Cleanup. With n = 1 it
 // starts a single non-clustered server. Set NATSTEST_LOG=1 to see the
 // servers' notices, warnings and errors in the test log.
 func StartCluster(t testing.TB, n int) []string {
@@ -88,27 +89,38 @@ func StartCluster(t testing.TB, n int) []string {
 	return urls
 }
 
-// waitMetaLeader waits until one node leads the JetStream meta group and
-// every node is current with it.
+// waitMetaLeader waits until one node leads the JetStream meta group,
+// every node is current with it, and the leader can place assets on every
+// node. An elected leader that has not yet heard from a peer counts it as
+// offline and refuses to place an R3 stream ("no suitable peers for
+// placement, peer offline"); JetStreamClusterPeers lists only the peers it
+// can place on.
 func waitMetaLeader(t testing.TB, servers []*server.Server) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	const limit = 60 * time.Second // generous: the machine may be busy
+	deadline := time.Now().Add(limit)
+	var leader *server.Server
+	var current int
 	for time.Now().Before(deadline) {
-		leaders, current := 0, 0
+		leader, current = nil, 0
 		for _, srv := range servers {
 			if srv.JetStreamIsLeader() {
-				leaders++
+				leader = srv
 			}
 			if srv.JetStreamIsCurrent() {
 				current++
 			}
 		}
-		if leaders == 1 && current == len(servers) {
+		if leader != nil && current == len(servers) && len(leader.JetStreamClusterPeers()) == len(servers) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("natstest: no JetStream meta leader after 30s")
+	if leader == nil {
+		t.Fatalf("natstest: no JetStream meta leader after %v", limit)
+	}
+	t.Fatalf("natstest: after %v, %d of %d nodes are current and the meta leader can place on %v",
+		limit, current, len(servers), leader.JetStreamClusterPeers())
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

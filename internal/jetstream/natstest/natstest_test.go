@@ -29,4 +29,19 @@ func TestStartCluster(t *testing.T) {
 		}
 		nc.Close()
 	}
+
+	// Every node can hold a replica at once: an R3 stream is placed on
+	// the first try, not refused for a peer the leader has not heard from.
+	nc, err := nats.Connect(urls[0])
+	if err != nil {
+		t.Fatalf("connect %s: %v", urls[0], err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream(nats.MaxWait(30 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.AddStream(&nats.StreamConfig{Name: "r3", Subjects: []string{"r3"}, Replicas: 3}); err != nil {
+		t.Fatalf("create an R3 stream right after StartCluster: %v", err)
+	}
 }
