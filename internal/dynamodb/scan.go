@@ -252,20 +252,9 @@ func matchRange(kc keyCondition, v Value) bool {
 	if !ok {
 		return false
 	}
-	switch kc.rangeOp {
-	case "=":
-		return c == 0
-	case "<":
-		return c < 0
-	case "<=":
-		return c <= 0
-	case ">":
-		return c > 0
-	case ">=":
-		return c >= 0
-	case "BETWEEN":
+	if kc.rangeOp == "BETWEEN" {
 		c2, ok := v.compare(kc.rangeArg[1])
 		return c >= 0 && ok && c2 <= 0
 	}
-	return false
+	return comparatorHolds(kc.rangeOp, c)
 }
