@@ -82,6 +82,15 @@ func (l *keyedLoad) waitPuts(t *testing.T, n int64) {
 	}
 }
 
+// createOnDemandStream creates an ON_DEMAND stream without waiting for it
+// to be ACTIVE.
+func createOnDemandStream(t *testing.T, c *kinesis.Client, name string) {
+	t.Helper()
+	if _, err := c.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // keyedEntry makes record n of key k of writer w: partition key "w<w>-k<k>",
 // data "key/n".
 func keyedEntry(w, k, n int) types.PutRecordsRequestEntry {
@@ -236,9 +245,7 @@ func TestScaling_UpdateShardCountErrors(t *testing.T) {
 	ctx := t.Context()
 	name := streamName(t)
 	od := name + "-od"
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(od), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, c, od)
 	createStream(t, c, name, 4)
 	update := func(target int32, typ types.ScalingType) error {
 		_, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(target), ScalingType: typ})
@@ -358,11 +365,8 @@ func TestScaling_OnDemandAutoscale(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "--autoscale-hot-share=0.05", "--autoscale-cold-share=0.01", "--autoscale-window=2s", "--autoscale-cooldown=2s")
 	c := s.Client()
-	ctx := t.Context()
 	name := streamName(t)
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, c, name)
 	waitActive(t, c, name)
 
 	// 8 keys spread over the lowest shard's range (the first quarter of
@@ -414,9 +418,7 @@ func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
 	ctx := t.Context()
 
 	od := "autoscaled"
-	if _, err := ca.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(od), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, ca, od)
 	waitActive(t, cb, od)
 	load := startKeyedLoadOn(t, []*kinesis.Client{ca, cb}, od, 2, 8, 10*time.Millisecond, true, lowShardEntry(8))
 	waitOpen := func(c *kinesis.Client, name, what string, ok func(int) bool) {
@@ -500,11 +502,8 @@ func TestScaling_OnDemandAutoscaleDefaultThresholds(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "--autoscale-window=10s", "--autoscale-cooldown=10s")
 	c := s.Client()
-	ctx := t.Context()
 	name := streamName(t)
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, c, name)
 	waitActive(t, c, name)
 	start := time.Now()
 	load := startKeyedLoad(t, c, name, 4, 50, 20*time.Millisecond, lowShardEntry(50))
