@@ -15,23 +15,11 @@ import (
 // (50 records/s), and on a stream once a second.
 var fastAutoscale = AutoscaleConfig{HotShare: 0.05, ColdShare: 0.01, Window: time.Second, Cooldown: time.Second, Interval: 100 * time.Millisecond}
 
-// waitOpenShards polls until the stream has n open shards.
+// waitOpenShards polls until ok holds for the stream's number of open
+// shards; what says what ok waits for.
 func waitOpenShards(t *testing.T, b *Broker, name string, ok func(n int) bool, what string) int {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		d, err := b.DescribeStream(context.Background(), kinesis.StreamRef{Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok(d.OpenShardCount) {
-			return d.OpenShardCount
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s has %d open shards, want %s", name, d.OpenShardCount, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStream(t, b, name, what+" open shards", func(d kinesis.StreamDescription) bool { return ok(d.OpenShardCount) }).OpenShardCount
 }
 
 // autoscaleUnderLoad loads the lowest shard of an ON_DEMAND stream through

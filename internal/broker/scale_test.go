@@ -104,8 +104,9 @@ func TestMidKey(t *testing.T) {
 	}
 }
 
-// waitActive polls until the stream is ACTIVE again.
-func waitActive(t *testing.T, b *Broker, name string) kinesis.StreamDescription {
+// waitStream polls the stream's description until ok holds, for up to two
+// minutes; want says what ok waits for.
+func waitStream(t *testing.T, b *Broker, name, want string, ok func(kinesis.StreamDescription) bool) kinesis.StreamDescription {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -113,14 +114,20 @@ func waitActive(t *testing.T, b *Broker, name string) kinesis.StreamDescription 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Status == kinesis.StatusActive {
+		if ok(d) {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stream %s still %s", name, d.Status)
+			t.Fatalf("stream %s is %s with %d open shards, want %s", name, d.Status, d.OpenShardCount, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitActive polls until the stream is ACTIVE again.
+func waitActive(t *testing.T, b *Broker, name string) kinesis.StreamDescription {
+	t.Helper()
+	return waitStream(t, b, name, "ACTIVE", func(d kinesis.StreamDescription) bool { return d.Status == kinesis.StatusActive })
 }
 
 func TestBroker_UpdateShardCountErrors(t *testing.T) {
