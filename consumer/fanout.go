@@ -226,6 +226,10 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 				if err := f.waitRoom(ctx); err != nil {
 					return false, err
 				}
+				// The pause was ours, not the server's: time a stall
+				// from now, or a slow processor would restart a
+				// healthy subscription.
+				watchdog.Reset(fo.StallTimeout)
 			}
 		}
 	}

@@ -74,6 +74,41 @@ func TestConsumer_FanOutWatchdogRenewsAStalledSubscription(t *testing.T) {
 	}
 }
 
+// TestConsumer_FanOutWatchdogIgnoresBackPressure holds a subscription
+// behind a full prefetch, with a processor slower than the watchdog's
+// timeout: the pause is the consumer's own, so the subscription is kept.
+func TestConsumer_FanOutWatchdogIgnoresBackPressure(t *testing.T) {
+	e := newEnv(t, 1)
+	logs := newLogRecorder(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	col := newCollector()
+	const stall = 2 * time.Second
+	// The server sends an idle subscription an event every 5 s: the
+	// processor's pause ends before the next one is due, so after it the
+	// feed sees no event for a while.
+	started := make(chan int)
+	var once sync.Once
+	fn := consumer.Func(func(ctx context.Context, in consumer.ProcessRecordsInput) error {
+		once.Do(func() {
+			started <- logs.count("stalled")
+			time.Sleep(2 * stall) // the next batch waits in the full prefetch
+		})
+		col.add("a", in.Records)
+		return nil
+	})
+	e.startProcessor("a", fn, consumer.WithLogger(slog.New(logs)),
+		consumer.WithRetrieval(consumer.FanOut{ConsumerName: "app", StallTimeout: stall, PrefetchBytes: 1}))
+	e.put(0, 10, 2)
+	before := <-started
+	e.put(10, 10, 2)
+	waitFor(t, "20 records", time.Minute, func() bool { return col.count() >= 20 })
+	if logs.count("stalled") != before {
+		t.Errorf("a subscription paused by back-pressure was abandoned as stalled; logged: %q", logs.messages())
+	}
+	if dups := col.check(t, 20); dups != 0 {
+		t.Errorf("%d duplicates", dups)
+	}
+}
+
 // freezeProxy forwards TCP connections to a server and can freeze those
 // that carried a SubscribeToShard request: it then stops forwarding bytes
 // either way but keeps them open, as a dead network path does.
