@@ -32,8 +32,10 @@ type FanOut struct {
 	// ConsumerName is the stream consumer to register or reuse (required;
 	// the KCL uses the application name).
 	ConsumerName string
-	// StallTimeout restarts a subscription that delivered no event for this
-	// long (default 30s; servers send an event at least every few seconds).
+	// StallTimeout restarts a subscription that got no response or
+	// delivered no event for this long, not counting pauses while the
+	// prefetch is full (default 30s; servers send an event at least every
+	// 5 seconds, so a shorter timeout restarts idle subscriptions).
 	StallTimeout time.Duration
 	// PrefetchBytes bounds the record bytes read ahead of the processor
 	// (default 16 MiB); reading the subscription pauses above it.
@@ -161,7 +163,16 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 		// (aws/smithy-go#714).
 		api = kinesis.New(kc.Options())
 	}
+	// The watchdog covers the call too: a connection that stalls before
+	// the response would otherwise hold it forever.
+	callWatchdog := time.AfterFunc(fo.StallTimeout, cancel)
 	out, err := api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(f.shardID), StartingPosition: pos})
+	if !callWatchdog.Stop() && ctx.Err() == nil {
+		if err == nil {
+			out.GetStream().Close()
+		}
+		return false, fmt.Errorf("subscribe to %s stalled: no response for %v", f.shardID, fo.StallTimeout)
+	}
 	if err != nil {
 		var notFound *types.ResourceNotFoundException
 		if errors.As(err, &notFound) {

@@ -74,6 +74,37 @@ func TestConsumer_FanOutWatchdogRenewsAStalledSubscription(t *testing.T) {
 	}
 }
 
+// TestConsumer_FanOutWatchdogRenewsAStalledSubscribe freezes the first
+// SubscribeToShard request before it reaches the server: the call gets no
+// response at all, and the watchdog abandons it too.
+func TestConsumer_FanOutWatchdogRenewsAStalledSubscribe(t *testing.T) {
+	e := newEnv(t, 1)
+	proxy := startFreezeProxy(t, e.srv.Endpoint())
+	proxy.freezeNextSubscriptions(1)
+	pe := *e
+	pe.kc = kinesis.New(e.kc.Options(), func(o *kinesis.Options) {
+		o.BaseEndpoint = &proxy.url
+		o.HTTPClient = &http.Client{Transport: &http.Transport{}}
+	})
+	logs := newLogRecorder(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	col := newCollector()
+	e.put(0, 100, 4)
+	pe.start("a", col, consumer.WithLogger(slog.New(logs)),
+		consumer.WithRetrieval(consumer.FanOut{ConsumerName: "app", StallTimeout: 8 * time.Second}))
+	waitFor(t, "100 records", time.Minute, func() bool { return col.distinct() >= 100 })
+	e.put(100, 100, 4)
+	waitFor(t, "200 records", time.Minute, func() bool { return col.distinct() >= 200 })
+	if n := proxy.subscriptions(); n < 2 {
+		t.Errorf("%d subscription connections, want the frozen one and another", n)
+	}
+	if logs.count("stalled") == 0 {
+		t.Errorf("no subscription was abandoned as stalled; logged: %q", logs.messages())
+	}
+	if dups := col.check(t, 200); dups != 0 {
+		t.Errorf("%d duplicates", dups)
+	}
+}
+
 // TestConsumer_FanOutWatchdogIgnoresBackPressure holds a subscription
 // behind a full prefetch, with a processor slower than the watchdog's
 // timeout: the pause is the consumer's own, so the subscription is kept.
@@ -117,11 +148,12 @@ type freezeProxy struct {
 	ln     net.Listener
 	target string
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	conns  []*proxyConn
-	closed bool
-	wg     sync.WaitGroup
+	mu         sync.Mutex
+	cond       *sync.Cond
+	conns      []*proxyConn
+	freezeNext int // subscription connections to freeze before their request passes
+	closed     bool
+	wg         sync.WaitGroup
 }
 
 type proxyConn struct {
@@ -200,6 +232,10 @@ func (p *freezeProxy) pipe(pc *proxyConn, src, dst net.Conn, request bool) {
 			joined := append(tail, buf[:n]...)
 			pc.subscribe = bytes.Contains(joined, []byte(target))
 			tail = append([]byte(nil), joined[max(0, len(joined)-len(target)):]...)
+			if pc.subscribe && p.freezeNext > 0 {
+				p.freezeNext--
+				pc.frozen = true
+			}
 		}
 		// Frozen, neither data nor the end of it passes.
 		for pc.frozen && !p.closed {
@@ -253,6 +289,14 @@ func (p *freezeProxy) freezeSubscriptions() int {
 		}
 	}
 	return n
+}
+
+// freezeNextSubscriptions freezes the next n connections to carry a
+// SubscribeToShard request, before the request passes.
+func (p *freezeProxy) freezeNextSubscriptions(n int) {
+	p.mu.Lock()
+	p.freezeNext = n
+	p.mu.Unlock()
 }
 
 // frozenOpen counts frozen connections the proxy still holds open.
