@@ -29,7 +29,7 @@ func boto3Python(t testing.TB) (python, versions string) {
 // TestSDK_Python runs the boto3 suite (e2e/sdk/python/test_*.py, stdlib
 // unittest) against a real server, twice: over plain HTTP, and over TLS
 // trusting the self-signed certificate the server wrote. boto3 speaks
-// HTTP/1.1 only.
+// HTTP/1.1 only, so SubscribeToShard's event stream comes chunked.
 func TestSDK_Python(t *testing.T) {
 	python, versions := boto3Python(t)
 	if python == "" {
@@ -41,6 +41,8 @@ func TestSDK_Python(t *testing.T) {
 	s := startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
 	// A second server throttles as AWS does, for the throttling tests.
 	limits := startServer(t, "--shard-limits", "aws")
+	// A third keeps new consumers CREATING, for SubscribeToShard's error.
+	creating := startServer(t, "--consumer-create-delay", "1h")
 	suite := filepath.Join("sdk", "python")
 	for _, run := range []struct {
 		name string
@@ -50,7 +52,7 @@ func TestSDK_Python(t *testing.T) {
 		{"tls", []string{"SLUICE_ENDPOINT=https://" + tlsAddr, "AWS_CA_BUNDLE=" + filepath.Join(s.dataDir, "tls-cert.pem")}},
 	} {
 		t.Run(run.name, func(t *testing.T) {
-			env := append(run.env, "SLUICE_LIMITS_ENDPOINT="+limits.Endpoint, "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore::ResourceWarning")
+			env := append(run.env, "SLUICE_LIMITS_ENDPOINT="+limits.Endpoint, "SLUICE_CREATING_ENDPOINT="+creating.Endpoint, "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore::ResourceWarning")
 			out := runSuite(t, env, python, "-m", "unittest", "discover", "-v", "-s", suite, "-t", suite)
 			// unittest exits 0 when it found no test at all.
 			if m := regexp.MustCompile(`(?m)^Ran (\d+) tests?`).FindStringSubmatch(out); m == nil || m[1] == "0" {

@@ -19,6 +19,8 @@ from botocore.exceptions import ClientError
 ENDPOINT = os.environ.get("SLUICE_ENDPOINT")
 # A second server, run with --shard-limits aws.
 LIMITS_ENDPOINT = os.environ.get("SLUICE_LIMITS_ENDPOINT")
+# A third, run with --consumer-create-delay 1h: its consumers stay CREATING.
+CREATING_ENDPOINT = os.environ.get("SLUICE_CREATING_ENDPOINT")
 
 _counter = 0
 
@@ -64,6 +66,16 @@ def list_all_shards(client, **kwargs):
         page = client.list_shards(NextToken=page["NextToken"], MaxResults=2)
         shards.extend(page["Shards"])
     return shards
+
+
+def register_consumer(client, name, consumer_name):
+    """Register a consumer of the stream, wait until it is ACTIVE, and
+    return its ARN."""
+    arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName=consumer_name)["Consumer"]["ConsumerARN"]
+    wait_until(lambda: client.describe_stream_consumer(ConsumerARN=consumer)
+               ["ConsumerDescription"]["ConsumerStatus"] == "ACTIVE", "the consumer ACTIVE")
+    return consumer
 
 
 def iterator(client, name, shard_id, typ, **kwargs):
