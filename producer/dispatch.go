@@ -41,7 +41,7 @@ type userRecord struct {
 	attempts  int
 	lastErr   error
 	notBefore time.Time // retry time
-	fut       *Future
+	fut       Future // embedded: one allocation per record
 }
 
 // shardQueue is the state of one predicted shard ("" gathers records whose
@@ -109,6 +109,8 @@ type dispatcher struct {
 	barrier    bool // ordered mode: send nothing until in-flight requests are back
 	stopping   bool
 	lastSweep  time.Time
+	// done holds the records whose result is set, until settle.
+	done []*userRecord
 	// landed holds acknowledged aggregates that went to a shard the map
 	// does not know yet, until a refreshed map tells which of their
 	// records that shard holds.
@@ -198,6 +200,7 @@ func (d *dispatcher) run() {
 	stopCh := d.stopCh
 	for {
 		next := d.pump(time.Now())
+		d.settle()
 		if d.stopping && d.inflight == 0 {
 			break
 		}
@@ -222,6 +225,7 @@ func (d *dispatcher) run() {
 			}
 			d.failQueued(ErrClosed)
 		}
+		d.settle()
 	}
 	d.cancel()
 	<-refresherDone
@@ -717,12 +721,30 @@ func (d *dispatcher) fail(u *userRecord, err error) {
 	d.finish(u)
 }
 
-func (d *dispatcher) finish(u *userRecord) {
-	close(u.fut.done)
-	d.p.buf.release(u.size, u.gen)
-	if m := d.cfg.metrics; m != nil {
-		m.RecordDone(RecordStats{Bytes: u.size, Attempts: u.attempts, Latency: time.Since(u.start), Err: u.fut.err})
+// finish queues a record whose result is set for settle.
+func (d *dispatcher) finish(u *userRecord) { d.done = append(d.done, u) }
+
+// settle resolves the futures of the records finished since the last
+// call and releases their room in the buffer, under one lock.
+func (d *dispatcher) settle() {
+	if len(d.done) == 0 {
+		return
 	}
+	d.p.buf.releaseAll(d.done)
+	if m := d.cfg.metrics; m != nil {
+		now := time.Now()
+		for _, u := range d.done {
+			m.RecordDone(RecordStats{Bytes: u.size, Attempts: u.attempts, Latency: now.Sub(u.start), Err: u.fut.err})
+		}
+	}
+	for i, u := range d.done {
+		// The caller may keep the future, which holds the record: let
+		// the data go.
+		u.data = nil
+		u.fut.resolve()
+		d.done[i] = nil
+	}
+	d.done = d.done[:0]
 }
 
 // setMap installs a new shard map. When the shards changed, queued records
