@@ -41,7 +41,7 @@ type userRecord struct {
 	attempts  int
 	lastErr   error
 	notBefore time.Time // retry time
-	fut       Future // embedded: one allocation per record
+	fut       Future    // embedded: one allocation per record
 }
 
 // shardQueue is the state of one predicted shard ("" gathers records whose
