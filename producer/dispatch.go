@@ -324,16 +324,20 @@ func (d *dispatcher) place(u *userRecord) {
 		q.ready = append(q.ready, a)
 		return
 	}
-	if q.open != nil && q.open.sizeWith(u) > d.cfg.aggregationMaxSize {
-		// A full aggregate gains nothing by waiting.
-		q.open.sendBy = u.start
-		d.seal(q)
+	var sl slot
+	if q.open != nil {
+		if sl = q.open.slotFor(u); sl.size > d.cfg.aggregationMaxSize {
+			// A full aggregate gains nothing by waiting.
+			q.open.sendBy = u.start
+			d.seal(q)
+		}
 	}
 	if q.open == nil {
 		q.open = newAggregate()
 		q.open.shard = s.id
+		sl = q.open.slotFor(u)
 	}
-	q.open.add(u, d.cfg.linger)
+	q.open.addAt(u, sl, d.cfg.linger)
 }
 
 func (d *dispatcher) seal(q *shardQueue) {
@@ -473,22 +477,24 @@ func (d *dispatcher) send(req *request, now time.Time) {
 	if len(req.aggs) == 0 {
 		return
 	}
+	req.entries = make([]types.PutRecordsRequestEntry, 0, len(req.aggs))
 	for i, a := range req.aggs {
 		req.shards[i].inflight++
 		var e types.PutRecordsRequestEntry
 		if len(a.users) == 1 {
 			u := a.users[0]
-			e = types.PutRecordsRequestEntry{PartitionKey: aws.String(u.key), Data: u.data}
+			// The keys stay put until the record is done.
+			e = types.PutRecordsRequestEntry{PartitionKey: &u.key, Data: u.data}
 			if u.ehk != "" {
-				e.ExplicitHashKey = aws.String(u.ehk)
+				e.ExplicitHashKey = &u.ehk
 			}
 		} else {
 			// The first record's own key rather than the KPL's fixed "a",
 			// and its hash key, which routes the aggregate to its shard.
 			e = types.PutRecordsRequestEntry{
-				PartitionKey:    aws.String(a.users[0].key),
+				PartitionKey:    &a.users[0].key,
 				ExplicitHashKey: aws.String(a.users[0].hash.String()),
-				Data:            encodeAggregate(a.users),
+				Data:            a.encode(),
 			}
 		}
 		for _, u := range a.users {

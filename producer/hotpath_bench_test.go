@@ -30,7 +30,7 @@ func BenchmarkAggregate(b *testing.B) {
 		for _, u := range users {
 			a.add(u, time.Second)
 		}
-		if out := encodeAggregate(a.users); len(out) != a.size {
+		if out := a.encode(); len(out) != a.size {
 			b.Fatalf("encoded %d bytes, want %d", len(out), a.size)
 		}
 	}
