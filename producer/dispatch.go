@@ -355,12 +355,16 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	}
 	var takes []take
 	wait := never
-	// While other requests could go in parallel, spread the records over
-	// them rather than filling one: a large request waits for every
-	// shard's append in it.
+	// Spread the records buffered over the requests that can be in
+	// flight rather than filling one: a large request waits for every
+	// shard's append in it, and the SDK encodes it by growing one buffer
+	// (copying it over and over). Filling the last free slot to the batch
+	// limit would put most of a burst in one request while the others
+	// come back empty-handed.
 	limitBytes := d.cfg.batchBytes
-	if free := d.cfg.maxInFlight - d.inflight; free > 1 {
-		limitBytes = min(limitBytes, spreadBytes)
+	if d.cfg.maxInFlight > 1 {
+		_, buffered := d.p.buf.usage()
+		limitBytes = min(limitBytes, max(spreadBytes, buffered/d.cfg.maxInFlight))
 	}
 	count, bytes, due, full := 0, 0, false, false
 	for i := range d.order {
@@ -433,7 +437,7 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 // limiterTick is the shortest wait for a shard's tokens.
 const limiterTick = 25 * time.Millisecond
 
-// spreadBytes is the size of requests while more could be in flight.
+// spreadBytes is the size of requests below which they are not spread.
 const spreadBytes = 64 << 10
 
 func tokens(l *rate.Limiter, now time.Time) float64 {
