@@ -40,6 +40,9 @@ type aggregate struct {
 	size     int       // encoded size of the whole Kinesis record data
 	sendBy   time.Time // the oldest record's start plus linger
 	minGen   uint64
+	// maxSize, when known, is the size the aggregate may grow to: it
+	// sizes the key indexes so that they are not rebuilt as they grow.
+	maxSize int
 	// Room for the first record, so that a lone record (all of them
 	// without aggregation) costs no slices.
 	firstUser [1]*userRecord
@@ -64,6 +67,9 @@ type slot struct {
 // linear search.
 const linearTable = 8
 
+// maxExpect caps the room made in advance in a key index.
+const maxExpect = 4096
+
 func lookup(table []string, index map[string]uint64, key string) (uint64, bool) {
 	if index != nil {
 		i, ok := index[key]
@@ -77,14 +83,15 @@ func lookup(table []string, index map[string]uint64, key string) (uint64, bool) 
 	return 0, false
 }
 
-// insert adds key to the table, indexing the table once it is long.
-func insert(table *[]string, index *map[string]uint64, key string) {
+// insert adds key to the table, indexing the table once it is long, with
+// room for expect keys.
+func insert(table *[]string, index *map[string]uint64, key string, expect int) {
 	*table = append(*table, key)
 	switch n := len(*table); {
 	case *index != nil:
 		(*index)[key] = uint64(n - 1)
 	case n > linearTable:
-		*index = make(map[string]uint64, 4*n)
+		*index = make(map[string]uint64, max(4*n, min(expect, maxExpect)))
 		for i, k := range *table {
 			(*index)[k] = uint64(i)
 		}
@@ -130,11 +137,18 @@ func (a *aggregate) addAt(u *userRecord, sl slot, linger time.Duration) {
 	if len(a.users) == 0 {
 		a.users, a.keys, a.pkTable = a.firstUser[:0], a.firstKeys[:0], a.firstPK[:0]
 	}
-	if sl.newPK {
-		insert(&a.pkTable, &a.pkIndex, u.key)
-	}
-	if sl.newEHK {
-		insert(&a.ehkTable, &a.ehkIndex, u.ehk)
+	if sl.newPK || sl.newEHK {
+		// The records to come are guessed to be of the average size.
+		expect := 0
+		if a.maxSize > 0 && len(a.users) > 0 {
+			expect = a.maxSize / max(a.size/(len(a.users)+1), 1)
+		}
+		if sl.newPK {
+			insert(&a.pkTable, &a.pkIndex, u.key, expect)
+		}
+		if sl.newEHK {
+			insert(&a.ehkTable, &a.ehkIndex, u.ehk, expect)
+		}
 	}
 	if len(a.users) == 0 || u.start.Add(linger).Before(a.sendBy) {
 		a.sendBy = u.start.Add(linger)

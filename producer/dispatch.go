@@ -335,6 +335,7 @@ func (d *dispatcher) place(u *userRecord) {
 	if q.open == nil {
 		q.open = newAggregate()
 		q.open.shard = s.id
+		q.open.maxSize = d.cfg.aggregationMaxSize
 		sl = q.open.slotFor(u)
 	}
 	q.open.addAt(u, sl, d.cfg.linger)

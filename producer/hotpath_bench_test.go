@@ -27,6 +27,7 @@ func BenchmarkAggregate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		a := newAggregate()
+		a.maxSize = DefaultAggregationMaxSize
 		for _, u := range users {
 			a.add(u, time.Second)
 		}
