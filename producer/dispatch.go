@@ -37,7 +37,6 @@ type userRecord struct {
 	size      int // data and key
 	gen       uint64
 	start     time.Time
-	deadline  time.Time // start + TTL
 	attempts  int
 	lastErr   error
 	notBefore time.Time // retry time
@@ -463,7 +462,7 @@ func (d *dispatcher) send(req *request, now time.Time) {
 	for i, a := range req.aggs {
 		live := a.users[:0]
 		for _, u := range a.users {
-			if now.After(u.deadline) {
+			if d.expired(u, now) {
 				d.fail(u, expiredError(u))
 				continue
 			}
@@ -529,6 +528,12 @@ func rebuild(a *aggregate, users []*userRecord, linger time.Duration) *aggregate
 		b.add(u, linger)
 	}
 	return b
+}
+
+// expired reports whether u's TTL has passed at t. (The deadline is not
+// kept in u: a smaller record is a smaller allocation per Put.)
+func (d *dispatcher) expired(u *userRecord, t time.Time) bool {
+	return t.After(u.start.Add(d.cfg.ttl))
 }
 
 // EntryError is the error of a record that PutRecords refused.
@@ -658,7 +663,7 @@ func (d *dispatcher) retry(users []*userRecord, err error, perm bool, now time.T
 			continue
 		}
 		at := now.Add(d.backoff(u.attempts))
-		if at.After(u.deadline) {
+		if d.expired(u, at) {
 			d.fail(u, expiredError(u))
 			continue
 		}
@@ -848,7 +853,7 @@ func (d *dispatcher) expireQueued(now time.Time) {
 		}
 	}
 	d.unassigned = slices.DeleteFunc(d.unassigned, func(u *userRecord) bool {
-		if now.After(u.deadline) {
+		if d.expired(u, now) {
 			d.fail(u, expiredError(u))
 			return true
 		}
@@ -861,7 +866,7 @@ func (d *dispatcher) expireQueued(now time.Time) {
 func (d *dispatcher) dropExpired(a *aggregate, now time.Time) *aggregate {
 	live := make([]*userRecord, 0, len(a.users))
 	for _, u := range a.users {
-		if now.After(u.deadline) {
+		if d.expired(u, now) {
 			d.fail(u, expiredError(u))
 		} else {
 			live = append(live, u)

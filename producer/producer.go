@@ -199,7 +199,6 @@ func (p *Producer) PutRecordAsync(ctx context.Context, r Record) (*Future, error
 	}
 	u.gen = gen
 	u.start = time.Now()
-	u.deadline = u.start.Add(p.cfg.ttl)
 	if !p.d.add(u) {
 		p.buf.release(u.size, gen)
 		return nil, ErrClosed
