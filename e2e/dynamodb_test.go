@@ -303,19 +303,28 @@ func names(kv ...string) map[string]string {
 	return m
 }
 
+// exprMembers returns a write step's ConditionExpression,
+// ExpressionAttributeNames and ExpressionAttributeValues, each nil when the
+// step leaves it out, so that the request carries only what the case names.
+func exprMembers(cond string, nm map[string]string, vals attrs) (*string, map[string]string, attrs) {
+	var c *string
+	if cond != "" {
+		c = aws.String(cond)
+	}
+	if len(nm) == 0 {
+		nm = nil
+	}
+	if len(vals) == 0 {
+		vals = nil
+	}
+	return c, nm, vals
+}
+
 func put(it attrs, cond string, nm map[string]string, vals attrs) step {
 	return func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
 		in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: it, ReturnValues: types.ReturnValueAllOld,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
-		if cond != "" {
-			in.ConditionExpression = aws.String(cond)
-		}
-		if len(nm) > 0 {
-			in.ExpressionAttributeNames = nm
-		}
-		if len(vals) > 0 {
-			in.ExpressionAttributeValues = vals
-		}
+		in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = exprMembers(cond, nm, vals)
 		out, err := c.PutItem(ctx, in)
 		if err != nil {
 			return "", err
@@ -330,15 +339,7 @@ func update(key attrs, expr, cond string, nm map[string]string, vals attrs, rv t
 		if expr != "" {
 			in.UpdateExpression = aws.String(expr)
 		}
-		if cond != "" {
-			in.ConditionExpression = aws.String(cond)
-		}
-		if len(nm) > 0 {
-			in.ExpressionAttributeNames = nm
-		}
-		if len(vals) > 0 {
-			in.ExpressionAttributeValues = vals
-		}
+		in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = exprMembers(cond, nm, vals)
 		out, err := c.UpdateItem(ctx, in)
 		if err != nil {
 			return "", err
@@ -350,15 +351,7 @@ func update(key attrs, expr, cond string, nm map[string]string, vals attrs, rv t
 func del(key attrs, cond string, nm map[string]string, vals attrs) step {
 	return func(ctx context.Context, c *dynamodb.Client, table string) (string, error) {
 		in := &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key, ReturnValues: types.ReturnValueAllOld}
-		if cond != "" {
-			in.ConditionExpression = aws.String(cond)
-		}
-		if len(nm) > 0 {
-			in.ExpressionAttributeNames = nm
-		}
-		if len(vals) > 0 {
-			in.ExpressionAttributeValues = vals
-		}
+		in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = exprMembers(cond, nm, vals)
 		out, err := c.DeleteItem(ctx, in)
 		if err != nil {
 			return "", err

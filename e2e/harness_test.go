@@ -89,7 +89,7 @@ func goTool() string {
 }
 
 // readyRe matches the line `sluice serve` prints once it accepts requests.
-var readyRe = regexp.MustCompile(`Sluice is serving the Kinesis API at (http://\S+)`)
+var readyRe = regexp.MustCompile(`Sluice is serving the Kinesis API .*at (http://\S+)`)
 
 // server is one `sluice serve` process, restartable on the same data
 // directory and port.

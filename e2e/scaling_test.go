@@ -82,6 +82,36 @@ func (l *keyedLoad) waitPuts(t *testing.T, n int64) {
 	}
 }
 
+// createOnDemandStream creates an ON_DEMAND stream without waiting for it
+// to be ACTIVE.
+func createOnDemandStream(t *testing.T, c *kinesis.Client, name string) {
+	t.Helper()
+	if _, err := c.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keyedEntry makes record n of key k of writer w: partition key "w<w>-k<k>",
+// data "key/n".
+func keyedEntry(w, k, n int) types.PutRecordsRequestEntry {
+	key := fmt.Sprintf("w%d-k%d", w, k)
+	return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
+}
+
+// lowShardEntry returns an entry maker that loads the lowest of four
+// uniform shards: explicit hash keys spread the given number of keys
+// evenly over the first quarter of the key space; data is "key/n/" and
+// 1000 bytes of padding.
+func lowShardEntry(keys int) func(w, k, n int) types.PutRecordsRequestEntry {
+	step := new(big.Int).Div(new(big.Int).Lsh(big.NewInt(1), 126), big.NewInt(int64(keys)))
+	pad := strings.Repeat("x", 1000)
+	return func(w, k, n int) types.PutRecordsRequestEntry {
+		key := fmt.Sprintf("w%d-k%d", w, k)
+		hk := new(big.Int).Mul(step, big.NewInt(int64(k)))
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), ExplicitHashKey: aws.String(hk.String()), Data: fmt.Appendf(nil, "%s/%d/%s", key, n, pad)}
+	}
+}
+
 // dataKey is the "key/n" head of a record's data.
 func dataKey(data []byte) string {
 	parts := strings.SplitN(string(data), "/", 3)
@@ -185,10 +215,7 @@ func TestScaling_UpdateShardCountUnderWriteLoad(t *testing.T) {
 	name := streamName(t)
 	createStream(t, c, name, 3)
 
-	load := startKeyedLoad(t, c, name, 4, 8, time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
-		key := fmt.Sprintf("w%d-k%d", w, k)
-		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
-	})
+	load := startKeyedLoad(t, c, name, 4, 8, time.Millisecond, keyedEntry)
 	for _, step := range []struct{ from, to int32 }{{3, 5}, {5, 3}, {3, 6}} {
 		load.waitPuts(t, 20)
 		began, before := time.Now(), len(listAllShards(t, c, name))
@@ -218,9 +245,7 @@ func TestScaling_UpdateShardCountErrors(t *testing.T) {
 	ctx := t.Context()
 	name := streamName(t)
 	od := name + "-od"
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(od), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, c, od)
 	createStream(t, c, name, 4)
 	update := func(target int32, typ types.ScalingType) error {
 		_, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(target), ScalingType: typ})
@@ -340,24 +365,14 @@ func TestScaling_OnDemandAutoscale(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "--autoscale-hot-share=0.05", "--autoscale-cold-share=0.01", "--autoscale-window=2s", "--autoscale-cooldown=2s")
 	c := s.Client()
-	ctx := t.Context()
 	name := streamName(t)
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, c, name)
 	waitActive(t, c, name)
 
 	// 8 keys spread over the lowest shard's range (the first quarter of
 	// the key space), 1 KiB records: about 50 times the 5% threshold.
-	quarter := new(big.Int).Lsh(big.NewInt(1), 126)
-	step := new(big.Int).Div(quarter, big.NewInt(8))
-	pad := strings.Repeat("x", 1000)
 	start := time.Now()
-	load := startKeyedLoad(t, c, name, 2, 8, 10*time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
-		key := fmt.Sprintf("w%d-k%d", w, k)
-		hk := new(big.Int).Mul(step, big.NewInt(int64(k)))
-		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), ExplicitHashKey: aws.String(hk.String()), Data: fmt.Appendf(nil, "%s/%d/%s", key, n, pad)}
-	})
+	load := startKeyedLoad(t, c, name, 2, 8, 10*time.Millisecond, lowShardEntry(8))
 
 	var timeline []string
 	openCount := func() int {
@@ -403,17 +418,9 @@ func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
 	ctx := t.Context()
 
 	od := "autoscaled"
-	if _, err := ca.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(od), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, ca, od)
 	waitActive(t, cb, od)
-	step := new(big.Int).Div(new(big.Int).Lsh(big.NewInt(1), 126), big.NewInt(8))
-	pad := strings.Repeat("x", 1000)
-	load := startKeyedLoadOn(t, []*kinesis.Client{ca, cb}, od, 2, 8, 10*time.Millisecond, true, func(w, k, n int) types.PutRecordsRequestEntry {
-		key := fmt.Sprintf("w%d-k%d", w, k)
-		hk := new(big.Int).Mul(step, big.NewInt(int64(k)))
-		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), ExplicitHashKey: aws.String(hk.String()), Data: fmt.Appendf(nil, "%s/%d/%s", key, n, pad)}
-	})
+	load := startKeyedLoadOn(t, []*kinesis.Client{ca, cb}, od, 2, 8, 10*time.Millisecond, true, lowShardEntry(8))
 	waitOpen := func(c *kinesis.Client, name, what string, ok func(int) bool) {
 		deadline := time.Now().Add(3 * time.Minute)
 		for n := len(openRanges(listAllShards(t, c, name))); !ok(n); n = len(openRanges(listAllShards(t, c, name))) {
@@ -431,10 +438,7 @@ func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
 	prov := "scaled"
 	createStream(t, ca, prov, 2)
 	waitActive(t, cb, prov)
-	load = startKeyedLoadOn(t, []*kinesis.Client{cb}, prov, 2, 8, time.Millisecond, true, func(w, k, n int) types.PutRecordsRequestEntry {
-		key := fmt.Sprintf("w%d-k%d", w, k)
-		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
-	})
+	load = startKeyedLoadOn(t, []*kinesis.Client{cb}, prov, 2, 8, time.Millisecond, true, keyedEntry)
 	load.waitPuts(t, 10)
 	if _, err := ca.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(prov), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
 		t.Fatal(err)
@@ -459,10 +463,7 @@ func TestScaling_UpdateShardCountResumedAfterSIGKILL(t *testing.T) {
 	ctx := t.Context()
 	name := streamName(t)
 	createStream(t, c, name, 10)
-	load := startKeyedLoad(t, c, name, 2, 8, time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
-		key := fmt.Sprintf("w%d-k%d", w, k)
-		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "%s/%d", key, n)}
-	})
+	load := startKeyedLoad(t, c, name, 2, 8, time.Millisecond, keyedEntry)
 	load.waitPuts(t, 20)
 	load.Stop()
 	if _, err := c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(name), TargetShardCount: aws.Int32(17), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
@@ -501,20 +502,11 @@ func TestScaling_OnDemandAutoscaleDefaultThresholds(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "--autoscale-window=10s", "--autoscale-cooldown=10s")
 	c := s.Client()
-	ctx := t.Context()
 	name := streamName(t)
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
-		t.Fatal(err)
-	}
+	createOnDemandStream(t, c, name)
 	waitActive(t, c, name)
-	step := new(big.Int).Div(new(big.Int).Lsh(big.NewInt(1), 126), big.NewInt(50))
-	pad := strings.Repeat("x", 1000)
 	start := time.Now()
-	load := startKeyedLoad(t, c, name, 4, 50, 20*time.Millisecond, func(w, k, n int) types.PutRecordsRequestEntry {
-		key := fmt.Sprintf("w%d-k%d", w, k)
-		hk := new(big.Int).Mul(step, big.NewInt(int64(k)))
-		return types.PutRecordsRequestEntry{PartitionKey: aws.String(key), ExplicitHashKey: aws.String(hk.String()), Data: fmt.Appendf(nil, "%s/%d/%s", key, n, pad)}
-	})
+	load := startKeyedLoad(t, c, name, 4, 50, 20*time.Millisecond, lowShardEntry(50))
 	var timeline []string
 	last, split := -1, time.Duration(0)
 	deadline := time.Now().Add(3 * time.Minute)

@@ -264,7 +264,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	if c.natsURL != "" {
 		storage = "JetStream cluster at " + c.natsURL
 	}
-	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API (and DynamoDB for lease tables) at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)
 
 	errc := make(chan error, 2)

@@ -3,8 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,23 +15,11 @@ import (
 // (50 records/s), and on a stream once a second.
 var fastAutoscale = AutoscaleConfig{HotShare: 0.05, ColdShare: 0.01, Window: time.Second, Cooldown: time.Second, Interval: 100 * time.Millisecond}
 
-// waitOpenShards polls until the stream has n open shards.
+// waitOpenShards polls until ok holds for the stream's number of open
+// shards; what says what ok waits for.
 func waitOpenShards(t *testing.T, b *Broker, name string, ok func(n int) bool, what string) int {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		d, err := b.DescribeStream(context.Background(), kinesis.StreamRef{Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok(d.OpenShardCount) {
-			return d.OpenShardCount
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s has %d open shards, want %s", name, d.OpenShardCount, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStream(t, b, name, what+" open shards", func(d kinesis.StreamDescription) bool { return ok(d.OpenShardCount) }).OpenShardCount
 }
 
 // autoscaleUnderLoad loads the lowest shard of an ON_DEMAND stream through
@@ -100,24 +86,8 @@ func autoscaleUnderLoad(t *testing.T, writers []*Broker) {
 		t.Fatalf("%d open shards, want the minimum of 4", d.OpenShardCount)
 	}
 
-	shards := shardMap(t, b, "od")
-	last := map[string]int{}
-	for i := range len(shards) {
-		recs, _ := readShard(t, b, "od", kinesis.ShardID(i))
-		for _, r := range recs {
-			key, n, _ := strings.Cut(string(r.Data), "/")
-			num, _ := strconv.Atoi(n)
-			if prev, ok := last[key]; ok && num <= prev {
-				t.Fatalf("key %s: record %d read after %d", key, num, prev)
-			}
-			last[key] = num
-			delete(acked, string(r.Data))
-		}
-	}
-	if len(acked) != 0 {
-		t.Fatalf("%d acknowledged records were not read back", len(acked))
-	}
-	t.Logf("%d shards in the stream's history", len(shards))
+	_, shards := checkReadBack(t, b, "od", acked)
+	t.Logf("%d shards in the stream's history", shards)
 }
 
 func TestBroker_AutoscaleSplitsHotShardAndMergesColdOnes(t *testing.T) {

@@ -120,8 +120,17 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	store(groups[len(groups)-1])
 	wg.Wait()
 	b.m.putLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-	b.m.incomingRecords.WithLabelValues(name).Add(float64(len(entries)))
-	b.m.incomingBytes.WithLabelValues(name).Add(float64(total))
+	// Like CloudWatch's IncomingRecords, count only what was stored, not
+	// throttled or failed entries.
+	var stored, storedBytes int
+	for i, r := range results {
+		if r.ErrorCode == "" {
+			stored++
+			storedBytes += len(entries[i].Data) + len(entries[i].PartitionKey)
+		}
+	}
+	b.m.incomingRecords.WithLabelValues(name).Add(float64(stored))
+	b.m.incomingBytes.WithLabelValues(name).Add(float64(storedBytes))
 	if len(entries) == 1 && results[0].ErrorCode == kinesis.ErrResourceNotFound {
 		return nil, kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}

@@ -110,6 +110,10 @@ func TestQuotas_WriteRecordsPerSecond(t *testing.T) {
 	if got := counterValue(t, b.m.writeThrottled.WithLabelValues("s")); got != 510 {
 		t.Fatalf("WriteProvisionedThroughputExceeded = %v, want 510", got)
 	}
+	// IncomingRecords counts only what was stored, as CloudWatch does.
+	if got := counterValue(t, b.m.incomingRecords.WithLabelValues("s")); got != 1500 {
+		t.Fatalf("IncomingRecords = %v, want the 1500 stored", got)
+	}
 	// The records admitted were stored, the throttled ones were not.
 	if got := len(readAll(t, b, "s", kinesis.ShardID(0))); got != 1500 {
 		t.Fatalf("read %d records, want the 1500 admitted", got)

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,108 @@ func shardMap(t *testing.T, b *Broker, stream string) map[string]kinesis.Shard {
 		m[sh.ID] = sh
 	}
 	return m
+}
+
+// writeLoad writes numbered records ("key/n", two per key and call) for 16
+// keys per goroutine until stopped, and keeps those acknowledged.
+type writeLoad struct {
+	t     *testing.T
+	mu    sync.Mutex
+	acked map[string]bool // "key/n"
+	stop  atomic.Bool
+	wg    sync.WaitGroup
+	puts  atomic.Int64 // PutRecords calls that returned
+}
+
+// startWriteLoad starts goroutines writing to ref, spread over writers in
+// turn.
+func startWriteLoad(t *testing.T, writers []*Broker, ref kinesis.StreamRef, goroutines int) *writeLoad {
+	const keysPer = 16
+	ctx := context.Background()
+	l := &writeLoad{t: t, acked: map[string]bool{}}
+	for w := range goroutines {
+		b := writers[w%len(writers)]
+		l.wg.Go(func() {
+			next := make([]int, keysPer)
+			for !l.stop.Load() {
+				var entries []kinesis.PutRecordEntry
+				for k := range keysPer {
+					key := fmt.Sprintf("w%d-k%d", w, k)
+					for range 2 {
+						entries = append(entries, kinesis.PutRecordEntry{PartitionKey: key, Data: []byte(key + "/" + strconv.Itoa(next[k]))})
+						next[k]++
+					}
+				}
+				res, err := b.PutRecords(ctx, ref, entries)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				l.mu.Lock()
+				for i, r := range res {
+					if r.ErrorCode != "" {
+						t.Errorf("record %s failed: %s %s", entries[i].Data, r.ErrorCode, r.ErrorMessage)
+						continue
+					}
+					l.acked[string(entries[i].Data)] = true
+				}
+				l.mu.Unlock()
+				l.puts.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+// waitPuts waits until n PutRecords calls have returned or the test has
+// failed (a failed writer stops writing).
+func (l *writeLoad) waitPuts(n int64) {
+	for l.puts.Load() < n && !l.t.Failed() {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitMorePuts waits for n more PutRecords calls.
+func (l *writeLoad) waitMorePuts(n int64) {
+	l.waitPuts(l.puts.Load() + n)
+}
+
+// stopAndWait stops the writers and returns the acknowledged records.
+func (l *writeLoad) stopAndWait() map[string]bool {
+	l.stop.Store(true)
+	l.wg.Wait()
+	return l.acked
+}
+
+// checkReadBack reads every shard of a stream in id order, which reads
+// parents before their children, and checks that each key's numbered
+// records ("key/n") come in order and that the records read are the
+// acknowledged ones. It returns how many records and shards it read.
+func checkReadBack(t *testing.T, b *Broker, stream string, acked map[string]bool) (records, shards int) {
+	t.Helper()
+	unread := maps.Clone(acked)
+	last := map[string]int{}
+	shards = len(shardMap(t, b, stream))
+	for i := range shards {
+		recs, _ := readShard(t, b, stream, kinesis.ShardID(i))
+		for _, r := range recs {
+			key, n, _ := strings.Cut(string(r.Data), "/")
+			num, _ := strconv.Atoi(n)
+			if prev, ok := last[key]; ok && num <= prev {
+				t.Fatalf("key %s: record %d read after %d", key, num, prev)
+			}
+			last[key] = num
+			if !acked[string(r.Data)] {
+				t.Errorf("record %s read but not acknowledged", r.Data)
+			}
+			delete(unread, string(r.Data))
+			records++
+		}
+	}
+	if len(unread) != 0 {
+		t.Fatalf("%d acknowledged records were not read back (read %d)", len(unread), records)
+	}
+	return records, shards
 }
 
 func TestBroker_SplitAndMergeLineage(t *testing.T) {
@@ -184,91 +287,23 @@ func splitUnderLoad(t *testing.T, writers []*Broker, resharder *Broker) {
 	if err := resharder.CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
 		t.Fatal(err)
 	}
-	const goroutines, keysPer = 8, 16
-	var (
-		mu    sync.Mutex
-		acked = map[string]bool{} // "key/n"
-		stop  atomic.Bool
-		wg    sync.WaitGroup
-		puts  atomic.Int64
-	)
-	for w := range goroutines {
-		b := writers[w%len(writers)]
-		wg.Go(func() {
-			next := make([]int, keysPer)
-			for !stop.Load() {
-				var entries []kinesis.PutRecordEntry
-				for k := range keysPer {
-					// Two records per key and call, numbered.
-					for range 2 {
-						key := fmt.Sprintf("w%d-k%d", w, k)
-						entries = append(entries, kinesis.PutRecordEntry{PartitionKey: key, Data: []byte(key + "/" + strconv.Itoa(next[k]))})
-						next[k]++
-					}
-				}
-				res, err := b.PutRecords(ctx, ref, entries)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				for i, r := range res {
-					if r.ErrorCode != "" {
-						t.Errorf("record %s failed: %s %s", entries[i].Data, r.ErrorCode, r.ErrorMessage)
-						continue
-					}
-					acked[string(entries[i].Data)] = true
-				}
-				mu.Unlock()
-				puts.Add(1)
-			}
-		})
-	}
-	waitPuts := func(n int64) {
-		for puts.Load() < n {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitPuts(20)
+	load := startWriteLoad(t, writers, ref, 8)
+	load.waitPuts(20)
 	if err := resharder.SplitShard(ctx, ref, kinesis.ShardID(0), kinesis.SplitHashSpace(4)[1].Start.String()); err != nil {
 		t.Fatal(err)
 	}
-	waitPuts(puts.Load() + 20)
+	load.waitMorePuts(20)
 	if err := resharder.SplitShard(ctx, ref, kinesis.ShardID(1), kinesis.SplitHashSpace(4)[3].Start.String()); err != nil {
 		t.Fatal(err)
 	}
-	waitPuts(puts.Load() + 20)
+	load.waitMorePuts(20)
 	if err := resharder.MergeShards(ctx, ref, kinesis.ShardID(2), kinesis.ShardID(3)); err != nil {
 		t.Fatal(err)
 	}
-	waitPuts(puts.Load() + 20)
-	stop.Store(true)
-	wg.Wait()
+	load.waitMorePuts(20)
+	acked := load.stopAndWait()
 
-	// Read shards in id order: parents come before their children.
-	last := map[string]int{}
-	read := 0
-	shards := shardMap(t, resharder, "s")
-	for i := range len(shards) {
-		recs, _ := readShard(t, resharder, "s", kinesis.ShardID(i))
-		for _, r := range recs {
-			key, n, _ := strings.Cut(string(r.Data), "/")
-			num, _ := strconv.Atoi(n)
-			if prev, ok := last[key]; ok && num <= prev {
-				t.Fatalf("key %s: record %d read after %d", key, num, prev)
-			}
-			last[key] = num
-			if !acked[string(r.Data)] {
-				t.Errorf("record %s read but not acknowledged", r.Data)
-			}
-			delete(acked, string(r.Data))
-			read++
-		}
-	}
-	if len(acked) != 0 {
-		t.Fatalf("%d acknowledged records were not read back (read %d)", len(acked), read)
-	}
-	if read == 0 {
+	if read, _ := checkReadBack(t, resharder, "s", acked); read == 0 {
 		t.Fatal("nothing written")
 	}
 }

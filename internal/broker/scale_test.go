@@ -2,12 +2,8 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,8 +104,9 @@ func TestMidKey(t *testing.T) {
 	}
 }
 
-// waitActive polls until the stream is ACTIVE again.
-func waitActive(t *testing.T, b *Broker, name string) kinesis.StreamDescription {
+// waitStream polls the stream's description until ok holds, for up to two
+// minutes; want says what ok waits for.
+func waitStream(t *testing.T, b *Broker, name, want string, ok func(kinesis.StreamDescription) bool) kinesis.StreamDescription {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -117,14 +114,20 @@ func waitActive(t *testing.T, b *Broker, name string) kinesis.StreamDescription 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Status == kinesis.StatusActive {
+		if ok(d) {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stream %s still %s", name, d.Status)
+			t.Fatalf("stream %s is %s with %d open shards, want %s", name, d.Status, d.OpenShardCount, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitActive polls until the stream is ACTIVE again.
+func waitActive(t *testing.T, b *Broker, name string) kinesis.StreamDescription {
+	t.Helper()
+	return waitStream(t, b, name, "ACTIVE", func(d kinesis.StreamDescription) bool { return d.Status == kinesis.StatusActive })
 }
 
 func TestBroker_UpdateShardCountErrors(t *testing.T) {
@@ -232,52 +235,9 @@ func scaleUnderLoad(t *testing.T, writers []*Broker, scaler *Broker) {
 	if err := scaler.CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: 3}); err != nil {
 		t.Fatal(err)
 	}
-	const goroutines, keysPer = 6, 16
-	var (
-		mu    sync.Mutex
-		acked = map[string]bool{} // "key/n"
-		stop  atomic.Bool
-		wg    sync.WaitGroup
-		puts  atomic.Int64
-	)
-	for w := range goroutines {
-		b := writers[w%len(writers)]
-		wg.Go(func() {
-			next := make([]int, keysPer)
-			for !stop.Load() {
-				var entries []kinesis.PutRecordEntry
-				for k := range keysPer {
-					key := fmt.Sprintf("w%d-k%d", w, k)
-					for range 2 {
-						entries = append(entries, kinesis.PutRecordEntry{PartitionKey: key, Data: []byte(key + "/" + strconv.Itoa(next[k]))})
-						next[k]++
-					}
-				}
-				res, err := b.PutRecords(ctx, ref, entries)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				for i, r := range res {
-					if r.ErrorCode != "" {
-						t.Errorf("record %s failed: %s %s", entries[i].Data, r.ErrorCode, r.ErrorMessage)
-						continue
-					}
-					acked[string(entries[i].Data)] = true
-				}
-				mu.Unlock()
-				puts.Add(1)
-			}
-		})
-	}
-	waitPuts := func(n int64) {
-		for puts.Load() < n && !t.Failed() {
-			time.Sleep(time.Millisecond)
-		}
-	}
+	load := startWriteLoad(t, writers, ref, 6)
 	for _, target := range []int{5, 3} {
-		waitPuts(puts.Load() + 20)
+		load.waitMorePuts(20)
 		if _, err := scaler.UpdateShardCount(ctx, ref, target, kinesis.ScalingUniform); err != nil {
 			t.Fatal(err)
 		}
@@ -286,9 +246,8 @@ func scaleUnderLoad(t *testing.T, writers []*Broker, scaler *Broker) {
 			t.Fatalf("%d open shards, want %d", d.OpenShardCount, target)
 		}
 	}
-	waitPuts(puts.Load() + 20)
-	stop.Store(true)
-	wg.Wait()
+	load.waitMorePuts(20)
+	acked := load.stopAndWait()
 
 	shards := shardMap(t, scaler, "s")
 	var open []kinesis.HashRange
@@ -314,30 +273,8 @@ func scaleUnderLoad(t *testing.T, writers []*Broker, scaler *Broker) {
 		t.Errorf("open ranges %v, want uniform", open)
 	}
 
-	// Children have larger ids than their parents: id order reads parents
-	// first.
-	last := map[string]int{}
-	read := 0
-	for i := range len(shards) {
-		recs, _ := readShard(t, scaler, "s", kinesis.ShardID(i))
-		for _, r := range recs {
-			key, n, _ := strings.Cut(string(r.Data), "/")
-			num, _ := strconv.Atoi(n)
-			if prev, ok := last[key]; ok && num <= prev {
-				t.Fatalf("key %s: record %d read after %d", key, num, prev)
-			}
-			last[key] = num
-			if !acked[string(r.Data)] {
-				t.Errorf("record %s read but not acknowledged", r.Data)
-			}
-			delete(acked, string(r.Data))
-			read++
-		}
-	}
-	if len(acked) != 0 {
-		t.Fatalf("%d acknowledged records were not read back (read %d)", len(acked), read)
-	}
-	t.Logf("%d records read back from %d shards", read, len(shards))
+	read, n := checkReadBack(t, scaler, "s", acked)
+	t.Logf("%d records read back from %d shards", read, n)
 }
 
 func TestBroker_UpdateShardCountUnderWriteLoad(t *testing.T) {

@@ -100,19 +100,7 @@ func evalCondition(it Item, n *node) bool {
 			return a.equal(b)
 		}
 		c, ok := a.compare(b)
-		if !ok {
-			return false
-		}
-		switch n.op {
-		case "<":
-			return c < 0
-		case "<=":
-			return c <= 0
-		case ">":
-			return c > 0
-		case ">=":
-			return c >= 0
-		}
+		return ok && comparatorHolds(n.op, c)
 	case nBetween:
 		x, xok := operandValue(it, n.args[0])
 		lo, lok := operandValue(it, n.args[1])
@@ -136,6 +124,24 @@ func evalCondition(it Item, n *node) bool {
 		return false
 	case nFunc:
 		return evalFunction(it, n)
+	}
+	return false
+}
+
+// comparatorHolds reports whether c, the result of Value.compare, satisfies
+// the comparator op (=, <, <=, > or >=).
+func comparatorHolds(op string, c int) bool {
+	switch op {
+	case "=":
+		return c == 0
+	case "<":
+		return c < 0
+	case "<=":
+		return c <= 0
+	case ">":
+		return c > 0
+	case ">=":
+		return c >= 0
 	}
 	return false
 }

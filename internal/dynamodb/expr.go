@@ -310,7 +310,7 @@ func (p *parser) operand() *node {
 		return &node{kind: nValue, op: t.text, val: v}
 	case tName:
 		if p.toks[p.i+1].kind == tPunct && p.toks[p.i+1].text == "(" {
-			return p.call()
+			return p.call(p.operand)
 		}
 		return &node{kind: nPath, path: p.path()}
 	case tAttrN:
@@ -320,15 +320,15 @@ func (p *parser) operand() *node {
 	return nil
 }
 
-// call parses name '(' args ')' for any function name; checking the name
-// and arity is the caller's.
-func (p *parser) call() *node {
+// call parses name '(' args ')' for any function name, each argument with
+// arg; checking the name and arity is the caller's.
+func (p *parser) call(arg func() *node) *node {
 	name := p.next().text
 	p.expectPunct("(")
 	n := &node{kind: nFunc, op: name}
 	if !p.isPunct(")") {
 		for {
-			n.args = append(n.args, p.operand())
+			n.args = append(n.args, arg())
 			if !p.isPunct(",") {
 				break
 			}
@@ -710,20 +710,7 @@ func (p *parser) setValue() *node {
 func (p *parser) setOperand() *node {
 	t := p.peek()
 	if t.kind == tName && p.toks[p.i+1].kind == tPunct && p.toks[p.i+1].text == "(" {
-		name := p.next().text
-		p.expectPunct("(")
-		n := &node{kind: nFunc, op: name}
-		if !p.isPunct(")") {
-			for {
-				n.args = append(n.args, p.setValue())
-				if !p.isPunct(",") {
-					break
-				}
-				p.next()
-			}
-		}
-		p.expectPunct(")")
-		return n
+		return p.call(p.setValue)
 	}
 	return p.operand()
 }

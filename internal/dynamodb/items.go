@@ -402,16 +402,36 @@ func checkCondition(in *itemInput, p *parsed, old Item) error {
 	return conditionalCheckFailed(item)
 }
 
-func (h *Handler) getItem(ctx context.Context, body []byte) (any, error) {
-	var in itemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
+// itemRequest decodes the body of an item operation and loads its table,
+// which must be active.
+func (h *Handler) itemRequest(ctx context.Context, body []byte) (*itemInput, *table, error) {
+	in := &itemInput{}
+	if err := decode(body, in); err != nil {
+		return nil, nil, err
 	}
 	t, err := h.loadTable(ctx, in.TableName, true)
 	if err != nil {
+		return nil, nil, err
+	}
+	return in, t, nil
+}
+
+// oldAttributes answers a write whose ReturnValues allows only NONE or
+// ALL_OLD.
+func oldAttributes(rv string, old Item) map[string]any {
+	out := map[string]any{}
+	if rv == "ALL_OLD" && old != nil {
+		out["Attributes"] = old
+	}
+	return out
+}
+
+func (h *Handler) getItem(ctx context.Context, body []byte) (any, error) {
+	in, t, err := h.itemRequest(ctx, body)
+	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t)
+	p, err := h.prepare(in, t)
 	if err != nil {
 		return nil, err
 	}
@@ -436,18 +456,14 @@ func (h *Handler) getItem(ctx context.Context, body []byte) (any, error) {
 }
 
 func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
-	var in itemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := h.loadTable(ctx, in.TableName, true)
+	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
 		return nil, err
 	}
 	if in.Item == nil {
 		return nil, validationError("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
 	}
-	rv, err := checkReturnValues(&in, "NONE", "ALL_OLD")
+	rv, err := checkReturnValues(in, "NONE", "ALL_OLD")
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +471,7 @@ func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
 	if msg != "" {
 		return nil, validationMsg(msg)
 	}
-	p, err := h.prepare(&in, t, "ConditionExpression")
+	p, err := h.prepare(in, t, "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +480,7 @@ func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	old, _, err := h.mutate(ctx, storeKey(t, key), func(old Item) (Item, error) {
-		if err := checkCondition(&in, p, old); err != nil {
+		if err := checkCondition(in, p, old); err != nil {
 			return nil, err
 		}
 		return item, nil
@@ -472,27 +488,19 @@ func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{}
-	if rv == "ALL_OLD" && old != nil {
-		out["Attributes"] = old
-	}
-	return out, nil
+	return oldAttributes(rv, old), nil
 }
 
 func (h *Handler) deleteItem(ctx context.Context, body []byte) (any, error) {
-	var in itemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := h.loadTable(ctx, in.TableName, true)
+	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
 		return nil, err
 	}
-	rv, err := checkReturnValues(&in, "NONE", "ALL_OLD")
+	rv, err := checkReturnValues(in, "NONE", "ALL_OLD")
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t, "ConditionExpression")
+	p, err := h.prepare(in, t, "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -501,32 +509,24 @@ func (h *Handler) deleteItem(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	old, _, err := h.mutate(ctx, storeKey(t, key), func(old Item) (Item, error) {
-		return nil, checkCondition(&in, p, old)
+		return nil, checkCondition(in, p, old)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{}
-	if rv == "ALL_OLD" && old != nil {
-		out["Attributes"] = old
-	}
-	return out, nil
+	return oldAttributes(rv, old), nil
 }
 
 func (h *Handler) updateItem(ctx context.Context, body []byte) (any, error) {
-	var in itemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := h.loadTable(ctx, in.TableName, true)
+	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
 		return nil, err
 	}
-	rv, err := checkReturnValues(&in, "NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+	rv, err := checkReturnValues(in, "NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t, "UpdateExpression", "ConditionExpression")
+	p, err := h.prepare(in, t, "UpdateExpression", "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -540,7 +540,7 @@ func (h *Handler) updateItem(ctx context.Context, body []byte) (any, error) {
 		}
 	}
 	old, updated, err := h.mutate(ctx, storeKey(t, key), func(old Item) (Item, error) {
-		if err := checkCondition(&in, p, old); err != nil {
+		if err := checkCondition(in, p, old); err != nil {
 			return nil, err
 		}
 		it, msg := applyUpdate(old, key, p.update)

@@ -126,11 +126,7 @@ func page(in *itemInput, t *table, p *parsed, items []scanned, start int, count 
 // scan pages through a table in store-key order. Segments split the
 // table by a hash of the store key.
 func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
-	var in itemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := h.loadTable(ctx, in.TableName, true)
+	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +144,11 @@ func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 	if in.KeyConditionExpression != nil {
 		return nil, serializationError()
 	}
-	start, count, err := h.readInput(&in, t)
+	start, count, err := h.readInput(in, t)
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t, "FilterExpression")
+	p, err := h.prepare(in, t, "FilterExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -176,27 +172,23 @@ func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 			from++
 		}
 	}
-	return page(&in, t, p, items, from, count), nil
+	return page(in, t, p, items, from, count), nil
 }
 
 // query reads the items of one hash key in range key order.
 func (h *Handler) query(ctx context.Context, body []byte) (any, error) {
-	var in itemInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	t, err := h.loadTable(ctx, in.TableName, true)
+	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
 		return nil, err
 	}
 	if in.KeyConditionExpression == nil {
 		return nil, validationError("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
 	}
-	start, count, err := h.readInput(&in, t)
+	start, count, err := h.readInput(in, t)
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(&in, t, "KeyConditionExpression", "FilterExpression")
+	p, err := h.prepare(in, t, "KeyConditionExpression", "FilterExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +234,7 @@ func (h *Handler) query(ctx context.Context, body []byte) (any, error) {
 			from++
 		}
 	}
-	return page(&in, t, p, items, from, count), nil
+	return page(in, t, p, items, from, count), nil
 }
 
 // matchRange applies the range key condition.
@@ -260,20 +252,9 @@ func matchRange(kc keyCondition, v Value) bool {
 	if !ok {
 		return false
 	}
-	switch kc.rangeOp {
-	case "=":
-		return c == 0
-	case "<":
-		return c < 0
-	case "<=":
-		return c <= 0
-	case ">":
-		return c > 0
-	case ">=":
-		return c >= 0
-	case "BETWEEN":
+	if kc.rangeOp == "BETWEEN" {
 		c2, ok := v.compare(kc.rangeArg[1])
 		return c >= 0 && ok && c2 <= 0
 	}
-	return false
+	return comparatorHolds(kc.rangeOp, c)
 }
