@@ -38,10 +38,10 @@ func BenchmarkAggregate(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(users)), "ns/record")
 }
 
-// BenchmarkPutAsync is the producer's own work per record: PutAsync,
+// BenchmarkProducerWork is the producer's own work per record: PutAsync,
 // aggregation, request building and completing the futures, against a
 // client that acknowledges every record in memory.
-func BenchmarkPutAsync(b *testing.B) {
+func BenchmarkProducerWork(b *testing.B) {
 	for _, aggregate := range []bool{true, false} {
 		b.Run(fmt.Sprintf("aggregation=%v", aggregate), func(b *testing.B) {
 			p, err := New(newAckClient(4), "bench", WithAggregation(aggregate), WithShardRateLimit(0, 0))
