@@ -25,87 +25,129 @@ const (
 )
 
 // aggregate is an open or sealed aggregate: user records bound for one
-// shard, with the exact size of their encoding kept as they are added.
+// shard, with the exact size of their encoding and their key tables kept
+// as they are added, so that encoding is one pass into one buffer.
 type aggregate struct {
-	users  []*userRecord
-	shard  string // predicted; "" when unknown
-	pkeys  map[string]uint64
-	ehkeys map[string]uint64
-	size   int       // encoded size of the whole Kinesis record data
-	sendBy time.Time // the oldest record's start plus linger
-	minGen uint64
+	users    []*userRecord
+	keys     []keyRef // per user: its indexes in the key tables
+	pkTable  []string
+	ehkTable []string
+	// Indexes of the tables, made once they outgrow a linear search:
+	// most aggregates of an unaggregated producer hold one record.
+	pkIndex  map[string]uint64
+	ehkIndex map[string]uint64
+	shard    string    // predicted; "" when unknown
+	size     int       // encoded size of the whole Kinesis record data
+	sendBy   time.Time // the oldest record's start plus linger
+	minGen   uint64
+	// maxSize, when known, is the size the aggregate may grow to: it
+	// sizes the key indexes so that they are not rebuilt as they grow.
+	maxSize int
+	// Room for the first record, so that a lone record (all of them
+	// without aggregation) costs no slices.
+	firstUser [1]*userRecord
+	firstKeys [1]keyRef
+	firstPK   [1]string
 }
 
-func newAggregate() *aggregate { return &aggregate{size: aggregateOverhead} }
-
-// pkIndex is the index of key in the partition key table, or the index it
-// would get. The tables are maps only from the second record on: most
-// aggregates of an unaggregated producer hold one record.
-func (a *aggregate) pkIndex(key string) (uint64, bool) {
-	if a.pkeys != nil {
-		if i, ok := a.pkeys[key]; ok {
-			return i, true
-		}
-		return uint64(len(a.pkeys)), false
-	}
-	if len(a.users) == 1 && a.users[0].key == key {
-		return 0, true
-	}
-	return uint64(len(a.users)), false
+// keyRef is where a user record's keys are, or would be, in the tables.
+type keyRef struct {
+	pk, ehk       uint64
+	newPK, newEHK bool // not in the table yet
 }
 
-func (a *aggregate) ehkIndex(ehk string) (uint64, bool) {
-	if a.ehkeys != nil {
-		if i, ok := a.ehkeys[ehk]; ok {
-			return i, true
-		}
-		return uint64(len(a.ehkeys)), false
+// slot is the place a record would take: its key indexes and the size of
+// the aggregate with it.
+type slot struct {
+	keyRef
+	size int
+}
+
+// linearTable is the table size up to which a key is looked up by a
+// linear search.
+const linearTable = 8
+
+// maxExpect caps the room made in advance in a key index.
+const maxExpect = 4096
+
+func lookup(table []string, index map[string]uint64, key string) (uint64, bool) {
+	if index != nil {
+		i, ok := index[key]
+		return i, ok
 	}
-	if len(a.users) == 1 && a.users[0].ehk != "" {
-		if a.users[0].ehk == ehk {
-			return 0, true
+	for i, k := range table {
+		if k == key {
+			return uint64(i), true
 		}
-		return 1, false
 	}
 	return 0, false
 }
 
-// sizeWith is the size the aggregate would have with u added.
-func (a *aggregate) sizeWith(u *userRecord) int {
+// insert adds key to the table, indexing the table once it is long, with
+// room for expect keys.
+func insert(table *[]string, index *map[string]uint64, key string, expect int) {
+	*table = append(*table, key)
+	switch n := len(*table); {
+	case *index != nil:
+		(*index)[key] = uint64(n - 1)
+	case n > linearTable:
+		*index = make(map[string]uint64, max(4*n, min(expect, maxExpect)))
+		for i, k := range *table {
+			(*index)[k] = uint64(i)
+		}
+	}
+}
+
+func newAggregate() *aggregate { return &aggregate{size: aggregateOverhead} }
+
+// slotFor is the place u would take in the aggregate.
+func (a *aggregate) slotFor(u *userRecord) slot {
+	var sl slot
 	s := a.size
-	pk, ok := a.pkIndex(u.key)
+	pk, ok := lookup(a.pkTable, a.pkIndex, u.key)
 	if !ok {
+		pk, sl.newPK = uint64(len(a.pkTable)), true
 		s += tableEntrySize(len(u.key))
 	}
+	sl.pk = pk
 	rec := 1 + protowire.SizeVarint(pk) + 1 + protowire.SizeBytes(len(u.data))
 	if u.ehk != "" {
-		ek, ok := a.ehkIndex(u.ehk)
+		ek, ok := lookup(a.ehkTable, a.ehkIndex, u.ehk)
 		if !ok {
+			ek, sl.newEHK = uint64(len(a.ehkTable)), true
 			s += tableEntrySize(len(u.ehk))
 		}
+		sl.ehk = ek
 		rec += 1 + protowire.SizeVarint(ek)
 	}
-	return s + 1 + protowire.SizeBytes(rec)
+	sl.size = s + 1 + protowire.SizeBytes(rec)
+	return sl
 }
+
+// sizeWith is the size the aggregate would have with u added.
+func (a *aggregate) sizeWith(u *userRecord) int { return a.slotFor(u).size }
 
 func tableEntrySize(n int) int { return 1 + protowire.SizeBytes(n) }
 
-func (a *aggregate) add(u *userRecord, linger time.Duration) {
-	a.size = a.sizeWith(u)
-	if len(a.users) == 1 {
-		first := a.users[0]
-		a.pkeys = map[string]uint64{first.key: 0}
-		a.ehkeys = map[string]uint64{}
-		if first.ehk != "" {
-			a.ehkeys[first.ehk] = 0
-		}
+func (a *aggregate) add(u *userRecord, linger time.Duration) { a.addAt(u, a.slotFor(u), linger) }
+
+// addAt adds u at sl, which slotFor returned with the aggregate as it is.
+func (a *aggregate) addAt(u *userRecord, sl slot, linger time.Duration) {
+	a.size = sl.size
+	if len(a.users) == 0 {
+		a.users, a.keys, a.pkTable = a.firstUser[:0], a.firstKeys[:0], a.firstPK[:0]
 	}
-	if a.pkeys != nil {
-		if _, ok := a.pkeys[u.key]; !ok {
-			a.pkeys[u.key] = uint64(len(a.pkeys))
+	if sl.newPK || sl.newEHK {
+		// The records to come are guessed to be of the average size.
+		expect := 0
+		if a.maxSize > 0 && len(a.users) > 0 {
+			expect = a.maxSize / max(a.size/(len(a.users)+1), 1)
 		}
-		if _, ok := a.ehkeys[u.ehk]; !ok && u.ehk != "" {
-			a.ehkeys[u.ehk] = uint64(len(a.ehkeys))
+		if sl.newPK {
+			insert(&a.pkTable, &a.pkIndex, u.key, expect)
+		}
+		if sl.newEHK {
+			insert(&a.ehkTable, &a.ehkIndex, u.ehk, expect)
 		}
 	}
 	if len(a.users) == 0 || u.start.Add(linger).Before(a.sendBy) {
@@ -115,6 +157,7 @@ func (a *aggregate) add(u *userRecord, linger time.Duration) {
 		a.minGen = u.gen
 	}
 	a.users = append(a.users, u)
+	a.keys = append(a.keys, sl.keyRef)
 }
 
 // wireSize is what the record counts against request and shard limits:
@@ -126,60 +169,36 @@ func (a *aggregate) wireSize() int {
 	return a.size + len(a.users[0].key)
 }
 
-// encodeAggregate encodes users in the KPL format, deduplicating keys.
-func encodeAggregate(users []*userRecord) []byte {
-	pkeys := map[string]uint64{}
-	ehkeys := map[string]uint64{}
-	var pkTable, ehkTable []string
-	size := 0
-	for _, u := range users {
-		size += 16 + len(u.data)
-	}
-	recs := make([]byte, 0, size)
-	var rec []byte
-	for _, u := range users {
-		pk, ok := pkeys[u.key]
-		if !ok {
-			pk = uint64(len(pkTable))
-			pkeys[u.key] = pk
-			pkTable = append(pkTable, u.key)
-		}
-		rec = rec[:0]
-		rec = protowire.AppendTag(rec, fieldPartitionKeyIndex, protowire.VarintType)
-		rec = protowire.AppendVarint(rec, pk)
-		if u.ehk != "" {
-			ek, ok := ehkeys[u.ehk]
-			if !ok {
-				ek = uint64(len(ehkTable))
-				ehkeys[u.ehk] = ek
-				ehkTable = append(ehkTable, u.ehk)
-			}
-			rec = protowire.AppendTag(rec, fieldExplicitHashKeyIndex, protowire.VarintType)
-			rec = protowire.AppendVarint(rec, ek)
-		}
-		rec = protowire.AppendTag(rec, fieldData, protowire.BytesType)
-		rec = protowire.AppendBytes(rec, u.data)
-		recs = protowire.AppendTag(recs, fieldRecords, protowire.BytesType)
-		recs = protowire.AppendBytes(recs, rec)
-	}
-	size = len(magic) + len(recs) + md5.Size
-	for _, k := range pkTable {
-		size += tableEntrySize(len(k))
-	}
-	for _, k := range ehkTable {
-		size += tableEntrySize(len(k))
-	}
-	out := make([]byte, 0, size)
+// encode encodes the aggregate in the KPL format, into a buffer of its
+// exact size.
+func (a *aggregate) encode() []byte {
+	out := make([]byte, 0, a.size)
 	out = append(out, magic...)
-	for _, k := range pkTable {
+	for _, k := range a.pkTable {
 		out = protowire.AppendTag(out, fieldPartitionKeyTable, protowire.BytesType)
 		out = protowire.AppendString(out, k)
 	}
-	for _, k := range ehkTable {
+	for _, k := range a.ehkTable {
 		out = protowire.AppendTag(out, fieldExplicitHashKeyTable, protowire.BytesType)
 		out = protowire.AppendString(out, k)
 	}
-	out = append(out, recs...)
+	for i, u := range a.users {
+		ref := a.keys[i]
+		rec := 1 + protowire.SizeVarint(ref.pk) + 1 + protowire.SizeBytes(len(u.data))
+		if u.ehk != "" {
+			rec += 1 + protowire.SizeVarint(ref.ehk)
+		}
+		out = protowire.AppendTag(out, fieldRecords, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(rec))
+		out = protowire.AppendTag(out, fieldPartitionKeyIndex, protowire.VarintType)
+		out = protowire.AppendVarint(out, ref.pk)
+		if u.ehk != "" {
+			out = protowire.AppendTag(out, fieldExplicitHashKeyIndex, protowire.VarintType)
+			out = protowire.AppendVarint(out, ref.ehk)
+		}
+		out = protowire.AppendTag(out, fieldData, protowire.BytesType)
+		out = protowire.AppendBytes(out, u.data)
+	}
 	sum := md5.Sum(out[len(magic):])
 	return append(out, sum[:]...)
 }

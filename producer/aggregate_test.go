@@ -33,7 +33,7 @@ func TestAggregate_size(t *testing.T) {
 				t.Fatalf("size after add %d, sizeWith predicted %d", a.size, predicted)
 			}
 		}
-		enc := encodeAggregate(a.users)
+		enc := a.encode()
 		if len(a.users) > 1 && len(enc) != a.size {
 			t.Fatalf("%d records: kept size %d, encoded %d bytes", n, a.size, len(enc))
 		}

@@ -37,11 +37,10 @@ type userRecord struct {
 	size      int // data and key
 	gen       uint64
 	start     time.Time
-	deadline  time.Time // start + TTL
 	attempts  int
 	lastErr   error
 	notBefore time.Time // retry time
-	fut       *Future
+	fut       Future    // embedded: one allocation per record
 }
 
 // shardQueue is the state of one predicted shard ("" gathers records whose
@@ -109,6 +108,8 @@ type dispatcher struct {
 	barrier    bool // ordered mode: send nothing until in-flight requests are back
 	stopping   bool
 	lastSweep  time.Time
+	// done holds the records whose result is set, until settle.
+	done []*userRecord
 	// landed holds acknowledged aggregates that went to a shard the map
 	// does not know yet, until a refreshed map tells which of their
 	// records that shard holds.
@@ -198,6 +199,7 @@ func (d *dispatcher) run() {
 	stopCh := d.stopCh
 	for {
 		next := d.pump(time.Now())
+		d.settle()
 		if d.stopping && d.inflight == 0 {
 			break
 		}
@@ -222,6 +224,7 @@ func (d *dispatcher) run() {
 			}
 			d.failQueued(ErrClosed)
 		}
+		d.settle()
 	}
 	d.cancel()
 	<-refresherDone
@@ -320,16 +323,21 @@ func (d *dispatcher) place(u *userRecord) {
 		q.ready = append(q.ready, a)
 		return
 	}
-	if q.open != nil && q.open.sizeWith(u) > d.cfg.aggregationMaxSize {
-		// A full aggregate gains nothing by waiting.
-		q.open.sendBy = u.start
-		d.seal(q)
+	var sl slot
+	if q.open != nil {
+		if sl = q.open.slotFor(u); sl.size > d.cfg.aggregationMaxSize {
+			// A full aggregate gains nothing by waiting.
+			q.open.sendBy = u.start
+			d.seal(q)
+		}
 	}
 	if q.open == nil {
 		q.open = newAggregate()
 		q.open.shard = s.id
+		q.open.maxSize = d.cfg.aggregationMaxSize
+		sl = q.open.slotFor(u)
 	}
-	q.open.add(u, d.cfg.linger)
+	q.open.addAt(u, sl, d.cfg.linger)
 }
 
 func (d *dispatcher) seal(q *shardQueue) {
@@ -347,12 +355,16 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	}
 	var takes []take
 	wait := never
-	// While other requests could go in parallel, spread the records over
-	// them rather than filling one: a large request waits for every
-	// shard's append in it.
+	// Spread the records buffered over the requests that can be in
+	// flight rather than filling one: a large request waits for every
+	// shard's append in it, and the SDK encodes it by growing one buffer
+	// (copying it over and over). Filling the last free slot to the batch
+	// limit would put most of a burst in one request while the others
+	// come back empty-handed.
 	limitBytes := d.cfg.batchBytes
-	if free := d.cfg.maxInFlight - d.inflight; free > 1 {
-		limitBytes = min(limitBytes, spreadBytes)
+	if d.cfg.maxInFlight > 1 {
+		_, buffered := d.p.buf.usage()
+		limitBytes = min(limitBytes, max(spreadBytes, buffered/d.cfg.maxInFlight))
 	}
 	count, bytes, due, full := 0, 0, false, false
 	for i := range d.order {
@@ -425,7 +437,7 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 // limiterTick is the shortest wait for a shard's tokens.
 const limiterTick = 25 * time.Millisecond
 
-// spreadBytes is the size of requests while more could be in flight.
+// spreadBytes is the size of requests below which they are not spread.
 const spreadBytes = 64 << 10
 
 func tokens(l *rate.Limiter, now time.Time) float64 {
@@ -450,7 +462,7 @@ func (d *dispatcher) send(req *request, now time.Time) {
 	for i, a := range req.aggs {
 		live := a.users[:0]
 		for _, u := range a.users {
-			if now.After(u.deadline) {
+			if d.expired(u, now) {
 				d.fail(u, expiredError(u))
 				continue
 			}
@@ -469,22 +481,24 @@ func (d *dispatcher) send(req *request, now time.Time) {
 	if len(req.aggs) == 0 {
 		return
 	}
+	req.entries = make([]types.PutRecordsRequestEntry, 0, len(req.aggs))
 	for i, a := range req.aggs {
 		req.shards[i].inflight++
 		var e types.PutRecordsRequestEntry
 		if len(a.users) == 1 {
 			u := a.users[0]
-			e = types.PutRecordsRequestEntry{PartitionKey: aws.String(u.key), Data: u.data}
+			// The keys stay put until the record is done.
+			e = types.PutRecordsRequestEntry{PartitionKey: &u.key, Data: u.data}
 			if u.ehk != "" {
-				e.ExplicitHashKey = aws.String(u.ehk)
+				e.ExplicitHashKey = &u.ehk
 			}
 		} else {
 			// The first record's own key rather than the KPL's fixed "a",
 			// and its hash key, which routes the aggregate to its shard.
 			e = types.PutRecordsRequestEntry{
-				PartitionKey:    aws.String(a.users[0].key),
+				PartitionKey:    &a.users[0].key,
 				ExplicitHashKey: aws.String(a.users[0].hash.String()),
-				Data:            encodeAggregate(a.users),
+				Data:            a.encode(),
 			}
 		}
 		for _, u := range a.users {
@@ -514,6 +528,12 @@ func rebuild(a *aggregate, users []*userRecord, linger time.Duration) *aggregate
 		b.add(u, linger)
 	}
 	return b
+}
+
+// expired reports whether u's TTL has passed at t. (The deadline is not
+// kept in u: a smaller record is a smaller allocation per Put.)
+func (d *dispatcher) expired(u *userRecord, t time.Time) bool {
+	return t.After(u.start.Add(d.cfg.ttl))
 }
 
 // EntryError is the error of a record that PutRecords refused.
@@ -643,7 +663,7 @@ func (d *dispatcher) retry(users []*userRecord, err error, perm bool, now time.T
 			continue
 		}
 		at := now.Add(d.backoff(u.attempts))
-		if at.After(u.deadline) {
+		if d.expired(u, at) {
 			d.fail(u, expiredError(u))
 			continue
 		}
@@ -717,12 +737,30 @@ func (d *dispatcher) fail(u *userRecord, err error) {
 	d.finish(u)
 }
 
-func (d *dispatcher) finish(u *userRecord) {
-	close(u.fut.done)
-	d.p.buf.release(u.size, u.gen)
-	if m := d.cfg.metrics; m != nil {
-		m.RecordDone(RecordStats{Bytes: u.size, Attempts: u.attempts, Latency: time.Since(u.start), Err: u.fut.err})
+// finish queues a record whose result is set for settle.
+func (d *dispatcher) finish(u *userRecord) { d.done = append(d.done, u) }
+
+// settle resolves the futures of the records finished since the last
+// call and releases their room in the buffer, under one lock.
+func (d *dispatcher) settle() {
+	if len(d.done) == 0 {
+		return
 	}
+	d.p.buf.releaseAll(d.done)
+	if m := d.cfg.metrics; m != nil {
+		now := time.Now()
+		for _, u := range d.done {
+			m.RecordDone(RecordStats{Bytes: u.size, Attempts: u.attempts, Latency: now.Sub(u.start), Err: u.fut.err})
+		}
+	}
+	for i, u := range d.done {
+		// The caller may keep the future, which holds the record: let
+		// the data go.
+		u.data = nil
+		u.fut.resolve()
+		d.done[i] = nil
+	}
+	d.done = d.done[:0]
 }
 
 // setMap installs a new shard map. When the shards changed, queued records
@@ -815,7 +853,7 @@ func (d *dispatcher) expireQueued(now time.Time) {
 		}
 	}
 	d.unassigned = slices.DeleteFunc(d.unassigned, func(u *userRecord) bool {
-		if now.After(u.deadline) {
+		if d.expired(u, now) {
 			d.fail(u, expiredError(u))
 			return true
 		}
@@ -828,7 +866,7 @@ func (d *dispatcher) expireQueued(now time.Time) {
 func (d *dispatcher) dropExpired(a *aggregate, now time.Time) *aggregate {
 	live := make([]*userRecord, 0, len(a.users))
 	for _, u := range a.users {
-		if now.After(u.deadline) {
+		if d.expired(u, now) {
 			d.fail(u, expiredError(u))
 		} else {
 			live = append(live, u)

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -60,23 +61,56 @@ type Result struct {
 }
 
 // Future is the pending result of PutAsync.
+//
+// Its channel is made only if Done or Wait is called before the result is
+// known: a producer completes records by the hundred thousand per second,
+// and most futures are waited for after their result (or never).
 type Future struct {
-	done chan struct{}
+	// done is nil while pending and nobody waits, a channel closed on
+	// completion once someone waits, or closedDone once complete.
+	done atomic.Pointer[chan struct{}]
 	res  Result
 	err  error
 }
 
+// closedDone is the Done channel of every future completed before anyone
+// asked for its channel.
+var closedDone = func() *chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return &ch
+}()
+
 // Done is closed when the result is known.
-func (f *Future) Done() <-chan struct{} { return f.done }
+func (f *Future) Done() <-chan struct{} {
+	if p := f.done.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{})
+	if f.done.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *f.done.Load()
+}
 
 // Wait waits for the result, or for ctx to end (then the record may still
 // be delivered).
 func (f *Future) Wait(ctx context.Context) (Result, error) {
+	if f.done.Load() == closedDone {
+		return f.res, f.err
+	}
 	select {
-	case <-f.done:
+	case <-f.Done():
 		return f.res, f.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	}
+}
+
+// resolve publishes the result, set in res or err before.
+func (f *Future) resolve() {
+	if !f.done.CompareAndSwap(nil, closedDone) {
+		close(*f.done.Load())
 	}
 }
 
@@ -165,12 +199,11 @@ func (p *Producer) PutRecordAsync(ctx context.Context, r Record) (*Future, error
 	}
 	u.gen = gen
 	u.start = time.Now()
-	u.deadline = u.start.Add(p.cfg.ttl)
 	if !p.d.add(u) {
 		p.buf.release(u.size, gen)
 		return nil, ErrClosed
 	}
-	return u.fut, nil
+	return &u.fut, nil
 }
 
 func (p *Producer) newUserRecord(r Record) (*userRecord, error) {
@@ -180,7 +213,7 @@ func (p *Producer) newUserRecord(r Record) (*userRecord, error) {
 	if len(r.Data) > p.cfg.maxRecordSize {
 		return nil, fmt.Errorf("producer: record data of %d bytes exceeds the maximum of %d", len(r.Data), p.cfg.maxRecordSize)
 	}
-	u := &userRecord{key: r.PartitionKey, ehk: r.ExplicitHashKey, data: r.Data, fut: &Future{done: make(chan struct{})}}
+	u := &userRecord{key: r.PartitionKey, ehk: r.ExplicitHashKey, data: r.Data}
 	u.size = len(r.Data) + len(r.PartitionKey)
 	if r.ExplicitHashKey != "" {
 		h, ok := parseHashKey(r.ExplicitHashKey)
