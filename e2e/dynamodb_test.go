@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -714,35 +712,12 @@ func TestDynamoDB_ConditionFailureReturnsItem(t *testing.T) {
 // x-amz-crc32 the SDK checks.
 func TestDynamoDB_SamePortAndTLS(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsAddr := ln.Addr().String()
-	ln.Close()
-	srv := startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
+	srv, tlsAddr, hc, protos := startTLSServer(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	createStream(t, srv.Client(), "beside", 1)
 	if err := createTableFor(ctx, srv.DynamoDB(), "leases", ""); err != nil {
 		t.Fatal(err)
 	}
-	pemBytes, err := os.ReadFile(filepath.Join(srv.dataDir, "tls-cert.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pemBytes) {
-		t.Fatal("tls-cert.pem holds no certificate")
-	}
-	var protos []string
-	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
-	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		resp, err := transport.RoundTrip(r)
-		if err == nil {
-			protos = append(protos, resp.Proto)
-		}
-		return resp, err
-	})}
 	secure := ddbClient("https://"+tlsAddr, hc)
 	if _, err := secure.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("leases"), Item: lease("shardId-000000000000", "w1", "1")}); err != nil {
 		t.Fatalf("PutItem over TLS: %v", err)
@@ -751,8 +726,8 @@ func TestDynamoDB_SamePortAndTLS(t *testing.T) {
 	if err != nil || item(got.Item) != item(lease("shardId-000000000000", "w1", "1")) {
 		t.Fatalf("GetItem over plain HTTP after a PutItem over TLS: %v %v", got, err)
 	}
-	if len(protos) == 0 || protos[0] != "HTTP/2.0" {
-		t.Fatalf("TLS responses over %v, want HTTP/2.0", protos)
+	if len(*protos) == 0 || (*protos)[0] != "HTTP/2.0" {
+		t.Fatalf("TLS responses over %v, want HTTP/2.0", *protos)
 	}
 	streams, err := srv.Client().ListStreams(ctx, &kinesis.ListStreamsInput{})
 	if err != nil || !slices.Contains(streams.StreamNames, "beside") {

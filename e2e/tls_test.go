@@ -19,31 +19,7 @@ import (
 // serves.
 func TestTLS_SelfSigned(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsAddr := ln.Addr().String()
-	ln.Close()
-	s := startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
-
-	pemBytes, err := os.ReadFile(filepath.Join(s.dataDir, "tls-cert.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pemBytes) {
-		t.Fatal("tls-cert.pem holds no certificate")
-	}
-	var protos []string
-	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
-	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		resp, err := transport.RoundTrip(r)
-		if err == nil {
-			protos = append(protos, resp.Proto)
-		}
-		return resp, err
-	})}
+	s, tlsAddr, hc, protos := startTLSServer(t)
 	secure := newClient("https://"+tlsAddr, hc)
 
 	createStream(t, s.Client(), "tls", 1)
@@ -55,14 +31,48 @@ func TestTLS_SelfSigned(t *testing.T) {
 	if len(recs) != 1 || string(recs[0].Data) != "over TLS" {
 		t.Fatalf("plain listener read %d records", len(recs))
 	}
-	for _, p := range protos {
+	for _, p := range *protos {
 		if p != "HTTP/2.0" {
 			t.Fatalf("TLS response over %s, want HTTP/2.0 by ALPN", p)
 		}
 	}
-	if len(protos) == 0 {
+	if len(*protos) == 0 {
 		t.Fatal("no response came over TLS")
 	}
+}
+
+// startTLSServer starts a server with a self-signed TLS listener beside the
+// plain one. It returns the TLS address and an HTTP client that trusts the
+// server's certificate and records the protocol of every response, for
+// tests to see HTTP/2 was negotiated by ALPN.
+func startTLSServer(t *testing.T) (s *server, tlsAddr string, hc *http.Client, protos *[]string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsAddr = ln.Addr().String()
+	ln.Close()
+	s = startServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
+
+	pemBytes, err := os.ReadFile(filepath.Join(s.dataDir, "tls-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("tls-cert.pem holds no certificate")
+	}
+	protos = new([]string)
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+	hc = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := transport.RoundTrip(r)
+		if err == nil {
+			*protos = append(*protos, resp.Proto)
+		}
+		return resp, err
+	})}
+	return s, tlsAddr, hc, protos
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
