@@ -17,6 +17,7 @@ import (
 	"encoding/base32"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
+	"github.com/sluicehq/sluice/internal/sigv4"
 )
 
 // TargetPrefix starts the X-Amz-Target of every DynamoDB request.
@@ -143,47 +144,21 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 }
 
 // checkAuth checks that a request carries a SigV4 signature, as emulators
-// do: the parts must be present; nothing is verified.
+// do: the parts must be present; nothing is verified. DynamoDB, unlike
+// Kinesis, takes an Authorization header of another scheme as missing.
 func checkAuth(r *http.Request) error {
-	auth := r.Header.Get("Authorization")
-	q := r.URL.Query()
-	_, hasQuery := q["X-Amz-Algorithm"]
-	switch {
-	case auth != "" && hasQuery:
-		return serviceError("InvalidSignatureException", "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
-	case auth == "" && !hasQuery, auth != "" && !strings.HasPrefix(strings.TrimSpace(auth), "AWS4-"):
+	if auth := r.Header.Get("Authorization"); auth != "" && !strings.HasPrefix(strings.TrimSpace(auth), "AWS4-") {
+		if _, hasQuery := r.URL.Query()["X-Amz-Algorithm"]; !hasQuery {
+			return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+		}
+	}
+	switch problem, msg := sigv4.Check(r); problem {
+	case sigv4.BothForms:
+		return serviceError("InvalidSignatureException", msg)
+	case sigv4.Missing:
 		return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
-	}
-	var msg strings.Builder
-	if auth != "" {
-		params := map[string]string{}
-		for _, f := range strings.FieldsFunc(auth, func(c rune) bool { return c == ',' || c == ' ' })[1:] {
-			k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
-			params[k] = v
-		}
-		for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
-			if params[p] == "" {
-				msg.WriteString("Authorization header requires '" + p + "' parameter. ")
-			}
-		}
-		if r.Header.Get("X-Amz-Date") == "" && r.Header.Get("Date") == "" {
-			msg.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
-		}
-		if msg.Len() > 0 {
-			msg.WriteString("Authorization=" + auth)
-		}
-	} else {
-		for _, p := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
-			if q.Get(p) == "" {
-				msg.WriteString("AWS query-string parameters must include '" + p + "'. ")
-			}
-		}
-		if msg.Len() > 0 {
-			msg.WriteString("Re-examine the query-string parameters.")
-		}
-	}
-	if msg.Len() > 0 {
-		return serviceError("IncompleteSignatureException", msg.String())
+	case sigv4.Incomplete:
+		return serviceError("IncompleteSignatureException", msg)
 	}
 	return nil
 }

@@ -9,11 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
+	"github.com/sluicehq/sluice/internal/sigv4"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it 0.
@@ -242,63 +242,15 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) 
 // a SigV4 signature must be present, but nothing is verified and any
 // credentials are accepted.
 func checkAuth(r *http.Request) error {
-	auth := r.Header.Get("Authorization")
-	var query url.Values
-	if r.URL.RawQuery != "" { // SDKs sign with the header: skip parsing
-		query = r.URL.Query()
-	}
-	_, hasQueryAuth := query["X-Amz-Algorithm"]
-	switch {
-	case auth != "" && hasQueryAuth:
-		return kinesis.Errorf(kinesis.ErrInvalidSignature,
-			"Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
-	case auth == "" && !hasQueryAuth:
+	switch problem, msg := sigv4.Check(r); problem {
+	case sigv4.BothForms:
+		return kinesis.Errorf(kinesis.ErrInvalidSignature, "%s", msg)
+	case sigv4.Missing:
 		return kinesis.Errorf(kinesis.ErrMissingAuthToken, "Missing Authentication Token")
-	}
-	var msg strings.Builder
-	if auth != "" {
-		params := authParams(auth)
-		for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
-			if params[p] == "" {
-				msg.WriteString("Authorization header requires '" + p + "' parameter. ")
-			}
-		}
-		if r.Header.Get("X-Amz-Date") == "" && r.Header.Get("Date") == "" {
-			msg.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
-		}
-		if msg.Len() > 0 {
-			msg.WriteString("Authorization=" + auth)
-		}
-	} else {
-		for _, p := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
-			if query.Get(p) == "" {
-				msg.WriteString("AWS query-string parameters must include '" + p + "'. ")
-			}
-		}
-		if msg.Len() > 0 {
-			msg.WriteString("Re-examine the query-string parameters.")
-		}
-	}
-	if msg.Len() > 0 {
-		return kinesis.Errorf(kinesis.ErrIncompleteSignature, "%s", msg.String())
+	case sigv4.Incomplete:
+		return kinesis.Errorf(kinesis.ErrIncompleteSignature, "%s", msg)
 	}
 	return nil
-}
-
-// authParams splits "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=x;y,
-// Signature=z" into its key=value parameters; the scheme is skipped.
-func authParams(auth string) map[string]string {
-	fields := strings.FieldsFunc(auth, func(r rune) bool { return r == ',' || r == ' ' })
-	params := make(map[string]string, 3)
-	for i, f := range fields {
-		if i == 0 {
-			continue
-		}
-		if k, v, ok := strings.Cut(f, "="); ok {
-			params[k] = v
-		}
-	}
-	return params
 }
 
 // setRequestIDs sets the ids AWS puts on every response: x-amzn-RequestId,
