@@ -1,0 +1,113 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/flow"
+	"github.com/sluicehq/sluice/flow/sink/sqltable"
+)
+
+// How a batch is upserted. The benchmarks compare them (see
+// docs/benchmarks.md); the sink uses upsertUnnest.
+type upsertMethod int
+
+const (
+	// upsertUnnest sends each column as one array parameter of
+	// INSERT … SELECT … FROM unnest($1, $2, …) ON CONFLICT: one statement,
+	// prepared once, whatever the batch's size.
+	upsertUnnest upsertMethod = iota
+	// upsertCopy copies the rows into a temporary table (COPY), then runs
+	// INSERT … SELECT … FROM it ON CONFLICT.
+	upsertCopy
+	// upsertValues binds the rows as parameters of INSERT … VALUES (…), …
+	// ON CONFLICT, in statements of up to 65,535 parameters.
+	upsertValues
+)
+
+// maxParams is the most parameters one PostgreSQL statement takes.
+const maxParams = 65535
+
+func (s *Sink) upsert(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) error {
+	switch s.o.method {
+	case upsertCopy:
+		return upsertCopyMerge(ctx, tx, tb, vals)
+	case upsertValues:
+		return upsertValueLists(ctx, tx, tb, vals)
+	}
+	args := make([]any, len(tb.casts))
+	for c := range args {
+		col := make([]any, len(vals))
+		for r, row := range vals {
+			col[r] = row[c]
+		}
+		args[c] = col
+	}
+	if _, err := tx.Exec(ctx, tb.upsert, args...); err != nil {
+		return fmt.Errorf("upsert: %w", err)
+	}
+	return nil
+}
+
+// unnestUpsert is the upsert statement from one array parameter per column,
+// and the parameters' array types.
+func unnestUpsert(l *sqltable.Layout, name string) (string, []string) {
+	cols := l.Columns()
+	params := make([]string, len(cols))
+	casts := make([]string, len(cols))
+	for i, c := range cols {
+		casts[i] = dialect.Types[c.Type] + "[]"
+		params[i] = fmt.Sprintf("$%d::%s", i+1, casts[i])
+	}
+	source := fmt.Sprintf("SELECT * FROM unnest(%s)", strings.Join(params, ", "))
+	return l.UpsertSQL(name, source), casts
+}
+
+func upsertCopyMerge(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) error {
+	h := fnv.New32a()
+	h.Write([]byte(tb.name))
+	stage := fmt.Sprintf("sluice_stage_%08x", h.Sum32())
+	q := fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS",
+		sqltable.Quote(stage), tb.layout.ColumnDefs(dialect, false))
+	if _, err := tx.Exec(ctx, q); err != nil {
+		return fmt.Errorf("staging table: %w", err)
+	}
+	names := columnNames(tb.layout.Columns())
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, names, pgx.CopyFromRows(vals)); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	source := fmt.Sprintf("SELECT %s FROM %s", tb.layout.ColumnList(), sqltable.Quote(stage))
+	if _, err := tx.Exec(ctx, tb.layout.UpsertSQL(tb.name, source)); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	return nil
+}
+
+func upsertValueLists(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) error {
+	per := maxParams / len(vals[0])
+	for len(vals) > 0 {
+		n := min(len(vals), per)
+		args := make([]any, 0, n*len(vals[0]))
+		for _, row := range vals[:n] {
+			args = append(args, row...)
+		}
+		q := tb.layout.UpsertSQL(tb.name, tb.layout.ValuesSQL(n))
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("upsert: %w", err)
+		}
+		vals = vals[n:]
+	}
+	return nil
+}
+
+func columnNames(cols []flow.Column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}
