@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -84,7 +85,10 @@ func startHelper(t *testing.T, mode, path string) (cmd *exec.Cmd, stdin io.Write
 	}
 	cmd = exec.Command(exe, "-test.run=^$", path)
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	cmd.Stderr = os.Stderr
+	// Some tests expect the helper to fail: show what it said only when
+	// the test fails.
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
 	if stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +103,28 @@ func startHelper(t *testing.T, mode, path string) (cmd *exec.Cmd, stdin io.Write
 		stdin.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("helper %s said: %s", mode, stderr.String())
+		}
 	})
 	return cmd, stdin, bufio.NewReader(out)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -135,7 +159,7 @@ func counterRows(w, i int) []flow.Row {
 	return rows
 }
 
-func newSink(t *testing.T, path string, opts ...Option) *Sink {
+func newSink(t testing.TB, path string, opts ...Option) *Sink {
 	t.Helper()
 	s, err := New(t.Context(), path, opts...)
 	if err != nil {

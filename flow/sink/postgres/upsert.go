@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,14 +14,16 @@ import (
 )
 
 // How a batch is upserted. The benchmarks compare them (see
-// docs/benchmarks.md); the sink uses upsertUnnest.
+// docs/benchmarks.md); the sink uses upsertAuto.
 type upsertMethod int
 
 const (
+	// upsertAuto is upsertUnnest up to copyAbove rows, upsertCopy above.
+	upsertAuto upsertMethod = iota
 	// upsertUnnest sends each column as one array parameter of
 	// INSERT … SELECT … FROM unnest($1, $2, …) ON CONFLICT: one statement,
 	// prepared once, whatever the batch's size.
-	upsertUnnest upsertMethod = iota
+	upsertUnnest
 	// upsertCopy copies the rows into a temporary table (COPY), then runs
 	// INSERT … SELECT … FROM it ON CONFLICT.
 	upsertCopy
@@ -32,25 +35,60 @@ const (
 // maxParams is the most parameters one PostgreSQL statement takes.
 const maxParams = 65535
 
+// copyAbove is the batch size above which upsertAuto copies.
+const copyAbove = 5000
+
 func (s *Sink) upsert(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) error {
 	switch s.o.method {
 	case upsertCopy:
 		return upsertCopyMerge(ctx, tx, tb, vals)
 	case upsertValues:
 		return upsertValueLists(ctx, tx, tb, vals)
-	}
-	args := make([]any, len(tb.casts))
-	for c := range args {
-		col := make([]any, len(vals))
-		for r, row := range vals {
-			col[r] = row[c]
+	case upsertAuto:
+		if len(vals) > copyAbove {
+			return upsertCopyMerge(ctx, tx, tb, vals)
 		}
-		args[c] = col
+	}
+	cols := tb.layout.Columns()
+	args := make([]any, len(cols))
+	for c, col := range cols {
+		switch col.Type {
+		case flow.Int:
+			args[c] = column[int64](vals, c)
+		case flow.Float:
+			args[c] = column[float64](vals, c)
+		case flow.String:
+			args[c] = column[string](vals, c)
+		case flow.Bool:
+			args[c] = column[bool](vals, c)
+		case flow.Timestamp:
+			args[c] = column[time.Time](vals, c)
+		}
 	}
 	if _, err := tx.Exec(ctx, tb.upsert, args...); err != nil {
 		return fmt.Errorf("upsert: %w", err)
 	}
 	return nil
+}
+
+// column is column c of vals as one typed slice, which pgx encodes as an
+// array without reflection: []T, or []*T if the column holds a NULL.
+func column[T any](vals [][]any, c int) any {
+	plain := make([]T, len(vals))
+	for r, row := range vals {
+		v, ok := row[c].(T)
+		if !ok {
+			ptrs := make([]*T, len(vals))
+			for r, row := range vals {
+				if v, ok := row[c].(T); ok {
+					ptrs[r] = &v
+				}
+			}
+			return ptrs
+		}
+		plain[r] = v
+	}
+	return plain
 }
 
 // unnestUpsert is the upsert statement from one array parameter per column,
