@@ -115,17 +115,3 @@ func BenchmarkSink_Write_LargeTable(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkUpsertMethods compares the ways to upsert a batch, with the file
-// held (so that only the upsert is measured).
-func BenchmarkUpsertMethods(b *testing.B) {
-	for _, m := range methods {
-		for _, size := range []int{100, 1000, 10000} {
-			b.Run(fmt.Sprintf("%s/batch=%d", m.name, size), func(b *testing.B) {
-				s := newSink(b, filepath.Join(b.TempDir(), "r.duckdb"), WithExclusive())
-				s.method = m.m
-				runWrites(b, s, size)
-			})
-		}
-	}
-}

@@ -57,10 +57,9 @@ type Sink struct {
 	path  string // absolute
 	o     options
 	db    *sql.DB   // in-memory; the file is attached to it
-	conn  *sql.Conn // db's one connection, held: it owns the staging tables
+	conn  *sql.Conn // db's one connection, held: the file is attached to it
 	guard *guard
 
-	method   upsertMethod
 	lockWait func() // called each time attach finds the file locked (tests)
 
 	mu       sync.Mutex
@@ -78,10 +77,6 @@ type table struct {
 	appendQuery string            // the upsert from the query appender's rows
 	types       []duckdb.TypeInfo // of the appended rows' columns
 	colNames    []string          // of the appended rows' columns
-
-	stageName string // the temporary staging table's name (upsertStage)
-	stage     string // … qualified and quoted
-	upsert    string // INSERT … SELECT … FROM the stage ON CONFLICT …
 }
 
 // Option configures a Sink.
@@ -197,13 +192,7 @@ func (s *Sink) Open(ctx context.Context, t flow.Table) error {
 		return fmt.Errorf("duckdb sink: %w", err)
 	}
 	name := s.o.prefix + t.Name
-	tb := &table{
-		layout:    l,
-		name:      sqltable.Qualified(alias, s.o.schema, name),
-		stageName: "stage_" + name,
-	}
-	tb.stage = sqltable.Qualified("temp", "main", tb.stageName)
-	tb.upsert = l.UpsertSQL(tb.name, fmt.Sprintf("SELECT %s FROM %s", l.ColumnList(), tb.stage))
+	tb := &table{layout: l, name: sqltable.Qualified(alias, s.o.schema, name)}
 	tb.appendQuery = l.UpsertSQL(tb.name, "SELECT "+l.ColumnList()+" FROM appended_data")
 	if tb.types, err = typeInfos(l.Columns()); err != nil {
 		return fmt.Errorf("duckdb sink: %w", err)
@@ -221,17 +210,7 @@ func (s *Sink) Open(ctx context.Context, t flow.Table) error {
 		if _, err := s.conn.ExecContext(ctx, l.CreateSQL(dialect, tb.name)); err != nil {
 			return fmt.Errorf("create table %s: %w", name, err)
 		}
-		if err := s.fit(ctx, l, name); err != nil {
-			return err
-		}
-		// The staging table lives in the in-memory database, for the
-		// sink's connection: a batch is appended to it, then merged into
-		// the file's table.
-		q := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s)", tb.stage, l.ColumnDefs(dialect, false))
-		if _, err := s.conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create staging table for %s: %w", name, err)
-		}
-		return nil
+		return s.fit(ctx, l, name)
 	})
 	if err != nil {
 		return fmt.Errorf("duckdb sink %s: open %s: %w", s.path, name, err)

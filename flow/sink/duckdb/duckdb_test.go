@@ -209,11 +209,6 @@ func count(t *testing.T, path, table string) int64 {
 	return query(t, path, "SELECT count(*) FROM "+table)[0][0].(int64)
 }
 
-var methods = []struct {
-	name string
-	m    upsertMethod
-}{{"query_appender", upsertQueryAppender}, {"stage", upsertStage}, {"values", upsertValues}}
-
 func TestSink_Open(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	s := newSink(t, path)
@@ -318,97 +313,87 @@ func TestSink_Open_BadTable(t *testing.T) {
 }
 
 func TestSink_Write_Upsert(t *testing.T) {
-	for _, m := range methods {
-		t.Run(m.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "r.duckdb")
-			s := newSink(t, path)
-			s.method = m.m
-			tb := counterTable()
-			if err := s.Open(t.Context(), tb); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// The same rows twice in one batch: the last one wins.
-			batch := append(counterRows(1, 7), counterRows(1, 8)...)
-			if err := s.Write(t.Context(), tb, batch); err != nil {
-				t.Fatal(err)
-			}
-			got := query(t, path, `SELECT count(*), min(views), max(views), min(bytes), bool_and(final) FROM views`)
-			if want := "[[30 8000 8009 8.5 false]]"; fmt.Sprint(got) != want {
-				t.Errorf("got %v, want %v", got, want)
-			}
-			// An empty batch writes nothing and needs no table lock.
-			if err := s.Write(t.Context(), tb, nil); err != nil {
-				t.Fatal(err)
-			}
-		})
+	path := filepath.Join(t.TempDir(), "r.duckdb")
+	s := newSink(t, path)
+	tb := counterTable()
+	if err := s.Open(t.Context(), tb); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same rows twice in one batch: the last one wins.
+	batch := append(counterRows(1, 7), counterRows(1, 8)...)
+	if err := s.Write(t.Context(), tb, batch); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, path, `SELECT count(*), min(views), max(views), min(bytes), bool_and(final) FROM views`)
+	if want := "[[30 8000 8009 8.5 false]]"; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// An empty batch writes nothing and needs no table lock.
+	if err := s.Write(t.Context(), tb, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func TestSink_Write_Types(t *testing.T) {
-	for _, m := range methods {
-		t.Run(m.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "r.duckdb")
-			now := time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.UTC)
-			s := newSink(t, path, WithClock(func() time.Time { return now }))
-			s.method = m.m
-			tb := flow.Table{
-				Pipeline: "types",
-				Name:     "every_type",
-				Keys: []flow.Column{{Name: "k_int", Type: flow.Int}, {Name: "k_float", Type: flow.Float},
-					{Name: "k_string", Type: flow.String}, {Name: "k_bool", Type: flow.Bool}, {Name: "k_ts", Type: flow.Timestamp}},
-				Values: []flow.Column{{Name: "v_int", Type: flow.Int}, {Name: "v_float", Type: flow.Float},
-					{Name: "v_string", Type: flow.String}, {Name: "v_bool", Type: flow.Bool}, {Name: "v_ts", Type: flow.Timestamp}},
-			}
-			if err := s.Open(t.Context(), tb); err != nil {
-				t.Fatal(err)
-			}
-			ts := time.Date(2026, 2, 28, 23, 59, 59, 999999000, time.FixedZone("X", 3600))
-			rows := []flow.Row{
-				{Window: win(0), Keys: []any{int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, ts},
-					Values: []any{int64(math.MaxInt64), math.Inf(1), "", false, ts}, Final: true},
-				{Window: win(0), Keys: []any{int64(0), 0.0, "", false, time.Unix(0, 0)},
-					Values: []any{nil, nil, nil, nil, nil}},
-				{Window: win(1), Keys: []any{7, float32(2.5), "a", false, ts},
-					Values: []any{int32(-3), 1e-300, "b", true, time.Unix(0, 0)}},
-			}
-			if err := s.Write(t.Context(), tb, rows); err != nil {
-				t.Fatal(err)
-			}
-			got := query(t, path, `SELECT * FROM every_type ORDER BY window_start, k_int`)
-			utc := ts.UTC()
-			epoch := time.Unix(0, 0).UTC()
-			updated := now.Truncate(time.Microsecond)
-			want := [][]any{
-				{"types", win(0).Start, win(0).End, int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, utc,
-					int64(math.MaxInt64), math.Inf(1), "", false, utc, true, updated},
-				{"types", win(0).Start, win(0).End, int64(0), 0.0, "", false, epoch,
-					nil, nil, nil, nil, nil, false, updated},
-				{"types", win(1).Start, win(1).End, int64(7), 2.5, "a", false, utc,
-					int64(-3), 1e-300, "b", true, epoch, false, updated},
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d rows, want %d: %v", len(got), len(want), got)
-			}
-			for i := range want {
-				for j := range want[i] {
-					g, w := got[i][j], want[i][j]
-					if gt, ok := g.(time.Time); ok {
-						if wt, ok := w.(time.Time); !ok || !gt.Equal(wt) {
-							t.Errorf("row %d col %d: %v, want %v", i, j, g, w)
-						}
-						continue
-					}
-					if g != w {
-						t.Errorf("row %d col %d: %#v, want %#v", i, j, g, w)
-					}
+	path := filepath.Join(t.TempDir(), "r.duckdb")
+	now := time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.UTC)
+	s := newSink(t, path, WithClock(func() time.Time { return now }))
+	tb := flow.Table{
+		Pipeline: "types",
+		Name:     "every_type",
+		Keys: []flow.Column{{Name: "k_int", Type: flow.Int}, {Name: "k_float", Type: flow.Float},
+			{Name: "k_string", Type: flow.String}, {Name: "k_bool", Type: flow.Bool}, {Name: "k_ts", Type: flow.Timestamp}},
+		Values: []flow.Column{{Name: "v_int", Type: flow.Int}, {Name: "v_float", Type: flow.Float},
+			{Name: "v_string", Type: flow.String}, {Name: "v_bool", Type: flow.Bool}, {Name: "v_ts", Type: flow.Timestamp}},
+	}
+	if err := s.Open(t.Context(), tb); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 2, 28, 23, 59, 59, 999999000, time.FixedZone("X", 3600))
+	rows := []flow.Row{
+		{Window: win(0), Keys: []any{int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, ts},
+			Values: []any{int64(math.MaxInt64), math.Inf(1), "", false, ts}, Final: true},
+		{Window: win(0), Keys: []any{int64(0), 0.0, "", false, time.Unix(0, 0)},
+			Values: []any{nil, nil, nil, nil, nil}},
+		{Window: win(1), Keys: []any{7, float32(2.5), "a", false, ts},
+			Values: []any{int32(-3), 1e-300, "b", true, time.Unix(0, 0)}},
+	}
+	if err := s.Write(t.Context(), tb, rows); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, path, `SELECT * FROM every_type ORDER BY window_start, k_int`)
+	utc := ts.UTC()
+	epoch := time.Unix(0, 0).UTC()
+	updated := now.Truncate(time.Microsecond)
+	want := [][]any{
+		{"types", win(0).Start, win(0).End, int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, utc,
+			int64(math.MaxInt64), math.Inf(1), "", false, utc, true, updated},
+		{"types", win(0).Start, win(0).End, int64(0), 0.0, "", false, epoch,
+			nil, nil, nil, nil, nil, false, updated},
+		{"types", win(1).Start, win(1).End, int64(7), 2.5, "a", false, utc,
+			int64(-3), 1e-300, "b", true, epoch, false, updated},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		for j := range want[i] {
+			g, w := got[i][j], want[i][j]
+			if gt, ok := g.(time.Time); ok {
+				if wt, ok := w.(time.Time); !ok || !gt.Equal(wt) {
+					t.Errorf("row %d col %d: %v, want %v", i, j, g, w)
 				}
+				continue
 			}
-		})
+			if g != w {
+				t.Errorf("row %d col %d: %#v, want %#v", i, j, g, w)
+			}
+		}
 	}
 }
 

@@ -71,7 +71,7 @@ func BenchmarkSink_Write(b *testing.B) {
 
 // BenchmarkUpsertMethods compares the ways to upsert a batch.
 func BenchmarkUpsertMethods(b *testing.B) {
-	for _, m := range methods {
+	for _, m := range methods[1:] {
 		for _, size := range []int{100, 1000, 10000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", m.name, size), func(b *testing.B) {
 				s, _ := newSink(b)

@@ -132,7 +132,7 @@ func counterRows(w, i int) []flow.Row {
 var methods = []struct {
 	name string
 	m    upsertMethod
-}{{"unnest", upsertUnnest}, {"copy", upsertCopy}, {"values", upsertValues}}
+}{{"auto", upsertAuto}, {"unnest", upsertUnnest}, {"copy", upsertCopy}}
 
 func TestSink_Open(t *testing.T) {
 	s, schema := newSink(t)
@@ -411,7 +411,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 }
 
 func TestSink_Write_LargeBatch(t *testing.T) {
-	for _, m := range methods {
+	for _, m := range methods[:2] { // auto copies a batch this large; unnest does not
 		t.Run(m.name, func(t *testing.T) {
 			s, schema := newSink(t)
 			s.o.method = m.m
@@ -419,7 +419,7 @@ func TestSink_Write_LargeBatch(t *testing.T) {
 			if err := s.Open(t.Context(), tb); err != nil {
 				t.Fatal(err)
 			}
-			const n = 50_000
+			const n = 20_000
 			rows := make([]flow.Row, n)
 			for i := range rows {
 				rows[i] = flow.Row{Window: win(i % 7), Keys: []any{int64(i), strconv.Itoa(i)}, Values: []any{int64(i), float64(i)}}

@@ -27,23 +27,16 @@ const (
 	// upsertCopy copies the rows into a temporary table (COPY), then runs
 	// INSERT … SELECT … FROM it ON CONFLICT.
 	upsertCopy
-	// upsertValues binds the rows as parameters of INSERT … VALUES (…), …
-	// ON CONFLICT, in statements of up to 65,535 parameters.
-	upsertValues
 )
 
-// maxParams is the most parameters one PostgreSQL statement takes.
-const maxParams = 65535
-
-// copyAbove is the batch size above which upsertAuto copies.
+// copyAbove is the batch size above which upsertAuto copies: unnest was the
+// faster at 1,000 rows, COPY at 10,000 (docs/benchmarks.md).
 const copyAbove = 5000
 
 func (s *Sink) upsert(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) error {
 	switch s.o.method {
 	case upsertCopy:
 		return upsertCopyMerge(ctx, tx, tb, vals)
-	case upsertValues:
-		return upsertValueLists(ctx, tx, tb, vals)
 	case upsertAuto:
 		if len(vals) > copyAbove {
 			return upsertCopyMerge(ctx, tx, tb, vals)
@@ -121,23 +114,6 @@ func upsertCopyMerge(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) er
 	source := fmt.Sprintf("SELECT %s FROM %s", tb.layout.ColumnList(), sqltable.Quote(stage))
 	if _, err := tx.Exec(ctx, tb.layout.UpsertSQL(tb.name, source)); err != nil {
 		return fmt.Errorf("merge: %w", err)
-	}
-	return nil
-}
-
-func upsertValueLists(ctx context.Context, tx pgx.Tx, tb *table, vals [][]any) error {
-	per := maxParams / len(vals[0])
-	for len(vals) > 0 {
-		n := min(len(vals), per)
-		args := make([]any, 0, n*len(vals[0]))
-		for _, row := range vals[:n] {
-			args = append(args, row...)
-		}
-		q := tb.layout.UpsertSQL(tb.name, tb.layout.ValuesSQL(n))
-		if _, err := tx.Exec(ctx, q, args...); err != nil {
-			return fmt.Errorf("upsert: %w", err)
-		}
-		vals = vals[n:]
 	}
 	return nil
 }

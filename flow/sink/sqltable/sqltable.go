@@ -252,28 +252,6 @@ func (l *Layout) UpsertSQL(name, source string) string {
 	return b.String()
 }
 
-// ValuesSQL is a VALUES list of n rows of numbered parameters ($1, $2, …).
-func (l *Layout) ValuesSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("VALUES ")
-	p := 1
-	for r := range n {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range l.cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", p)
-			p++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
 // CatalogColumn is a column of an existing table, as the database's catalog
 // describes it.
 type CatalogColumn struct {

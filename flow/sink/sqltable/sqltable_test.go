@@ -78,10 +78,10 @@ func TestLayout_SQL(t *testing.T) {
 		t.Errorf("CreateSQL\n got %s\nwant %s", got, want)
 	}
 	want = `INSERT INTO t ("pipeline", "window_start", "window_end", "page", "n", "final", "updated_at") ` +
-		`VALUES ($1, $2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13, $14) ` +
+		`SELECT * FROM src ` +
 		`ON CONFLICT ("pipeline", "window_start", "window_end", "page") DO UPDATE SET ` +
 		`"n" = excluded."n", "final" = excluded."final", "updated_at" = excluded."updated_at"`
-	if got := l.UpsertSQL("t", l.ValuesSQL(2)); got != want {
+	if got := l.UpsertSQL("t", "SELECT * FROM src"); got != want {
 		t.Errorf("UpsertSQL\n got %s\nwant %s", got, want)
 	}
 	if got := QuoteString("it's"); got != `'it''s'` {
