@@ -314,4 +314,3 @@ func TestUpdateTable_IndexesAndDeletionProtection(t *testing.T) {
 		t.Fatalf("DeleteTable once unprotected: %v", err)
 	}
 }
-
