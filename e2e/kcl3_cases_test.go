@@ -37,7 +37,9 @@ func kclCases() []ddbCase {
 	}
 	key := attrs{"pk": s("shardId-000000000001")}
 	exists := func(b bool) types.ExpectedAttributeValue { return types.ExpectedAttributeValue{Exists: aws.Bool(b)} }
-	value := func(v types.AttributeValue) types.ExpectedAttributeValue { return types.ExpectedAttributeValue{Value: v} }
+	value := func(v types.AttributeValue) types.ExpectedAttributeValue {
+		return types.ExpectedAttributeValue{Value: v}
+	}
 	set := func(v ...string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: v} }
 	gsiTable := func(table string) string { return table + "_gsi" }
 	return []ddbCase{

@@ -225,7 +225,7 @@ func TestKCL3_DynamoDBCalls(t *testing.T) {
 	for _, w := range []string{workerA, workerB} {
 		out, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(metrics), Key: map[string]types.AttributeValue{"wid": s(w)},
-			UpdateExpression: aws.String("SET #AMZN_MAPPED_lut = :AMZN_MAPPED_lut, #AMZN_MAPPED_opr = :AMZN_MAPPED_opr, #AMZN_MAPPED_sts = :AMZN_MAPPED_sts"),
+			UpdateExpression:         aws.String("SET #AMZN_MAPPED_lut = :AMZN_MAPPED_lut, #AMZN_MAPPED_opr = :AMZN_MAPPED_opr, #AMZN_MAPPED_sts = :AMZN_MAPPED_sts"),
 			ExpressionAttributeNames: map[string]string{"#AMZN_MAPPED_lut": "lut", "#AMZN_MAPPED_opr": "opr", "#AMZN_MAPPED_sts": "sts"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":AMZN_MAPPED_lut": n("1767225600"),
