@@ -369,7 +369,11 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	count, bytes, due, full := 0, 0, false, false
 	for i := range d.order {
 		q := d.order[(d.rr+i)%len(d.order)]
-		if len(q.ready) == 0 || (d.cfg.ordered && q.inflight > 0) {
+		// One request per shard at a time: two in flight at once may be
+		// stored in either order. So, as with the KPL, a shard's records
+		// are stored in the order they were put unless a retry (or a
+		// reshard) intervenes; WithOrdering keeps it across those too.
+		if len(q.ready) == 0 || q.inflight > 0 {
 			continue
 		}
 		if q.blockedUntil.After(now) {

@@ -48,8 +48,17 @@
 // wrapping ErrExpired and the last failure. Nothing is dropped silently.
 // Errors that retrying cannot heal (AccessDeniedException,
 // ValidationException, InvalidArgumentException) fail the call's records at
-// once. By default a retried record may land after records put after it;
-// WithOrdering keeps each partition key's order.
+// once.
+//
+// # Order
+//
+// As with the KPL, a shard's records are stored in the order they were put
+// unless a retry (or a reshard) intervenes: a shard's aggregates go out in
+// order and a shard has at most one PutRecords call in flight at a time
+// (calls to different shards run at once), since two calls in flight may
+// be stored in either order. A retried record may land after records put
+// after it; WithOrdering keeps each partition key's order across retries
+// and reshards too.
 //
 // # Observing
 //
