@@ -34,9 +34,10 @@
 // first record's own key (not the KPL's fixed "a") and its explicit hash key
 // that record's hash key, so it lands on the predicted shard. If a reshard
 // moves an aggregate to a shard that does not hold some of its records'
-// hash keys, those records are put again: a consumer filtering by hash
-// range (the KCL, deaggregate.RecordsInRange) sees each exactly once, while
-// a consumer reading the raw stream sees them twice. Consumers split
+// hash keys, all its records are put again: a consumer filtering by hash
+// range (the KCL, deaggregate.RecordsInRange) drops such an aggregate
+// whole and so sees each record exactly once, while a consumer reading
+// the raw stream sees them twice. Consumers split
 // aggregates with the deaggregate package, the KCL, or any KPL deaggregator;
 // a lone record is sent as it is.
 //
