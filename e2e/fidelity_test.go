@@ -421,3 +421,50 @@ const call = async (target, body) => {
 		t.Fatalf("the page read:\n%s\nwant %q", out, want)
 	}
 }
+
+// TestFidelity_SequenceNumbers checks AWS's 56-digit sequence numbers, that
+// the 38-digit form of older servers is still taken, and that PutRecord
+// takes an AWS sequence number as SequenceNumberForOrdering.
+func TestFidelity_SequenceNumbers(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client()
+	ctx := t.Context()
+	name := streamName(t)
+	shards := createStream(t, c, name, 1)
+	first := putRecord(t, c, name, "k", []byte("first"))
+	second := putRecord(t, c, name, "k", []byte("second"))
+	for _, seq := range []string{*first.SequenceNumber, *second.SequenceNumber, *shards[0].SequenceNumberRange.StartingSequenceNumber} {
+		if len(seq) != 56 || seq[:2] < "49" || seq[:2] > "74" {
+			t.Errorf("sequence number %s: want 56 digits like AWS's", seq)
+		}
+	}
+	if seqNum(t, *first.SequenceNumber).Cmp(seqNum(t, *second.SequenceNumber)) >= 0 {
+		t.Errorf("%s is not below %s", *first.SequenceNumber, *second.SequenceNumber)
+	}
+	// The same record's number in the 38-digit form older servers gave:
+	// the same fields and version, without the 60 low zero bits.
+	n := seqNum(t, *second.SequenceNumber)
+	legacy := new(big.Int).Rsh(n, 60).String()
+	if len(legacy) != 38 {
+		t.Fatalf("test setup: legacy form %s", legacy)
+	}
+	recs, _ := readToEnd(t, c, iterator(t, c, name, *shards[0].ShardId, types.ShardIteratorTypeAtSequenceNumber, func(in *kinesis.GetShardIteratorInput) {
+		in.StartingSequenceNumber = aws.String(legacy)
+	}), 10)
+	if len(recs) != 1 || *recs[0].SequenceNumber != *second.SequenceNumber {
+		t.Fatalf("AT_SEQUENCE_NUMBER %s (38 digits) read %v, want the record %s", legacy, datasOf(recs), *second.SequenceNumber)
+	}
+	// SequenceNumberForOrdering: ours, or one from AWS.
+	for _, hint := range []string{*second.SequenceNumber, legacy, "49592592288669974188510550010873737925033238827737546754"} {
+		out, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("k"), Data: []byte("x"), SequenceNumberForOrdering: aws.String(hint)})
+		if err != nil {
+			t.Fatalf("SequenceNumberForOrdering %s: %v", hint, err)
+		}
+		if seqNum(t, *out.SequenceNumber).Cmp(n) <= 0 {
+			t.Errorf("put after %s got %s, not above it", hint, *out.SequenceNumber)
+		}
+	}
+	_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("k"), Data: []byte("x"), SequenceNumberForOrdering: aws.String("12345")})
+	wantTyped[*types.InvalidArgumentException](t, err)
+}
