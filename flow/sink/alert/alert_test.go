@@ -70,7 +70,7 @@ type webhook struct {
 	received []alert.Notification
 }
 
-func newWebhook(t *testing.T, always int, fail ...int) *webhook {
+func newWebhook(t testing.TB, always int, fail ...int) *webhook {
 	w := &webhook{fail: fail, always: always}
 	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
