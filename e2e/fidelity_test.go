@@ -84,18 +84,13 @@ func TestFidelity_ShortShardIDs(t *testing.T) {
 	if aws.ToString(merged.ParentShardId) != kinesisShard(2) || aws.ToString(merged.AdjacentParentShardId) != kinesisShard(3) {
 		t.Errorf("merged shard's parents %s, %s; want %s, %s", aws.ToString(merged.ParentShardId), aws.ToString(merged.AdjacentParentShardId), kinesisShard(2), kinesisShard(3))
 	}
-	// SubscribeToShard.
-	reg, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: ds.StreamDescription.StreamARN, ConsumerName: aws.String("c")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitConsumerActive(t, c, *reg.Consumer.ConsumerARN)
-	sub, err := c.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-0"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+	// SubscribeToShard (the server's consumers are ACTIVE at once).
+	arn := registerConsumer(t, c, name, "c")
+	sub, err := subscribeShard(ctx, c, arn, "shardId-0", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
 	if err != nil {
 		t.Fatalf("SubscribeToShard of shardId-0: %v", err)
 	}
-	sub.GetStream().Close()
+	sub.Close()
 }
 
 // TestFidelity_Resharding checks MergeShards' order of shards and
@@ -342,22 +337,6 @@ func TestFidelity_CORS(t *testing.T) {
 	if r := s.post(t, "DescribeStreamSummary", `{"StreamName":"s"}`); r.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("a request without Origin got CORS headers: %v", r.header)
 	}
-}
-
-// waitConsumerActive waits until a stream consumer is ACTIVE.
-func waitConsumerActive(t *testing.T, c *kinesis.Client, arn string) {
-	t.Helper()
-	for range 600 {
-		out, err := c.DescribeStreamConsumer(t.Context(), &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out.ConsumerDescription.ConsumerStatus == types.ConsumerStatusActive {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("consumer %s never became ACTIVE", arn)
 }
 
 func kinesisShard(n int) string { return fmt.Sprintf("shardId-%012d", n) }

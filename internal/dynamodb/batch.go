@@ -38,11 +38,8 @@ func (h *Handler) batchWriteItem(ctx context.Context, body []byte) (any, error) 
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if in.RequestItems == nil {
-		return nil, validationError("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null")
-	}
-	if len(in.RequestItems) == 0 {
-		return nil, validationError("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	if err := checkRequestItems(in.RequestItems); err != nil {
+		return nil, err
 	}
 	names := sortedKeys(in.RequestItems)
 	n := 0
@@ -127,11 +124,8 @@ func (h *Handler) batchGetItem(ctx context.Context, body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if in.RequestItems == nil {
-		return nil, validationError("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null")
-	}
-	if len(in.RequestItems) == 0 {
-		return nil, validationError("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	if err := checkRequestItems(in.RequestItems); err != nil {
+		return nil, err
 	}
 	type get struct {
 		t    *table
@@ -198,6 +192,18 @@ func (h *Handler) batchGetItem(ctx context.Context, body []byte) (any, error) {
 		responses[g.t.Name] = found
 	}
 	return map[string]any{"Responses": responses, "UnprocessedKeys": map[string]any{}}, nil
+}
+
+// checkRequestItems applies the model's constraints on a batch's
+// RequestItems: present, and not empty.
+func checkRequestItems[V any](m map[string]V) error {
+	if m == nil {
+		return validationError("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null")
+	}
+	if len(m) == 0 {
+		return validationError("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	return nil
 }
 
 // sortedKeys returns a map's keys in order, so that a request's tables are
