@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/sluicehq/sluice/flow"
 	"github.com/sluicehq/sluice/flow/sink/sqltable"
+	"github.com/sluicehq/sluice/flow/sink/warehousetest"
 )
 
 // The test binary doubles as a second process (a writer, or a reader that
@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 // helper runs as another process. "write": writes the rows of
-// counterRows(2, n) n times with its own values; "hold": opens the file
+// warehousetest.CounterRows(2, n) n times with its own values; "hold": opens the file
 // read-only, says "held" and keeps it until stdin closes.
 func helper(mode, path string) error {
 	ctx := context.Background()
@@ -51,12 +51,12 @@ func helper(mode, path string) error {
 			return err
 		}
 		defer s.Close()
-		tb := counterTable()
+		tb := warehousetest.CounterTable()
 		if err := s.Open(ctx, tb); err != nil {
 			return err
 		}
 		for i := range helperWrites {
-			if err := s.Write(ctx, tb, counterRows(2, i)); err != nil {
+			if err := s.Write(ctx, tb, warehousetest.CounterRows(2, i)); err != nil {
 				return err
 			}
 		}
@@ -129,38 +129,6 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-func win(i int) flow.Window {
-	return flow.Window{Start: t0.Add(time.Duration(i) * time.Minute), End: t0.Add(time.Duration(i+1) * time.Minute)}
-}
-
-// counterTable is a table keyed by (writer, page) with a count and a sum.
-func counterTable() flow.Table {
-	return flow.Table{
-		Pipeline: "clicks",
-		Name:     "views",
-		Keys:     []flow.Column{{Name: "writer", Type: flow.Int}, {Name: "page", Type: flow.String}},
-		Values:   []flow.Column{{Name: "views", Type: flow.Int}, {Name: "bytes", Type: flow.Float}},
-	}
-}
-
-// counterRows are 10 pages × 3 windows of writer w, valued by round i.
-func counterRows(w, i int) []flow.Row {
-	var rows []flow.Row
-	for win_ := range 3 {
-		for p := range 10 {
-			rows = append(rows, flow.Row{
-				Window: win(win_),
-				Keys:   []any{int64(w), fmt.Sprintf("/page/%d", p)},
-				Values: []any{int64(i*1000 + p), float64(i) + 0.5},
-				Final:  i%2 == 1,
-			})
-		}
-	}
-	return rows
-}
-
 func newSink(t testing.TB, path string, opts ...Option) *Sink {
 	t.Helper()
 	s, err := New(t.Context(), path, opts...)
@@ -212,7 +180,7 @@ func count(t *testing.T, path, table string) int64 {
 func TestSink_Open(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	s := newSink(t, path)
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +208,11 @@ func TestSink_Open(t *testing.T) {
 func TestSink_Open_SchemaAndPrefix(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	s := newSink(t, path, WithSchema("analytics"), WithTablePrefix("clicks_"))
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(t.Context(), tb, counterRows(1, 1)); err != nil {
+	if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, path, "analytics.clicks_views"); n != 30 {
@@ -283,7 +251,7 @@ func TestSink_Open_TableDoesNotFit(t *testing.T) {
 			}
 			db.Close()
 			s := newSink(t, path)
-			err = s.Open(t.Context(), counterTable())
+			err = s.Open(t.Context(), warehousetest.CounterTable())
 			if !errors.Is(err, sqltable.ErrMismatch) {
 				t.Fatalf("Open: %v, want ErrMismatch", err)
 			}
@@ -291,7 +259,7 @@ func TestSink_Open_TableDoesNotFit(t *testing.T) {
 				t.Errorf("Open: %v, want it to say %q", err, tc.want)
 			}
 			// Write refuses a table that was not opened.
-			if err := s.Write(t.Context(), counterTable(), counterRows(1, 1)); err == nil {
+			if err := s.Write(t.Context(), warehousetest.CounterTable(), warehousetest.CounterRows(1, 1)); err == nil {
 				t.Error("Write to a table that failed to open succeeded")
 			}
 		})
@@ -300,12 +268,12 @@ func TestSink_Open_TableDoesNotFit(t *testing.T) {
 
 func TestSink_Open_BadTable(t *testing.T) {
 	s := newSink(t, filepath.Join(t.TempDir(), "r.duckdb"))
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	tb.Name = "views; DROP TABLE x"
 	if err := s.Open(t.Context(), tb); err == nil || !strings.Contains(err.Error(), "not an identifier") {
 		t.Errorf("Open: %v, want an identifier error", err)
 	}
-	tb = counterTable()
+	tb = warehousetest.CounterTable()
 	tb.Values = append(tb.Values, flow.Column{Name: "final", Type: flow.Bool})
 	if err := s.Open(t.Context(), tb); err == nil || !strings.Contains(err.Error(), "reserved") {
 		t.Errorf("Open: %v, want a reserved-name error", err)
@@ -315,17 +283,17 @@ func TestSink_Open_BadTable(t *testing.T) {
 func TestSink_Write_Upsert(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	s := newSink(t, path)
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
+		if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The same rows twice in one batch: the last one wins.
-	batch := append(counterRows(1, 7), counterRows(1, 8)...)
+	batch := append(warehousetest.CounterRows(1, 7), warehousetest.CounterRows(1, 8)...)
 	if err := s.Write(t.Context(), tb, batch); err != nil {
 		t.Fatal(err)
 	}
@@ -343,64 +311,22 @@ func TestSink_Write_Types(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	now := time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.UTC)
 	s := newSink(t, path, WithClock(func() time.Time { return now }))
-	tb := flow.Table{
-		Pipeline: "types",
-		Name:     "every_type",
-		Keys: []flow.Column{{Name: "k_int", Type: flow.Int}, {Name: "k_float", Type: flow.Float},
-			{Name: "k_string", Type: flow.String}, {Name: "k_bool", Type: flow.Bool}, {Name: "k_ts", Type: flow.Timestamp}},
-		Values: []flow.Column{{Name: "v_int", Type: flow.Int}, {Name: "v_float", Type: flow.Float},
-			{Name: "v_string", Type: flow.String}, {Name: "v_bool", Type: flow.Bool}, {Name: "v_ts", Type: flow.Timestamp}},
-	}
+	tb := warehousetest.TypesTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
-	ts := time.Date(2026, 2, 28, 23, 59, 59, 999999000, time.FixedZone("X", 3600))
-	rows := []flow.Row{
-		{Window: win(0), Keys: []any{int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, ts},
-			Values: []any{int64(math.MaxInt64), math.Inf(1), "", false, ts}, Final: true},
-		{Window: win(0), Keys: []any{int64(0), 0.0, "", false, time.Unix(0, 0)},
-			Values: []any{nil, nil, nil, nil, nil}},
-		{Window: win(1), Keys: []any{7, float32(2.5), "a", false, ts},
-			Values: []any{int32(-3), 1e-300, "b", true, time.Unix(0, 0)}},
-	}
+	rows := warehousetest.TypesRows()
 	if err := s.Write(t.Context(), tb, rows); err != nil {
 		t.Fatal(err)
 	}
 	got := query(t, path, `SELECT * FROM every_type ORDER BY window_start, k_int`)
-	utc := ts.UTC()
-	epoch := time.Unix(0, 0).UTC()
-	updated := now.Truncate(time.Microsecond)
-	want := [][]any{
-		{"types", win(0).Start, win(0).End, int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, utc,
-			int64(math.MaxInt64), math.Inf(1), "", false, utc, true, updated},
-		{"types", win(0).Start, win(0).End, int64(0), 0.0, "", false, epoch,
-			nil, nil, nil, nil, nil, false, updated},
-		{"types", win(1).Start, win(1).End, int64(7), 2.5, "a", false, utc,
-			int64(-3), 1e-300, "b", true, epoch, false, updated},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d rows, want %d: %v", len(got), len(want), got)
-	}
-	for i := range want {
-		for j := range want[i] {
-			g, w := got[i][j], want[i][j]
-			if gt, ok := g.(time.Time); ok {
-				if wt, ok := w.(time.Time); !ok || !gt.Equal(wt) {
-					t.Errorf("row %d col %d: %v, want %v", i, j, g, w)
-				}
-				continue
-			}
-			if g != w {
-				t.Errorf("row %d col %d: %#v, want %#v", i, j, g, w)
-			}
-		}
-	}
+	warehousetest.CheckRows(t, got, warehousetest.TypesWant(now))
 }
 
 func TestSink_Write_BadRows(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	s := newSink(t, path)
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
@@ -409,13 +335,13 @@ func TestSink_Write_BadRows(t *testing.T) {
 		row  flow.Row
 		want string
 	}{
-		{"nil key", flow.Row{Window: win(0), Keys: []any{nil, "/"}, Values: []any{int64(1), 1.0}}, "key writer is nil"},
-		{"wrong type", flow.Row{Window: win(0), Keys: []any{int64(1), "/"}, Values: []any{"1", 1.0}}, "string is not a int64"},
-		{"too few values", flow.Row{Window: win(0), Keys: []any{int64(1), "/"}, Values: []any{int64(1)}}, "1 values, want 2"},
-		{"invalid UTF-8", flow.Row{Window: win(0), Keys: []any{int64(1), "\xff"}, Values: []any{int64(1), 1.0}}, "not valid UTF-8"},
+		{"nil key", flow.Row{Window: warehousetest.Window(0), Keys: []any{nil, "/"}, Values: []any{int64(1), 1.0}}, "key writer is nil"},
+		{"wrong type", flow.Row{Window: warehousetest.Window(0), Keys: []any{int64(1), "/"}, Values: []any{"1", 1.0}}, "string is not a int64"},
+		{"too few values", flow.Row{Window: warehousetest.Window(0), Keys: []any{int64(1), "/"}, Values: []any{int64(1)}}, "1 values, want 2"},
+		{"invalid UTF-8", flow.Row{Window: warehousetest.Window(0), Keys: []any{int64(1), "\xff"}, Values: []any{int64(1), 1.0}}, "not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Write(t.Context(), tb, []flow.Row{counterRows(1, 1)[0], tc.row})
+			err := s.Write(t.Context(), tb, []flow.Row{warehousetest.CounterRows(1, 1)[0], tc.row})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Write: %v, want it to say %q", err, tc.want)
 			}
@@ -430,7 +356,7 @@ func TestSink_Write_BadRows(t *testing.T) {
 // sink on the file upserts over them.
 func TestSink_Write_Reopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	for i := range 2 {
 		s, err := New(t.Context(), path)
 		if err != nil {
@@ -439,7 +365,7 @@ func TestSink_Write_Reopen(t *testing.T) {
 		if err := s.Open(t.Context(), tb); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
+		if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, i)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Close(); err != nil {
@@ -458,7 +384,7 @@ func TestSink_Write_Reopen(t *testing.T) {
 // two sinks of this process on one file.
 func TestSink_Write_Concurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	a := newSink(t, path)
 	b := newSink(t, path)
 	if err := a.Open(t.Context(), tb); err != nil {
@@ -474,7 +400,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 			for i := range 10 {
 				// Writers 0 and 1 share their rows' identity; the last
 				// round writes the same values for both.
-				if err := s.Write(t.Context(), tb, counterRows(min(w, 1), i)); err != nil {
+				if err := s.Write(t.Context(), tb, warehousetest.CounterRows(min(w, 1), i)); err != nil {
 					errs <- err
 					return
 				}
@@ -496,7 +422,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 // once: they take turns on the file's lock.
 func TestSink_Write_TwoProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	s := newSink(t, path)
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
@@ -504,7 +430,7 @@ func TestSink_Write_TwoProcesses(t *testing.T) {
 	cmd, stdin, _ := startHelper(t, "write", path)
 	stdin.Close()
 	for i := range helperWrites {
-		if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
+		if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -524,7 +450,7 @@ func TestSink_Write_TwoProcesses(t *testing.T) {
 // the lock timeout.
 func TestSink_Write_ReaderHoldsFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	s := newSink(t, path, WithLockTimeout(time.Hour))
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
@@ -557,7 +483,7 @@ func TestSink_Write_ReaderHoldsFile(t *testing.T) {
 		}
 		defer func() { s.lockWait = nil }()
 		done := make(chan error, 1)
-		go func() { done <- s.Write(t.Context(), tb, counterRows(1, 1)) }()
+		go func() { done <- s.Write(t.Context(), tb, warehousetest.CounterRows(1, 1)) }()
 		select {
 		case err := <-done:
 			t.Fatalf("Write returned while a reader held the file: %v", err)
@@ -583,7 +509,7 @@ func TestSink_Write_ReaderHoldsFile(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
-		go func() { done <- s.Write(ctx, tb, counterRows(1, 2)) }()
+		go func() { done <- s.Write(ctx, tb, warehousetest.CounterRows(1, 2)) }()
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Write: %v, want context.Canceled", err)
@@ -593,13 +519,13 @@ func TestSink_Write_ReaderHoldsFile(t *testing.T) {
 
 func TestSink_Exclusive(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	s := newSink(t, path, WithExclusive())
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
+		if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -619,7 +545,7 @@ func TestSink_Exclusive(t *testing.T) {
 	if got := query(t, path, "SELECT count(*), min(views) FROM views"); fmt.Sprint(got) != "[[30 2000]]" {
 		t.Errorf("got %v", got)
 	}
-	if err := s.Write(t.Context(), tb, counterRows(1, 1)); err == nil {
+	if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, 1)); err == nil {
 		t.Error("Write after Close succeeded")
 	}
 }
@@ -627,14 +553,14 @@ func TestSink_Exclusive(t *testing.T) {
 func TestSink_Write_LargeBatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
 	s := newSink(t, path)
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
 	const n = 50_000
 	rows := make([]flow.Row, n)
 	for i := range rows {
-		rows[i] = flow.Row{Window: win(i % 7), Keys: []any{int64(i), strconv.Itoa(i)}, Values: []any{int64(i), float64(i)}}
+		rows[i] = flow.Row{Window: warehousetest.Window(i % 7), Keys: []any{int64(i), strconv.Itoa(i)}, Values: []any{int64(i), float64(i)}}
 	}
 	for range 2 {
 		if err := s.Write(t.Context(), tb, rows); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/flow"
 	"github.com/sluicehq/sluice/flow/sink/sqltable"
+	"github.com/sluicehq/sluice/flow/sink/warehousetest"
 )
 
 // dsnEnv names the database the tests use; .ci/start-postgres starts one.
@@ -98,37 +98,6 @@ func exec(t testing.TB, q string) {
 	}
 }
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-func win(i int) flow.Window {
-	return flow.Window{Start: t0.Add(time.Duration(i) * time.Minute), End: t0.Add(time.Duration(i+1) * time.Minute)}
-}
-
-func counterTable() flow.Table {
-	return flow.Table{
-		Pipeline: "clicks",
-		Name:     "views",
-		Keys:     []flow.Column{{Name: "writer", Type: flow.Int}, {Name: "page", Type: flow.String}},
-		Values:   []flow.Column{{Name: "views", Type: flow.Int}, {Name: "bytes", Type: flow.Float}},
-	}
-}
-
-// counterRows are 10 pages × 3 windows of writer w, valued by round i.
-func counterRows(w, i int) []flow.Row {
-	var rows []flow.Row
-	for wi := range 3 {
-		for p := range 10 {
-			rows = append(rows, flow.Row{
-				Window: win(wi),
-				Keys:   []any{int64(w), fmt.Sprintf("/page/%d", p)},
-				Values: []any{int64(i*1000 + p), float64(i) + 0.5},
-				Final:  i%2 == 1,
-			})
-		}
-	}
-	return rows
-}
-
 var methods = []struct {
 	name string
 	m    upsertMethod
@@ -136,7 +105,7 @@ var methods = []struct {
 
 func TestSink_Open(t *testing.T) {
 	s, schema := newSink(t)
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +143,7 @@ func TestSink_Open_Concurrent(t *testing.T) {
 				return
 			}
 			defer s.Close()
-			errs <- s.Open(t.Context(), counterTable())
+			errs <- s.Open(t.Context(), warehousetest.CounterTable())
 		})
 	}
 	wg.Wait()
@@ -197,11 +166,11 @@ func TestSink_Open_Quoting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(t.Context(), tb, counterRows(1, 1)); err != nil {
+	if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	got := query(t, "SELECT count(*) FROM "+sqltable.Qualified(schema, `Odd "Prefix" views`))
@@ -238,14 +207,14 @@ func TestSink_Open_TableDoesNotFit(t *testing.T) {
 			s, schema := newSink(t)
 			exec(t, "CREATE SCHEMA "+sqltable.Quote(schema))
 			exec(t, fmt.Sprintf(tc.ddl, sqltable.Qualified(schema, "views")))
-			err := s.Open(t.Context(), counterTable())
+			err := s.Open(t.Context(), warehousetest.CounterTable())
 			if !errors.Is(err, sqltable.ErrMismatch) {
 				t.Fatalf("Open: %v, want ErrMismatch", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Open: %v, want it to say %q", err, tc.want)
 			}
-			if err := s.Write(t.Context(), counterTable(), counterRows(1, 1)); err == nil {
+			if err := s.Write(t.Context(), warehousetest.CounterTable(), warehousetest.CounterRows(1, 1)); err == nil {
 				t.Error("Write to a table that failed to open succeeded")
 			}
 		})
@@ -257,16 +226,16 @@ func TestSink_Write_Upsert(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			s, schema := newSink(t)
 			s.o.method = m.m
-			tb := counterTable()
+			tb := warehousetest.CounterTable()
 			if err := s.Open(t.Context(), tb); err != nil {
 				t.Fatal(err)
 			}
 			for i := range 3 {
-				if err := s.Write(t.Context(), tb, counterRows(1, i)); err != nil {
+				if err := s.Write(t.Context(), tb, warehousetest.CounterRows(1, i)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			batch := append(counterRows(1, 7), counterRows(1, 8)...)
+			batch := append(warehousetest.CounterRows(1, 7), warehousetest.CounterRows(1, 8)...)
 			if err := s.Write(t.Context(), tb, batch); err != nil {
 				t.Fatal(err)
 			}
@@ -288,64 +257,22 @@ func TestSink_Write_Types(t *testing.T) {
 			now := time.Date(2026, 3, 1, 13, 0, 0, 123456789, time.UTC)
 			s, schema := newSink(t, WithClock(func() time.Time { return now }))
 			s.o.method = m.m
-			tb := flow.Table{
-				Pipeline: "types",
-				Name:     "every_type",
-				Keys: []flow.Column{{Name: "k_int", Type: flow.Int}, {Name: "k_float", Type: flow.Float},
-					{Name: "k_string", Type: flow.String}, {Name: "k_bool", Type: flow.Bool}, {Name: "k_ts", Type: flow.Timestamp}},
-				Values: []flow.Column{{Name: "v_int", Type: flow.Int}, {Name: "v_float", Type: flow.Float},
-					{Name: "v_string", Type: flow.String}, {Name: "v_bool", Type: flow.Bool}, {Name: "v_ts", Type: flow.Timestamp}},
-			}
+			tb := warehousetest.TypesTable()
 			if err := s.Open(t.Context(), tb); err != nil {
 				t.Fatal(err)
 			}
-			ts := time.Date(2026, 2, 28, 23, 59, 59, 999999000, time.FixedZone("X", 3600))
-			rows := []flow.Row{
-				{Window: win(0), Keys: []any{int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, ts},
-					Values: []any{int64(math.MaxInt64), math.Inf(1), "", false, ts}, Final: true},
-				{Window: win(0), Keys: []any{int64(0), 0.0, "", false, time.Unix(0, 0)},
-					Values: []any{nil, nil, nil, nil, nil}},
-				{Window: win(1), Keys: []any{7, float32(2.5), "a", false, ts},
-					Values: []any{int32(-3), 1e-300, "b", true, time.Unix(0, 0)}},
-			}
-			if err := s.Write(t.Context(), tb, rows); err != nil {
+			if err := s.Write(t.Context(), tb, warehousetest.TypesRows()); err != nil {
 				t.Fatal(err)
 			}
 			got := query(t, "SELECT * FROM "+sqltable.Qualified(schema, "every_type")+" ORDER BY window_start, k_int")
-			epoch := time.Unix(0, 0)
-			updated := now.Truncate(time.Microsecond)
-			want := [][]any{
-				{"types", win(0).Start, win(0).End, int64(math.MinInt64), -1.5, "ünïcode 'quoted' \"x\"", true, ts,
-					int64(math.MaxInt64), math.Inf(1), "", false, ts, true, updated},
-				{"types", win(0).Start, win(0).End, int64(0), 0.0, "", false, epoch,
-					nil, nil, nil, nil, nil, false, updated},
-				{"types", win(1).Start, win(1).End, int64(7), 2.5, "a", false, ts,
-					int64(-3), 1e-300, "b", true, epoch, false, updated},
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d rows, want %d: %v", len(got), len(want), got)
-			}
-			for i := range want {
-				for j := range want[i] {
-					g, w := got[i][j], want[i][j]
-					if gt, ok := g.(time.Time); ok {
-						if wt, ok := w.(time.Time); !ok || !gt.Equal(wt) {
-							t.Errorf("row %d col %d: %v, want %v", i, j, g, w)
-						}
-						continue
-					}
-					if g != w {
-						t.Errorf("row %d col %d: %#v, want %#v", i, j, g, w)
-					}
-				}
-			}
+			warehousetest.CheckRows(t, got, warehousetest.TypesWant(now))
 		})
 	}
 }
 
 func TestSink_Write_BadRows(t *testing.T) {
 	s, schema := newSink(t)
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := s.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
@@ -354,12 +281,12 @@ func TestSink_Write_BadRows(t *testing.T) {
 		row  flow.Row
 		want string
 	}{
-		{"nil key", flow.Row{Window: win(0), Keys: []any{nil, "/"}, Values: []any{int64(1), 1.0}}, "key writer is nil"},
-		{"wrong type", flow.Row{Window: win(0), Keys: []any{int64(1), "/"}, Values: []any{"1", 1.0}}, "string is not a int64"},
-		{"NUL in text", flow.Row{Window: win(0), Keys: []any{int64(1), "a\x00b"}, Values: []any{int64(1), 1.0}}, "without NUL"},
+		{"nil key", flow.Row{Window: warehousetest.Window(0), Keys: []any{nil, "/"}, Values: []any{int64(1), 1.0}}, "key writer is nil"},
+		{"wrong type", flow.Row{Window: warehousetest.Window(0), Keys: []any{int64(1), "/"}, Values: []any{"1", 1.0}}, "string is not a int64"},
+		{"NUL in text", flow.Row{Window: warehousetest.Window(0), Keys: []any{int64(1), "a\x00b"}, Values: []any{int64(1), 1.0}}, "without NUL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.Write(t.Context(), tb, []flow.Row{counterRows(1, 1)[0], tc.row})
+			err := s.Write(t.Context(), tb, []flow.Row{warehousetest.CounterRows(1, 1)[0], tc.row})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Write: %v, want it to say %q", err, tc.want)
 			}
@@ -379,7 +306,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	tb := counterTable()
+	tb := warehousetest.CounterTable()
 	if err := a.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +318,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 	for w, s := range []*Sink{a, a, b} {
 		wg.Go(func() {
 			for i := range 20 {
-				if err := s.Write(t.Context(), tb, counterRows(min(w, 1), i)); err != nil {
+				if err := s.Write(t.Context(), tb, warehousetest.CounterRows(min(w, 1), i)); err != nil {
 					errs <- err
 					return
 				}
@@ -415,14 +342,14 @@ func TestSink_Write_LargeBatch(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			s, schema := newSink(t)
 			s.o.method = m.m
-			tb := counterTable()
+			tb := warehousetest.CounterTable()
 			if err := s.Open(t.Context(), tb); err != nil {
 				t.Fatal(err)
 			}
 			const n = 20_000
 			rows := make([]flow.Row, n)
 			for i := range rows {
-				rows[i] = flow.Row{Window: win(i % 7), Keys: []any{int64(i), strconv.Itoa(i)}, Values: []any{int64(i), float64(i)}}
+				rows[i] = flow.Row{Window: warehousetest.Window(i % 7), Keys: []any{int64(i), strconv.Itoa(i)}, Values: []any{int64(i), float64(i)}}
 			}
 			for range 2 {
 				if err := s.Write(t.Context(), tb, rows); err != nil {
