@@ -71,9 +71,12 @@ func (b *Broker) Activity() []kinesis.StreamActivity {
 	now := b.cfg.Now()
 	out := make([]kinesis.StreamActivity, 0, len(streams))
 	for _, s := range streams {
-		sa := kinesis.StreamActivity{Name: s.Name, Status: s.Status(now), Shards: make([]kinesis.ShardActivity, 0, len(s.Shards))}
+		sa := kinesis.StreamActivity{
+			Name: s.Name, ARN: s.ARN, Status: s.Status(now), Mode: s.Mode, RetentionHours: s.RetentionHours,
+			EncryptionType: s.EncryptionType, CreatedAt: s.CreatedAt, Shards: make([]kinesis.ShardActivity, 0, len(s.Shards)),
+		}
 		for _, sh := range s.Shards {
-			a := kinesis.ShardActivity{ShardID: sh.ID, Open: sh.Open()}
+			a := kinesis.ShardActivity{ShardID: sh.ID, Epoch: sh.Epoch, Open: sh.Open()}
 			if w, ok := b.writes.Load(sh.Epoch); ok {
 				w := w.(*writeCounter)
 				a.IncomingRecords, a.IncomingBytes = w.records.Load(), w.bytes.Load()
@@ -88,6 +91,9 @@ func (b *Broker) Activity() []kinesis.StreamActivity {
 			sa.Shards = append(sa.Shards, a)
 		}
 		for _, c := range s.Consumers {
+			if c.Gone(now) {
+				continue
+			}
 			ca := kinesis.ConsumerActivity{ARN: c.ARN}
 			if v, ok := b.consumerStats.Load(c.ARN); ok {
 				v := v.(*consumerActivity)
@@ -102,15 +108,15 @@ func (b *Broker) Activity() []kinesis.StreamActivity {
 
 // backlogMaxMsgs bounds the messages ShardBacklog reads: past them it
 // extrapolates.
-const backlogMaxMsgs = 64
+const backlogMaxMsgs = 16
 
 // backlogMaxBytes bounds the bytes of those messages.
-const backlogMaxBytes = 4 << 20
+const backlogMaxBytes = 1 << 20
 
 // ShardBacklog tells how far a reader that has processed the record with
 // sequence number after ("" for none: a reader at TRIM_HORIZON) is behind
 // the newest record of the shard. It reads at most backlogMaxMsgs messages
-// (4 MiB) after the position, so its cost is bounded whatever the lag; a
+// (1 MiB) after the position, so its cost is bounded whatever the lag; a
 // longer backlog is an estimate (Exact false). Errors:
 // ResourceNotFoundException for an unknown stream or shard,
 // InvalidArgumentException for a sequence number of another shard.

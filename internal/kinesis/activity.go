@@ -1,10 +1,13 @@
 package kinesis
 
+import "time"
+
 // ShardActivity is what one server has done with a shard since it started:
 // running totals, never reset, which a reader turns into rates by sampling
 // twice. In a cluster each server counts only the requests it served.
 type ShardActivity struct {
 	ShardID string
+	Epoch   uint64 // see Shard.Epoch
 	Open    bool
 	// IncomingRecords and IncomingBytes count records stored (after the
 	// durable append), as CloudWatch's IncomingRecords/IncomingBytes.
@@ -35,9 +38,16 @@ type ConsumerActivity struct {
 // StreamActivity is the activity of a stream's shards and consumers, as
 // one server saw it.
 type StreamActivity struct {
-	Name      string
-	Status    StreamStatus
-	Shards    []ShardActivity
+	Name   string
+	ARN    string
+	Status StreamStatus
+	// Settings as the server's metadata cache has them.
+	Mode           StreamMode
+	RetentionHours int
+	EncryptionType string // "" means NONE
+	CreatedAt      time.Time
+	Shards         []ShardActivity
+	// Consumers are the fan-out consumers that are not gone.
 	Consumers []ConsumerActivity
 }
 

@@ -69,11 +69,12 @@
     },
     ms(v) {
       if (v === null || v === undefined || isNaN(v)) return "–";
+      const two = (a, ua, b, ub) => a + " " + ua + (b ? " " + b + " " + ub : "");
       if (v < 1000) return Math.round(v) + " ms";
-      if (v < 60000) return (v / 1000).toFixed(1) + " s";
-      if (v < 3600000) return Math.floor(v / 60000) + " min " + Math.round((v % 60000) / 1000) + " s";
-      if (v < 86400000) return Math.floor(v / 3600000) + " h " + Math.round((v % 3600000) / 60000) + " min";
-      return Math.floor(v / 86400000) + " d " + Math.round((v % 86400000) / 3600000) + " h";
+      if (v < 60000) return (v / 1000).toFixed(v < 10000 ? 1 : 0) + " s";
+      if (v < 3600000) return two(Math.floor(v / 60000), "min", Math.floor((v % 60000) / 1000), "s");
+      if (v < 86400000) return two(Math.floor(v / 3600000), "h", Math.floor((v % 3600000) / 60000), "min");
+      return two(Math.floor(v / 86400000), "d", Math.floor((v % 86400000) / 3600000), "h");
     },
     ago(ms) { return ms ? fmt.ms(Date.now() - ms) + " ago" : "–"; },
     time(ms) {
@@ -688,7 +689,7 @@
     const st = { cursor: "", records: [], following: false, timer: null, format: "auto", busy: false, open: new Set(), gen: 0 };
     const shardSel = h("select", { "data-test": "viewer-shard" }, h("option", { value: "" }, "All shards"));
     const posSel = h("select", { "data-test": "viewer-position" },
-      [["TRIM_HORIZON", "Oldest (TRIM_HORIZON)"], ["LATEST", "Newest only (LATEST)"], ["AT_TIMESTAMP", "At a time (AT_TIMESTAMP)"], ["AT_SEQUENCE_NUMBER", "At a sequence number"]].map(([v, l]) => h("option", { value: v }, l)));
+      [["TRIM_HORIZON", "Oldest record"], ["LATEST", "New records only"], ["AT_TIMESTAMP", "A point in time"], ["AT_SEQUENCE_NUMBER", "A sequence number"]].map(([v, l]) => h("option", { value: v }, l)));
     const posVal = h("input", { placeholder: "", "data-test": "viewer-position-value", disabled: true });
     const pkIn = h("input", { placeholder: "exact, or prefix*", "data-test": "viewer-pk" });
     const qIn = h("input", { placeholder: "text in the data", "data-test": "viewer-q" });
@@ -702,9 +703,8 @@
     body.append(
       h("div.card", h("div.viewer-controls",
         h("label.f", "Shards", shardSel), h("label.f", "Start at", posSel), h("label.f", "Position", posVal),
-        h("label.f", "Partition key", pkIn), h("label.f", "Data contains", qIn),
-        h("div.form-row", readBtn, nextBtn, followBtn)),
-        h("div.viewer-bar", status, seg)),
+        h("label.f", "Partition key", pkIn), h("label.f", "Data contains", qIn)),
+        h("div.viewer-bar", h("div.viewer-buttons", readBtn, nextBtn, followBtn, status), seg)),
       list);
     renderRecords();
     onDesc((d) => {
