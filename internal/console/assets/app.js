@@ -565,7 +565,7 @@
     const charts = [];
     const grid = h("div.grid2");
     for (const d of defs) {
-      const now = h("span.now", "–");
+      const now = h("span.now", { "data-now": d.series[0].key }, "–");
       const box = h("div.chart", { "data-chart": d.series[0].key });
       grid.appendChild(h("div.card", h("div.chart-title", h("h2", d.title), now), box));
       charts.push({ d, now, c: makeChart(box, d.series, d.f) });
@@ -645,7 +645,7 @@
       const involved = d.shards.filter((sh) => sh.parent || hasKids.has(sh.id));
       const shown = d.shards.length <= 48 ? d.shards : involved;
       const box = $("#lineage");
-      if (shown.length === 0) {
+      if (involved.length === 0) {
         set(box, h("div.empty", { "data-test": "lineage-empty" }, h("b", "No splits or merges yet"), `All ${d.shards.length} shards are as the stream was created.`));
         return;
       }
