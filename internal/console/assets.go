@@ -20,6 +20,7 @@ import (
 // fetched at once. assets/vendor holds the pinned npm libraries that
 // web/vendor.sh copies there (see docs/console.md).
 //
+//go:generate web/vendor.sh
 //go:embed assets
 var assetFS embed.FS
 

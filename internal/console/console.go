@@ -86,8 +86,8 @@ type Config struct {
 	// counters; default 2 s. History is how many samples a stream keeps
 	// (default 300: 10 minutes at 2 s) and ShardHistory how many a shard
 	// keeps (default 150); MaxShards bounds the shards with a history
-	// (default 2000; more are charted only per stream). Memory: about
-	// 36 bytes × History per stream and 28 bytes × ShardHistory per shard.
+	// (default 2000; more are charted only per stream). Memory: 36 bytes
+	// (9 float32 series) × History per stream and × ShardHistory per shard.
 	SampleInterval time.Duration
 	History        int
 	ShardHistory   int

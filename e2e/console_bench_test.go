@@ -1,0 +1,155 @@
+package e2e
+
+// Measurements of the console, for docs/benchmarks.md ("console"); they
+// take minutes, so they run only when asked:
+//
+//	SLUICE_CONSOLE_BENCH=1 go test ./e2e -run 'TestConsoleBench' -v -timeout 30m
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/chromedp/chromedp"
+)
+
+func benchGate(t *testing.T) {
+	if os.Getenv("SLUICE_CONSOLE_BENCH") == "" {
+		t.Skip("set SLUICE_CONSOLE_BENCH=1 to measure the console")
+	}
+}
+
+// loadTime navigates to url and returns the page's own clock
+// (performance.now(), from the start of navigation) when cond first holds.
+func loadTime(t *testing.T, ctx context.Context, url, cond string) float64 {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(sctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	ms, err := chromedp.Run(sctx, chromedp.Poll[float64](`(`+cond+`) && performance.now()`, chromedp.WithPollingTimeout(2*time.Minute)))
+	if err != nil {
+		t.Fatalf("wait for %s: %v", url, err)
+	}
+	return ms
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestConsoleBench_PageLoad: the overview with 100 streams, and a stream
+// of 500 shards (its Monitoring and Shards tabs), from navigation until
+// every row is drawn; median of 7 loads in one browser (cache warm after
+// the first, as for a user coming back).
+func TestConsoleBench_PageLoad(t *testing.T) {
+	benchGate(t)
+	bctx := newBrowser(t)
+	srv := startServer(t, "--shard-limit", "1000")
+	kc := srv.Client()
+	ctx := ctxFor(t, 10*time.Minute)
+	for i := range 100 {
+		if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(fmt.Sprintf("stream-%03d", i)), ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("big"), ShardCount: aws.Int32(500)}); err != nil {
+		t.Fatal(err)
+	}
+	pages := []struct{ name, path, cond string }{
+		// The floor: the page and its scripts loaded, no data drawn yet.
+		{"page shell (scripts loaded)", "/console/graph", `document.readyState === 'complete' && typeof uPlot === 'function' && typeof dagre === 'object'`},
+		{"overview, 101 streams", "/console/", `document.querySelectorAll('#streams-table tbody tr').length === 101`},
+		{"stream of 500 shards, Monitoring", "/console/streams/big", `document.querySelectorAll('[data-chart] canvas').length === 6 && document.querySelector('#metric-shard').options.length === 501`},
+		{"stream of 500 shards, Shards", "/console/streams/big/shards", `document.querySelectorAll('#shards tbody tr').length === 500 && document.querySelectorAll('.keyspace div').length === 500`},
+	}
+	for _, p := range pages {
+		var ms []float64
+		for range 7 {
+			ms = append(ms, loadTime(t, bctx, srv.Endpoint+p.path, p.cond))
+		}
+		t.Logf("%s: median %.0f ms (first %.0f ms, all %v)", p.name, median(ms), ms[0], roundAll(ms))
+	}
+}
+
+func roundAll(v []float64) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x + 0.5)
+	}
+	return out
+}
+
+// TestConsoleBench_TailCost: `sluice bench` write throughput with no
+// browser, with ten browsers (separate profiles' cookies: separate
+// browser contexts) following the live tail of the stream written, and
+// with none again; the ratio is the tailing run over the mean of the two
+// others.
+func TestConsoleBench_TailCost(t *testing.T) {
+	benchGate(t)
+	bctx := newBrowser(t)
+	srv := startServer(t)
+	ctx := ctxFor(t, 10*time.Minute)
+	bench := func() float64 {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, sluiceBin, "bench", "--endpoint", srv.Endpoint, "--stream", "load", "--create", "--shards", "4",
+			"--producers", "8", "--record-size", "100", "--duration", "15s", "--json")
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_REGION=us-east-1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sluice bench: %v\n%s", err, out)
+		}
+		var r struct {
+			PerSec float64 `json:"put_records_per_s"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("sluice bench output: %v: %s", err, out)
+		}
+		return r.PerSec
+	}
+	before := bench()
+	var tabs []context.Context
+	var closers []context.CancelFunc
+	for i := range 10 {
+		tctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		tabs, closers = append(tabs, tctx), append(closers, cancel)
+		// The first run opens the tab and lives as long as tctx: no
+		// timeout on it.
+		if err := chromedp.Do(tctx); err != nil {
+			t.Fatalf("open tab %d: %v", i, err)
+		}
+		sctx, scancel := context.WithTimeout(tctx, time.Minute)
+		err := chromedp.Do(sctx,
+			chromedp.Navigate(srv.Endpoint+"/console/streams/load/data"),
+			chromedp.Click(chromedp.CSS(`[data-test=viewer-follow]`)),
+			waitJS(`document.querySelector('[data-test=viewer-status]').textContent.includes("Following live")`))
+		scancel()
+		if err != nil {
+			t.Fatalf("tab %d: %v", i, err)
+		}
+	}
+	during := bench()
+	// Every tab followed: each shows records (it keeps the last 1,000).
+	shown := 0
+	for i, tctx := range tabs {
+		n, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll('#records-table tr.rec').length`))
+		if err != nil || n == 0 {
+			t.Errorf("tab %d shows %d records (%v)", i, n, err)
+		}
+		shown += n
+		closers[i]()
+	}
+	after := bench()
+	base := (before + after) / 2
+	t.Logf("sluice bench put records/s: no browser %.0f, ten tailing %.0f, no browser %.0f; ratio %.3f (the tabs showed %d records)", before, during, after, during/base, shown)
+}
