@@ -61,16 +61,16 @@ type thresholdsOut struct {
 // appOut is one application: a lease table, a pipeline, or both (a
 // pipeline's lease table has the pipeline's name).
 type appOut struct {
-	Name    string     `json:"name"`
-	Kind    string     `json:"kind"` // "leases" or "pipeline"
-	Table   string     `json:"table,omitempty"`
-	Streams []string   `json:"streams"`
-	Outputs []string   `json:"outputs"`
-	Sinks   []string   `json:"sinks"`
-	State   string     `json:"state"` // ok, lagging, stalled, idle
-	Reason  string     `json:"reason,omitempty"`
+	Name    string      `json:"name"`
+	Kind    string      `json:"kind"` // "leases" or "pipeline"
+	Table   string      `json:"table,omitempty"`
+	Streams []string    `json:"streams"`
+	Outputs []string    `json:"outputs"`
+	Sinks   []string    `json:"sinks"`
+	State   string      `json:"state"` // ok, lagging, stalled, idle
+	Reason  string      `json:"reason,omitempty"`
 	Workers []workerOut `json:"workers"`
-	Shards  []leaseOut `json:"shards"`
+	Shards  []leaseOut  `json:"shards"`
 	// Totals over the shards: records behind (Exact false if any is an
 	// estimate) and the largest milliseconds behind.
 	LagRecords       int64   `json:"lagRecords"`

@@ -192,7 +192,7 @@ func TestConsole_Overview(t *testing.T) {
 		t.Errorf("quiet = %+v", s)
 	}
 	var m struct {
-		Times  []int64                `json:"t"`
+		Times  []int64               `json:"t"`
 		Series map[string][]*float64 `json:"series"`
 	}
 	c.get("streams/busy/metrics", &m)
