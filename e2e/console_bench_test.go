@@ -129,9 +129,12 @@ func TestConsoleBench_TailCost(t *testing.T) {
 			t.Fatalf("open tab %d: %v", i, err)
 		}
 		sctx, scancel := context.WithTimeout(tctx, time.Minute)
+		// Navigate in a new browser context can wait for a load event
+		// that never comes in headless Chromium; go there by script.
 		err := chromedp.Do(sctx,
-			chromedp.Navigate(srv.Endpoint+"/console/streams/load/data"),
-			chromedp.Click(chromedp.CSS(`[data-test=viewer-follow]`)),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.href = %q`, srv.Endpoint+"/console/streams/load/data")),
+			waitJS(`!!document.querySelector('[data-test=viewer-follow]')`),
+			clickJS(`[data-test=viewer-follow]`),
 			waitJS(`document.querySelector('[data-test=viewer-status]').textContent.includes("Following live")`))
 		scancel()
 		if err != nil {

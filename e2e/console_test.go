@@ -158,6 +158,13 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the stream created in the UI is not there: %v", err)
 	}
 
+	// Two more streams, made with the SDK, for company on the overview.
+	for name, shards := range map[string]int32{"clicks": 1, "audit-log": 3} {
+		if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Live tail: follow, then write; the records appear.
 	run(t, ctx, "follow live",
 		chromedp.Click(chromedp.CSS(`a[data-tab=data]`)),
@@ -223,7 +230,8 @@ func TestConsole(t *testing.T) {
 	// Overview: the stream with its write rate.
 	run(t, ctx, "overview",
 		chromedp.Click(chromedp.CSS(`.nav a[data-nav=overview]`)),
-		waitJS(`!!document.querySelector('#streams-table tr[data-stream=orders]')`))
+		waitJS(`!!document.querySelector('#streams-table tr[data-stream=orders]')`),
+		waitJS(`document.querySelectorAll('#streams-table tbody tr').length === 3`))
 	screenshot(ctx, t, "overview")
 	stopWriting()
 	run(t, ctx, "overview after writes",
@@ -273,7 +281,7 @@ func TestConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-test=dialog-confirm]`)))
 	run(t, ctx, "delete: back on the overview",
 		waitJS(`location.pathname === "/console/"`),
-		waitJS(`!!document.querySelector('[data-test=no-streams]')`))
+		waitJS(`document.querySelectorAll('#streams-table tbody tr').length === 2 && !document.querySelector('#streams-table tr[data-stream=orders]')`))
 	eventuallyGone(t, ctx, kc, stream)
 }
 
