@@ -40,6 +40,7 @@ const PipelinesTable = "sluice_pipelines"
 
 const (
 	appsTTL        = 3 * time.Second
+	appsTimeout    = 10 * time.Second
 	maxLeaseItems  = 10000
 	maxLagReads    = 256
 	lagConcurrency = 4
@@ -151,6 +152,9 @@ func (c *Console) appsSnapshot(ctx context.Context, withLag bool) appsOut {
 	if !c.apps.at[k].IsZero() && now.Sub(c.apps.at[k]) < appsTTL {
 		return c.apps.out[k]
 	}
+	// Shared by every page, so not cut short when this request goes.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appsTimeout)
+	defer cancel()
 	out := c.computeApps(ctx, withLag)
 	c.apps.at[k], c.apps.out[k] = now, out
 	return out

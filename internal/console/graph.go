@@ -56,6 +56,7 @@ func (c *Console) graph(r *http.Request) (any, error) {
 		return "stream:" + name
 	}
 	readers := map[string]int{}
+	sinks := map[string]bool{}
 	for _, a := range apps.Applications {
 		for _, s := range a.Streams {
 			readers[s]++
@@ -91,7 +92,10 @@ func (c *Console) graph(r *http.Request) (any, error) {
 		}
 		for _, s := range a.Sinks {
 			sid := "sink:" + s
-			out.Nodes = append(out.Nodes, graphNode{ID: sid, Kind: "sink", Label: s})
+			if !sinks[sid] {
+				sinks[sid] = true
+				out.Nodes = append(out.Nodes, graphNode{ID: sid, Kind: "sink", Label: s})
+			}
 			out.Edges = append(out.Edges, graphEdge{From: id, To: sid, Rate: -1})
 		}
 	}
