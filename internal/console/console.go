@@ -164,6 +164,7 @@ type Console struct {
 	readers *readLimiter
 	apps    appsCache
 	storage storageCache
+	descs   descCache
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup

@@ -147,7 +147,7 @@ func (c *Console) records(r *http.Request) (any, error) {
 	if strings.HasSuffix(f.pk, "*") {
 		f.pk, f.prefix = strings.TrimSuffix(f.pk, "*"), true
 	}
-	d, err := c.svc.DescribeStream(ctx, kinesis.StreamRef{Name: name})
+	d, err := c.describeCached(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,13 @@ func (c *Console) readPage(ctx context.Context, d kinesis.StreamDescription, cur
 				progressed = true
 			}
 			out.Scanned += len(res.Records)
-			sh, _ := d.Shard(p.Shard)
+			sh, ok := d.Shard(p.Shard)
+			if !ok { // a child newer than the cached description
+				if d, err = c.describeFresh(ctx, d.Name); err != nil {
+					return pageOut{}, err
+				}
+				sh, _ = d.Shard(p.Shard)
+			}
 			for _, u := range userRecords(res.Records, sh) {
 				if !f.match(u.PartitionKey, u.Data) {
 					continue
@@ -413,6 +419,45 @@ func userRecords(recs []kinesis.Record, sh kinesis.Shard) []deaggregate.Record {
 		out, _ = deaggregate.Records(in)
 	}
 	return out
+}
+
+// Following tails ask for a page every second or faster, and each needs
+// the stream's shards (hash ranges, for aggregates): one DescribeStream,
+// a store read, is shared by every page of a stream for descTTL.
+const descTTL = time.Second
+
+type descCache struct {
+	mu sync.Mutex
+	m  map[string]cachedDesc
+}
+
+type cachedDesc struct {
+	d  kinesis.StreamDescription
+	at time.Time
+}
+
+func (c *Console) describeCached(ctx context.Context, name string) (kinesis.StreamDescription, error) {
+	c.descs.mu.Lock()
+	e, ok := c.descs.m[name]
+	c.descs.mu.Unlock()
+	if ok && c.cfg.Now().Sub(e.at) < descTTL {
+		return e.d, nil
+	}
+	return c.describeFresh(ctx, name)
+}
+
+func (c *Console) describeFresh(ctx context.Context, name string) (kinesis.StreamDescription, error) {
+	d, err := c.svc.DescribeStream(ctx, kinesis.StreamRef{Name: name})
+	if err != nil {
+		return d, err
+	}
+	c.descs.mu.Lock()
+	defer c.descs.mu.Unlock()
+	if c.descs.m == nil || len(c.descs.m) > 1000 {
+		c.descs.m = make(map[string]cachedDesc)
+	}
+	c.descs.m[name] = cachedDesc{d: d, at: c.cfg.Now()}
+	return d, nil
 }
 
 func browserID(r *http.Request) string {

@@ -729,11 +729,11 @@
       renderRecords();
     });
 
-    function query(withStart) {
+    function query(withStart, type) {
       const p = new URLSearchParams();
       if (withStart) {
         if (shardSel.value) p.set("shards", shardSel.value);
-        p.set("type", posSel.value);
+        p.set("type", type || posSel.value);
         if (posSel.value === "AT_TIMESTAMP") p.set("ts", posVal.value.trim());
         if (posSel.value === "AT_SEQUENCE_NUMBER") p.set("seq", posVal.value.trim());
       } else p.set("cursor", st.cursor);
@@ -742,19 +742,20 @@
       p.set("limit", "100");
       return `streams/${encodeURIComponent(name)}/records?` + p.toString();
     }
-    const maxKept = 1000;
+    const maxKept = 1000, maxFollowed = 300;
     // read fetches a page; a new start (fresh) drops what is shown.
-    async function read(fresh) {
+    async function read(fresh, type) {
       if (st.busy) return null;
       st.busy = true;
       const gen = st.gen;
       try {
-        const page = await api(query(fresh));
+        const page = await api(query(fresh, type));
         if (gen !== st.gen) return null;
-        if (fresh) { st.records = []; st.open.clear(); }
+        if (fresh && !type) { st.records = []; st.open.clear(); }
         page.records.forEach((r) => { r.fresh = !fresh || st.following; });
         st.records = st.records.concat(page.records);
-        if (st.records.length > maxKept) st.records = st.records.slice(st.records.length - maxKept);
+        const keep = st.following ? maxFollowed : maxKept;
+        if (st.records.length > keep) st.records = st.records.slice(st.records.length - keep);
         st.cursor = page.cursor;
         st.last = page;
         nextBtn.disabled = !st.cursor || st.following;
@@ -772,15 +773,25 @@
         parts.push(h("span", p.caughtUp ? "at the newest record" : fmt.ms(p.millisBehind) + " behind the newest"));
         if (p.scanned && (pkIn.value || qIn.value)) parts.push(h("span", `${p.scanned} scanned`));
         if (!p.cursor) parts.push(h("span", "every shard read to its end"));
+        if (st.skipped && st.following) parts.push(h("span", { title: "The stream is written faster than the tail can show: it jumped to the newest records." }, `skipped ahead ${st.skipped}×`));
       }
       set(status, ...parts);
     }
+    // Following asks for a page every second once caught up, twice a
+    // second while behind; a tail more than skipAfter behind (a stream
+    // written faster than a person can read) jumps to the newest records
+    // rather than replaying the backlog.
+    const skipAfter = 10000;
     async function followLoop() {
       if (!st.following) return;
       let wait = 1000;
       try {
-        const page = await read(false);
-        if (page && (!page.caughtUp || page.more)) wait = 50;
+        let page = await read(false);
+        if (page && page.millisBehind > skipAfter && !pkIn.value && !qIn.value) {
+          page = await read(true, "LATEST");
+          st.skipped = (st.skipped || 0) + 1;
+        }
+        if (page && (!page.caughtUp || page.more)) wait = 500;
         if (page && !page.cursor) { stopFollow(); return; }
       } catch (e) {
         if (e.status === 429) wait = (e.retryAfter || 1) * 1000;
