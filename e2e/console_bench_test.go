@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -160,4 +162,91 @@ func TestConsoleBench_TailCost(t *testing.T) {
 	after := bench()
 	base := (before + after) / 2
 	t.Logf("sluice bench put records/s: no browser %.0f, ten tailing %.0f, no browser %.0f; ratio %.3f (the tabs showed %d records)", before, during, after, during/base, shown)
+}
+
+// TestConsoleBench_TailCostHTTP is TestConsoleBench_TailCost with the ten
+// followers played by HTTP clients that ask for pages exactly as the page
+// does (own cookie each, a page every second once caught up and every
+// half second while behind, a jump to the newest records past 10 s
+// behind): the server's cost alone, without ten browsers' CPU.
+func TestConsoleBench_TailCostHTTP(t *testing.T) {
+	benchGate(t)
+	srv := startServer(t)
+	ctx := ctxFor(t, 15*time.Minute)
+	bench := func() float64 {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, sluiceBin, "bench", "--endpoint", srv.Endpoint, "--stream", "load", "--create", "--shards", "4",
+			"--producers", "8", "--record-size", "100", "--duration", "15s", "--json")
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_REGION=us-east-1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sluice bench: %v\n%s", err, out)
+		}
+		var r struct {
+			PerSec float64 `json:"put_records_per_s"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("sluice bench output: %v: %s", err, out)
+		}
+		return r.PerSec
+	}
+	before := bench()
+	fctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	pages := make([]int, 10)
+	for i := range pages {
+		wg.Go(func() { pages[i] = followHTTP(fctx, srv.Endpoint, fmt.Sprint("follower-", i)) })
+	}
+	during := bench()
+	stop()
+	wg.Wait()
+	after := bench()
+	t.Logf("sluice bench put records/s: no follower %.0f, ten HTTP followers %.0f, no follower %.0f; ratio %.3f (pages read per follower: %v)",
+		before, during, after, during/((before+after)/2), pages)
+}
+
+// followHTTP follows the live tail of stream "load" as the page does and
+// returns how many pages it read.
+func followHTTP(ctx context.Context, endpoint, cookie string) int {
+	type page struct {
+		Cursor       string `json:"cursor"`
+		CaughtUp     bool   `json:"caughtUp"`
+		More         bool   `json:"more"`
+		MillisBehind int64  `json:"millisBehind"`
+	}
+	get := func(q string) (page, bool) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", endpoint+"/console/api/streams/load/records?limit=100&"+q, nil)
+		req.AddCookie(&http.Cookie{Name: "sluice_console", Value: cookie})
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return page{}, false
+		}
+		defer res.Body.Close()
+		var p page
+		if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&p) != nil {
+			return page{}, res.StatusCode == 429
+		}
+		return p, true
+	}
+	n := 0
+	p, _ := get("type=LATEST")
+	for ctx.Err() == nil {
+		wait := time.Second
+		next, ok := get("cursor=" + url.QueryEscape(p.Cursor))
+		if ok && next.Cursor != "" {
+			n++
+			p = next
+			if p.MillisBehind > 10000 {
+				p, _ = get("type=LATEST")
+			}
+			if !p.CaughtUp || p.More {
+				wait = 500 * time.Millisecond
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	return n
 }
