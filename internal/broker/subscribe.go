@@ -252,6 +252,7 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		release:     release,
 	}
 	b.m.subscriptions.WithLabelValues(name).Inc()
+	b.consumerActivity(in.ConsumerARN).subscriptions.Add(1)
 	b.cfg.Logger.Debug("subscribed to shard", "stream", name, "shard", sh.ID, "consumer", consumerName, "start", in.Start.Type)
 	return sub, nil
 }
@@ -340,6 +341,10 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			s.cont, _ = kinesis.ParseSequenceNumber(out.Records[n-1].SequenceNumber)
 			b.m.subscribeRecords.WithLabelValues(stream.Name).Add(float64(n))
 			b.m.subscribeBytes.WithLabelValues(stream.Name).Add(float64(r.bytes))
+			b.shardActivity(sh.Epoch).subscribeRecords.Add(int64(n))
+			ca := b.consumerActivity(s.consumerARN)
+			ca.records.Add(int64(n))
+			ca.bytes.Add(int64(r.bytes))
 			return kinesis.SubscribeToShardEvent{
 				Records:                    out.Records,
 				ContinuationSequenceNumber: s.cont.String(),
@@ -413,6 +418,9 @@ func (s *subscription) Close() error {
 		s.release()
 		s.b.releaseWatch(s.tok.Epoch, s.watch)
 		s.b.m.subscriptions.WithLabelValues(s.tok.StreamName).Dec()
+		if a, ok := s.b.consumerStats.Load(s.consumerARN); ok { // gone with a deleted stream
+			a.(*consumerActivity).subscriptions.Add(-1)
+		}
 	})
 	return nil
 }
