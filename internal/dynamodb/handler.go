@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
 	"github.com/sluicehq/sluice/internal/sigv4"
 )
@@ -129,11 +130,18 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if r.ContentLength > maxBody {
 		return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
 	}
+	// ReadAll grows its buffer with what arrives, never to the declared
+	// length up front.
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
+		case errors.Is(err, httplimit.ErrBusy):
+			return nil, throttlingError()
+		case errors.Is(err, httplimit.ErrBodyTimeout):
+			return nil, &apiError{typ: prefixService + "RequestTimeoutException", msg: "The request body was not received in time", status: http.StatusRequestTimeout}
 		}
 		return nil, serializationError()
 	}

@@ -49,7 +49,7 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 	if status == 0 {
 		status = kerr.Code.HTTPStatus()
 	}
-	if status >= 500 && kerr.Message != internalFailureMessage {
+	if kerr.Code == kinesis.ErrInternalFailure && kerr.Message != internalFailureMessage {
 		// A service may return ErrInternalFailure with its own words: keep
 		// them in the log, not on the wire.
 		h.log.ErrorContext(ctx, "internal failure", "op", op, "err", kerr)

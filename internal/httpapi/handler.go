@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
 	"github.com/sluicehq/sluice/internal/sigv4"
 )
@@ -204,6 +205,12 @@ func (h *Handler) tooLarge() error {
 	return kinesis.Errorf(kinesis.ErrRequestEntityTooLarge, "Request body must not exceed %d bytes", h.maxBody)
 }
 
+// Messages of the request refusals of httplimit, which clients retry.
+const (
+	throttledMessage   = "Rate exceeded: the server holds as many request bytes as it allows; retry with backoff"
+	bodyTimeoutMessage = "The request body was not received in time"
+)
+
 // readBody reads the whole request body into buf, at most h.maxBody bytes.
 // It relies on no HTTP/1 detail: Content-Length may be unknown (-1).
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) error {
@@ -211,10 +218,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) 
 		return nil
 	}
 	body := http.MaxBytesReader(w, r.Body, h.maxBody)
+	// The buffer grows with what arrives, never to a declared
+	// Content-Length up front: a client declaring 16 MiB and sending a
+	// byte a second must not cost 16 MiB.
 	b := buf.B[:0]
-	if n := r.ContentLength; n >= 0 && int64(cap(b)) <= n {
-		b = make([]byte, 0, n+1) // +1: room to see EOF without growing
-	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -227,8 +234,13 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) 
 		if err != nil {
 			buf.B = b
 			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			switch {
+			case errors.As(err, &mbe):
 				return h.tooLarge()
+			case errors.Is(err, httplimit.ErrBusy):
+				return kinesis.Errorf(kinesis.ErrThrottling, "%s", throttledMessage)
+			case errors.Is(err, httplimit.ErrBodyTimeout):
+				return kinesis.Errorf(kinesis.ErrRequestTimeout, "%s", bodyTimeoutMessage)
 			}
 			// The client stopped sending; whatever is answered goes nowhere.
 			return kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")

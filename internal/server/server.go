@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
 )
 
@@ -33,6 +35,12 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Bodies bounds request bodies: bytes in flight across the server
+	// and a read deadline per body (defaults in httplimit).
+	Bodies httplimit.BodiesConfig
+	// MaxConnections caps the connections open at once on the listeners
+	// passed to Listen. 0: no cap.
+	MaxConnections int
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
@@ -40,6 +48,7 @@ type Server struct {
 	store   *jetstream.Backend
 	broker  *broker.Broker
 	handler http.Handler
+	conns   *httplimit.Connections // nil: no cap
 }
 
 // Open opens the store, starts the broker and builds the handler. Close
@@ -80,13 +89,39 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
+	fail := func(err error) (*Server, error) {
+		b.Close()
+		store.Close()
+		return nil, err
+	}
+	bodies, err := httplimit.NewBodies(c.Bodies, reg)
+	if err != nil {
+		return fail(err)
+	}
+	var conns *httplimit.Connections
+	if c.MaxConnections > 0 {
+		if conns, err = httplimit.NewConnections(c.MaxConnections, reg); err != nil {
+			return fail(err)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", byTarget{
 		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
 		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
 	})
-	return &Server{store: store, broker: b, handler: mux}, nil
+	// Outermost, so that every reader of a body (the APIs, and anything
+	// placed in front of them) reads it through the limits.
+	return &Server{store: store, broker: b, handler: bodies.Handler(mux), conns: conns}, nil
+}
+
+// Listen returns ln with its connections counted against MaxConnections
+// (shared by every listener it wraps); ln itself without a cap.
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	if s.conns == nil {
+		return ln
+	}
+	return s.conns.Listen(ln)
 }
 
 // DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
