@@ -204,12 +204,14 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
+	storeCfg := jetstream.Config{
+		DataDir:  c.dataDir,
+		URL:      c.natsURL,
+		Replicas: c.replicas,
+	}
+	c.limits.storeLimits(&storeCfg)
 	srvParts, err := server.Open(ctx, server.Config{
-		Store: jetstream.Config{
-			DataDir:  c.dataDir,
-			URL:      c.natsURL,
-			Replicas: c.replicas,
-		},
+		Store: storeCfg,
 		Broker: broker.Config{
 			Region:             c.region,
 			AccountID:          c.accountID,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/httplimit"
+	"github.com/sluicehq/sluice/internal/jetstream"
 )
 
 // serveLimits are the bounds `sluice serve` puts on what clients can make
@@ -14,6 +15,8 @@ import (
 type serveLimits struct {
 	maxConnections int
 	bodies         httplimit.BodiesConfig
+	maxStore       int64 // JetStream's max_file_store; 0: the disk
+	minFreeDisk    int64 // 0: no guard
 }
 
 // Fixed bounds of the HTTP servers, documented in docs/limits.md.
@@ -37,6 +40,18 @@ func limitFlags(fs *flag.FlagSet, c *serveLimits) {
 	fs.Var(sizeFlag{&c.bodies.InFlightBytes}, "max-request-bytes-in-flight", "most `bytes` of request bodies held at once across the server (at least 32MiB); a request that finds no room within --request-body-wait gets ThrottlingException")
 	fs.DurationVar(&c.bodies.Wait, "request-body-wait", httplimit.DefaultWait, "how long a request body waits for room under --max-request-bytes-in-flight before ThrottlingException")
 	fs.DurationVar(&c.bodies.ReadTimeout, "request-body-timeout", httplimit.DefaultReadTimeout, "how long a request body may take to arrive before RequestTimeoutException (responses, such as SubscribeToShard's event stream, are not limited)")
+	fs.Var(sizeFlag{&c.maxStore}, "max-store", "most `bytes` the embedded store keeps on disk (0: as much as the disk holds); past it writes get ServiceUnavailable")
+	c.minFreeDisk = jetstream.DefaultMinFreeDisk
+	fs.Var(sizeFlag{&c.minFreeDisk}, "min-free-disk", "free `bytes` the embedded store keeps on the data directory's filesystem: writes that would leave less get ServiceUnavailable until space is freed (0: no guard)")
+}
+
+// storeLimits applies the storage flags to the store's configuration.
+func (c serveLimits) storeLimits(sc *jetstream.Config) {
+	sc.MaxStore = c.maxStore
+	sc.MinFreeDisk = c.minFreeDisk
+	if c.minFreeDisk == 0 {
+		sc.MinFreeDisk = -1 // off
+	}
 }
 
 func checkLimits(c serveLimits) error {

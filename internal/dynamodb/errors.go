@@ -69,3 +69,9 @@ func internalError() *apiError {
 func throttlingError() *apiError {
 	return &apiError{typ: prefixAvail + "ThrottlingException", msg: "Rate of requests exceeds the allowed throughput.", status: http.StatusBadRequest}
 }
+
+// serviceUnavailable is the answer to a write the store refused for want
+// of space; the SDKs retry 503s with backoff.
+func serviceUnavailable(msg string) *apiError {
+	return &apiError{typ: prefixService + "ServiceUnavailable", msg: msg, status: http.StatusServiceUnavailable}
+}

@@ -173,7 +173,9 @@ func checkAuth(r *http.Request) error {
 
 func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	if errors.Is(err, kinesis.ErrStorageFull) {
+		ae = serviceUnavailable(kinesis.StorageFullMessage)
+	} else if !errors.As(err, &ae) {
 		h.log.Error("dynamodb request failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
 		ae = internalError()
 	}

@@ -37,6 +37,9 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 	var se *statusError
 	if errors.As(err, &se) {
 		kerr, status = se.err, se.status
+	} else if errors.Is(err, kinesis.ErrStorageFull) {
+		// A store refusal for want of space, from any operation.
+		kerr = kinesis.Errorf(kinesis.ErrServiceUnavailable, "%s", kinesis.StorageFullMessage)
 	} else if !errors.As(err, &kerr) {
 		if ctx.Err() != nil {
 			// The client went away; nobody reads this answer.

@@ -61,13 +61,14 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	if c.Store.Logger == nil {
 		c.Store.Logger = logger.With("component", "jetstream")
 	}
-	store, err := jetstream.Open(ctx, c.Store)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	if c.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	c.Store.Registerer = reg
+	store, err := jetstream.Open(ctx, c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	bc := c.Broker
 	if bc.Logger == nil {
