@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -130,9 +129,10 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if r.ContentLength > maxBody {
 		return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
 	}
-	// ReadAll grows its buffer with what arrives, never to the declared
-	// length up front.
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	// The buffer grows with what arrives, never to the declared length.
+	buf, err := httplimit.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	defer buf.Release()
+	body := buf.B
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -175,11 +174,11 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return c, nil, invalidArgument("Operation %s is not supported by this server yet.", op)
 	}
 
-	in := getBuffer()
-	defer putBuffer(in)
-	if err := h.readBody(w, r, in); err != nil {
+	in, err := h.readBody(w, r)
+	if err != nil {
 		return c, nil, err
 	}
+	defer in.Release()
 	done, err := h.admit(op, c, in.B)
 	if err != nil {
 		return c, nil, err
@@ -211,43 +210,31 @@ const (
 	bodyTimeoutMessage = "The request body was not received in time"
 )
 
-// readBody reads the whole request body into buf, at most h.maxBody bytes.
-// It relies on no HTTP/1 detail: Content-Length may be unknown (-1).
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) error {
+// readBody reads the whole request body, at most h.maxBody bytes. Its
+// buffer grows with what arrives, never to a declared Content-Length: a
+// client declaring 16 MiB and sending a byte a second costs a few bytes
+// (httplimit.ReadAll). It relies on no HTTP/1 detail: Content-Length may
+// be unknown (-1). Release the buffer when done with the body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*httplimit.Buffer, error) {
 	if r.Body == nil {
-		return nil
+		return &httplimit.Buffer{}, nil
 	}
-	body := http.MaxBytesReader(w, r.Body, h.maxBody)
-	// The buffer grows with what arrives, never to a declared
-	// Content-Length up front: a client declaring 16 MiB and sending a
-	// byte a second must not cost 16 MiB.
-	b := buf.B[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			buf.B = b
-			var mbe *http.MaxBytesError
-			switch {
-			case errors.As(err, &mbe):
-				return h.tooLarge()
-			case errors.Is(err, httplimit.ErrBusy):
-				return kinesis.Errorf(kinesis.ErrThrottling, "%s", throttledMessage)
-			case errors.Is(err, httplimit.ErrBodyTimeout):
-				return kinesis.Errorf(kinesis.ErrRequestTimeout, "%s", bodyTimeoutMessage)
-			}
-			// The client stopped sending; whatever is answered goes nowhere.
-			return kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
-		}
+	buf, err := httplimit.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err == nil {
+		return buf, nil
 	}
-	buf.B = b
-	return nil
+	buf.Release()
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, h.tooLarge()
+	case errors.Is(err, httplimit.ErrBusy):
+		return nil, kinesis.Errorf(kinesis.ErrThrottling, "%s", throttledMessage)
+	case errors.Is(err, httplimit.ErrBodyTimeout):
+		return nil, kinesis.Errorf(kinesis.ErrRequestTimeout, "%s", bodyTimeoutMessage)
+	}
+	// The client stopped sending; whatever is answered goes nowhere.
+	return nil, kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
 }
 
 // checkAuth checks that a request is signed, as emulators do: the parts of

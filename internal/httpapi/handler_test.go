@@ -257,10 +257,11 @@ func TestHandler_BodyBounds(t *testing.T) {
 	t.Run("declared 16 MiB, sent 20 bytes", func(t *testing.T) {
 		r := newRequest("DescribeStreamSummary", `{"StreamName":"s"}  `)
 		r.ContentLength = 16 << 20
-		buf := &buffer{B: make([]byte, 0, 512)}
-		if err := h.readBody(httptest.NewRecorder(), r, buf); err != nil {
+		buf, err := h.readBody(httptest.NewRecorder(), r)
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer buf.Release()
 		if len(buf.B) != 20 || cap(buf.B) > 4<<10 {
 			t.Errorf("read %d bytes into a buffer of %d", len(buf.B), cap(buf.B))
 		}
