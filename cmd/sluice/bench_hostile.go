@@ -8,7 +8,8 @@ package main
 //	stalled-body  connections that send --burst bytes of such a body and
 //	              then nothing
 //	expression    DynamoDB PutItem calls whose ConditionExpression nests
-//	              800,000 parentheses, or NOT 4,000,000 times (issue 13)
+//	              100,000 or 800,000 parentheses, or NOT 4,000,000 times
+//	              (issue 13), one after another, each timed
 //
 // The body attacks keep --connections requests open, starting a new one
 // whenever the server ends one, over HTTP/1.1 or (--h2c) HTTP/2 streams.
@@ -55,6 +56,7 @@ type hostileConfig struct {
 	ProbeInterval time.Duration // least time between two probe puts
 	Stream        string        // the probe's stream
 	ServerPID     int           // read the server's memory from /proc; 0: from /metrics
+	Cases         []string      // expression: the cases to run; nil: all
 }
 
 func (c hostileConfig) validate() error {
@@ -70,6 +72,11 @@ func (c hostileConfig) validate() error {
 			return errors.New("--burst must be positive and below --declare")
 		}
 	case "expression":
+		for _, c := range c.Cases {
+			if !slices.ContainsFunc(expressionCases(), func(e expressionCase) bool { return e.name == c }) {
+				return fmt.Errorf("--cases: no case %q", c)
+			}
+		}
 	default:
 		return fmt.Errorf("--attack %q: want slow-body, stalled-body or expression", c.Attack)
 	}
@@ -133,6 +140,7 @@ func runBenchHostile(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", 20*time.Millisecond, "least time between two PutRecord calls of the probe")
 	fs.StringVar(&cfg.Stream, "stream", "hostile-probe", "`stream` the probe writes to (created with 1 shard if absent)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "`pid` of a local server, to read its memory from /proc (default: from its /metrics)")
+	cases := fs.String("cases", "", "expression: comma-separated `cases` to run, of parens-100k, parens-800k, not-4m (default all)")
 	asJSON := fs.Bool("json", false, "print the report as one line of JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -140,6 +148,9 @@ func runBenchHostile(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if len(pos) != 0 {
 		return usageError(fs, "bench hostile: unexpected arguments %q", pos)
+	}
+	if *cases != "" {
+		cfg.Cases = strings.Split(*cases, ",")
 	}
 	if err := cfg.validate(); err != nil {
 		return usageError(fs, "bench hostile: %w", err)
@@ -393,13 +404,16 @@ func (b *stalledBody) Read(p []byte) (int, error) {
 
 func (b *stalledBody) Close() error { return nil }
 
+// expressionCase is one expression attack: a ConditionExpression.
+type expressionCase struct{ name, expr string }
+
 // expressionCases are the expression attacks of issue 13.
-func expressionCases() []struct{ name, expr string } {
+func expressionCases() []expressionCase {
 	nest := func(n int) string { return strings.Repeat("(", n) + "pk = :v" + strings.Repeat(")", n) }
-	return []struct{ name, expr string }{
-		{"parentheses × 100,000", nest(100_000)},
-		{"parentheses × 800,000", nest(800_000)},
-		{"NOT × 4,000,000", strings.Repeat("NOT ", 4_000_000) + "pk = :v"},
+	return []expressionCase{
+		{"parens-100k", nest(100_000)},
+		{"parens-800k", nest(800_000)},
+		{"not-4m", strings.Repeat("NOT ", 4_000_000) + "pk = :v"},
 	}
 }
 
@@ -411,6 +425,9 @@ func (h *hostile) expressions(ctx context.Context) (hostileReport, error) {
 	}
 	r := hostileReport{Attack: h.cfg.Attack}
 	for _, c := range expressionCases() {
+		if h.cfg.Cases != nil && !slices.Contains(h.cfg.Cases, c.name) {
+			continue
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		peak, _ := h.mem.peakDuring(cctx)
 		start := time.Now()
