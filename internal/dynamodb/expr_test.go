@@ -104,20 +104,25 @@ func TestParseErrors(t *testing.T) {
 		{"projection", "a, b.c, a", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a]"},
 		{"projection", "a[x]", `Syntax error; token: "x", near: "[x]"`},
 	} {
-		ctx := newExprContext(names, values)
-		var msg string
-		switch tc.kind {
-		case "cond":
-			_, msg = parseCondition(tc.expr, ctx)
-		case "update":
-			_, msg = parseUpdate(tc.expr, ctx)
-		case "projection":
-			_, msg = parseProjection(tc.expr, ctx)
-		}
-		if msg != tc.want {
+		if msg := parseMessage(tc.kind, tc.expr, newExprContext(names, values)); msg != tc.want {
 			t.Errorf("%s %q: %q, want %q", tc.kind, tc.expr, msg, tc.want)
 		}
 	}
+}
+
+// parseMessage parses expr as a kind ("cond", "update" or "projection")
+// expression and returns the error message, "" if it parses.
+func parseMessage(kind, expr string, ctx *exprContext) string {
+	var msg string
+	switch kind {
+	case "cond":
+		_, msg = parseCondition(expr, ctx)
+	case "update":
+		_, msg = parseUpdate(expr, ctx)
+	case "projection":
+		_, msg = parseProjection(expr, ctx)
+	}
+	return msg
 }
 
 func TestUnusedPlaceholders(t *testing.T) {

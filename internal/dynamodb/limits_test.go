@@ -66,18 +66,7 @@ func TestExpressionLimits(t *testing.T) {
 		{"update 300 functions", "update", "SET a = " + strings.Repeat("f(", 301) + ":v" + strings.Repeat(")", 301), msgOperatorCount(301)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := newExprContext(nil, values)
-			ctx.usedValues = map[string]bool{}
-			var msg string
-			switch tc.kind {
-			case "cond":
-				_, msg = parseCondition(tc.expr, ctx)
-			case "update":
-				_, msg = parseUpdate(tc.expr, ctx)
-			case "projection":
-				_, msg = parseProjection(tc.expr, ctx)
-			}
-			if msg != tc.want {
+			if msg := parseMessage(tc.kind, tc.expr, newExprContext(nil, values)); msg != tc.want {
 				t.Errorf("%s %.60q...: %q, want %q", tc.kind, tc.expr, msg, tc.want)
 			}
 		})

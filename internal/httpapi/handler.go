@@ -126,9 +126,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 
-	out := getBuffer()
-	defer putBuffer(out)
-	c, body, err := h.serve(ctx, w, r, op, out.B[:0])
+	// The response buffer is taken once the request body has arrived:
+	// requests still sending theirs (slowly, perhaps) hold none.
+	var out *buffer
+	defer func() {
+		if out != nil {
+			putBuffer(out)
+		}
+	}()
+	c, body, err := h.serve(ctx, w, r, op, func() []byte {
+		out = getBuffer()
+		return out.B[:0]
+	})
 	if c == nil {
 		c = jsonCodec11
 	}
@@ -136,6 +145,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if out == nil {
+			out = getBuffer()
+		}
 		h.writeError(ctx, w, c, op, err, out.B)
 		return
 	}
@@ -144,8 +156,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve runs the request up to its response body, which it appends to
-// out. It returns the codec of the request once its content type is known.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
+// the buffer out returns. It returns the codec of the request once its
+// content type is known.
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out func() []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
 		return nil, nil, &statusError{status: http.StatusForbidden, err: kinesis.Errorf(kinesis.ErrAccessDenied,
 			"Unable to determine service/operation name to be authorized")}
@@ -190,7 +203,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		done()
 		return c, nil, errResponded
 	}
-	body, err := run(h, ctx, c, in.B, out)
+	body, err := run(h, ctx, c, in.B, out())
 	if err == nil {
 		done()
 	}

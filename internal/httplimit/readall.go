@@ -73,8 +73,8 @@ func (b *Buffer) Release() {
 	b.B, b.pooled = nil, nil
 }
 
-// ReadAll reads r to its end. Its memory grows only as data arrives; the
-// error is r's, with what was read so far in the Buffer.
+// ReadAll reads r to its end. Its memory grows only as data arrives. On
+// an error (r's), the Buffer is empty: what was read is released at once.
 func ReadAll(r io.Reader) (*Buffer, error) {
 	cur, class := getClass(0), 0
 	var chunks []*[]byte // full 64 KiB chunks, once the body outgrew the classes
@@ -99,6 +99,14 @@ func ReadAll(r io.Reader) (*Buffer, error) {
 		if err == nil {
 			continue
 		}
+		if !errors.Is(err, io.EOF) {
+			// A failed body is not used: give its memory back at once.
+			for _, c := range chunks {
+				putClass(numClasses-1, c)
+			}
+			putClass(class, cur)
+			return &Buffer{}, err
+		}
 		buf := &Buffer{B: *cur, pooled: cur, class: class}
 		if chunks != nil {
 			joined := getJoined(total)
@@ -110,9 +118,6 @@ func ReadAll(r io.Reader) (*Buffer, error) {
 			putClass(class, cur)
 			buf = &Buffer{B: *joined, pooled: joined, class: -1}
 		}
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		return buf, err
+		return buf, nil
 	}
 }

@@ -39,7 +39,7 @@ func TestReadAll(t *testing.T) {
 }
 
 // TestReadAll_Stalled: a body that fails midway (a timeout, the budget)
-// returns what arrived, in memory that follows it.
+// returns the error and holds nothing.
 func TestReadAll_Stalled(t *testing.T) {
 	boom := errors.New("boom")
 	for _, n := range []int{10, 100 << 10} {
@@ -47,8 +47,8 @@ func TestReadAll_Stalled(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("%d: %v", n, err)
 		}
-		if len(buf.B) != n || cap(buf.B) > max(2*n, minClassBytes) {
-			t.Errorf("%d: %d bytes in a buffer of %d", n, len(buf.B), cap(buf.B))
+		if buf.B != nil {
+			t.Errorf("%d: a failed read kept %d bytes", n, len(buf.B))
 		}
 		buf.Release()
 	}
