@@ -37,7 +37,7 @@ const (
 func limitFlags(fs *flag.FlagSet, c *serveLimits) {
 	fs.IntVar(&c.maxConnections, "max-connections", httplimit.DefaultMaxConnections, "most `connections` open at once over all listeners; past it new ones wait to be accepted")
 	c.bodies.InFlightBytes = httplimit.DefaultInFlightBytes
-	fs.Var(sizeFlag{&c.bodies.InFlightBytes}, "max-request-bytes-in-flight", "most `bytes` of request bodies held at once across the server (at least 32MiB); a request that finds no room within --request-body-wait gets ThrottlingException")
+	fs.Var(sizeFlag{&c.bodies.InFlightBytes}, "max-request-bytes-in-flight", "most `bytes` of request bodies held at once across the server (at least 32MiB; a quarter kept for bodies declaring at most 64 KiB); a request that finds no room within --request-body-wait gets ThrottlingException")
 	fs.DurationVar(&c.bodies.Wait, "request-body-wait", httplimit.DefaultWait, "how long a request body waits for room under --max-request-bytes-in-flight before ThrottlingException")
 	fs.DurationVar(&c.bodies.ReadTimeout, "request-body-timeout", httplimit.DefaultReadTimeout, "how long a request body may take to arrive before RequestTimeoutException (responses, such as SubscribeToShard's event stream, are not limited)")
 	fs.Var(sizeFlag{&c.maxStore}, "max-store", "most `bytes` the embedded store keeps on disk (0: as much as the disk holds); past it writes get ServiceUnavailable")

@@ -18,8 +18,9 @@ const (
 	DefaultWait          = 2 * time.Second
 	DefaultReadTimeout   = 30 * time.Second
 
-	// SmallBodyBytes is the part of each body that may draw on the
-	// reserve (a quarter of the budget).
+	// SmallBodyBytes is the largest declared Content-Length of a body that
+	// may draw on the reserve (a quarter of the budget): the calls of
+	// normal traffic. Bodies declaring more, or no length, cannot.
 	SmallBodyBytes = 64 << 10
 
 	// chunkBytes is the most one Read takes from a body at once, and so
@@ -43,8 +44,8 @@ var (
 type BodiesConfig struct {
 	// InFlightBytes is the budget: bytes of request bodies held by
 	// handlers at once, across the server. Default 64 MiB; at least
-	// 32 MiB. A quarter of it is kept for the first SmallBodyBytes of
-	// each body.
+	// 32 MiB. A quarter of it is kept for bodies that declare at most
+	// SmallBodyBytes.
 	InFlightBytes int64 `yaml:"in_flight_bytes"`
 	// Wait is how long a read waits for budget before it fails with
 	// ErrBusy. Default 2s.
@@ -134,7 +135,8 @@ func (b *Bodies) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body := &body{rc: r.Body, b: b, ctx: r.Context(), rctl: http.NewResponseController(w)}
+		body := &body{rc: r.Body, b: b, ctx: r.Context(), rctl: http.NewResponseController(w),
+			small: r.ContentLength >= 0 && r.ContentLength <= SmallBodyBytes}
 		if b.cfg.ReadTimeout > 0 {
 			body.deadline = b.now().Add(b.cfg.ReadTimeout)
 			// Not every ResponseWriter supports deadlines (test
@@ -156,6 +158,7 @@ type body struct {
 
 	deadline    time.Time
 	hasDeadline bool
+	small       bool // may draw on the reserve
 
 	read int64 // bytes read so far
 	held int64 // bytes of budget held
@@ -171,8 +174,7 @@ func (r *body) Read(p []byte) (int, error) {
 	}
 	n, err := r.rc.Read(p)
 	if n > 0 {
-		small := r.read < SmallBodyBytes
-		if !r.b.budget.acquire(r.ctx, int64(n), small, r.b.cfg.Wait) {
+		if !r.b.budget.acquire(r.ctx, int64(n), r.small, r.b.cfg.Wait) {
 			r.b.throttled.Inc()
 			r.err = ErrBusy
 			return 0, r.err

@@ -14,8 +14,9 @@
 // read to its end, so long-lived responses (SubscribeToShard's event
 // stream, over HTTP/1.1 or HTTP/2) are not cut.
 //
-// Part of the budget is kept for the first SmallBodyBytes of each request,
-// which large bodies may not take: a flood of large or stalled uploads
-// slows other large uploads, never the small calls (PutRecord,
-// GetRecords, lease table writes) that make up normal traffic.
+// Part of the budget is kept for bodies that declare at most
+// SmallBodyBytes, which larger ones (or ones of unknown length) may not
+// take: a flood of large or stalled uploads slows other large uploads,
+// never the small calls (PutRecord, GetRecords, lease table writes) that
+// make up normal traffic.
 package httplimit
