@@ -143,6 +143,10 @@ func (b *Bodies) Handler(next http.Handler) http.Handler {
 			// recorders); the budget still applies there.
 			body.hasDeadline = body.rctl.SetReadDeadline(body.deadline) == nil
 		}
+		// On a copy: net/http decides from its own request's body what
+		// to do with a body the handler left unread (drain it, or close
+		// the connection), and must keep seeing its own type there.
+		r = r.WithContext(r.Context())
 		r.Body = body
 		defer body.release()
 		next.ServeHTTP(w, r)

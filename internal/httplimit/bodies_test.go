@@ -1,6 +1,7 @@
 package httplimit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -282,4 +283,33 @@ func TestConnections(t *testing.T) {
 	second.Close()
 	third.Close()
 	until(t, func() bool { return testutil.ToFloat64(c.open) == 0 })
+}
+
+// TestBodies_UnreadBody: a handler may answer without reading a large
+// body (a 413 from the declared length); net/http must still see its own
+// body and close the connection after the answer, rather than first
+// drain the body the client has not sent.
+func TestBodies_UnreadBody(t *testing.T) {
+	b, err := NewBodies(BodiesConfig{ReadTimeout: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute)) // the failure would hang
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 100<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d", resp.StatusCode)
+	}
 }
