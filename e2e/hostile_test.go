@@ -190,8 +190,8 @@ func hostileRun(t *testing.T, s *server, args ...string) map[string]any {
 	return report
 }
 
-// num reads a number at a path of a decoded JSON report.
-func num(t *testing.T, v any, path ...string) float64 {
+// reportNum reads a number at a path of a decoded JSON report.
+func reportNum(t *testing.T, v any, path ...string) float64 {
 	t.Helper()
 	for _, k := range path {
 		m, ok := v.(map[string]any)
@@ -213,18 +213,18 @@ func TestHostile_Bodies(t *testing.T) {
 		"--max-request-bytes-in-flight", "32MiB")
 
 	slow := hostileRun(t, s, "--attack", "slow-body", "--connections", "50", "--duration", "4s")
-	if e := num(t, slow, "under_attack", "errors"); e != 0 || num(t, slow, "under_attack", "puts") == 0 {
-		t.Errorf("probe under the slow-body attack: %v puts, %v errors", num(t, slow, "under_attack", "puts"), e)
+	if e := reportNum(t, slow, "under_attack", "errors"); e != 0 || reportNum(t, slow, "under_attack", "puts") == 0 {
+		t.Errorf("probe under the slow-body attack: %v puts, %v errors", reportNum(t, slow, "under_attack", "puts"), e)
 	}
-	if cut := num(t, slow, "attackers", "outcomes", "408"); cut < 50 {
+	if cut := reportNum(t, slow, "attackers", "outcomes", "408"); cut < 50 {
 		t.Errorf("slow bodies cut with 408: %v, want each of the 50 at least once", cut)
 	}
 
 	stalled := hostileRun(t, s, "--attack", "stalled-body", "--connections", "8", "--h2c", "--duration", "4s")
-	if e := num(t, stalled, "under_attack", "errors"); e != 0 || num(t, stalled, "under_attack", "puts") == 0 {
-		t.Errorf("probe under the stalled-body attack: %v puts, %v errors", num(t, stalled, "under_attack", "puts"), e)
+	if e := reportNum(t, stalled, "under_attack", "errors"); e != 0 || reportNum(t, stalled, "under_attack", "puts") == 0 {
+		t.Errorf("probe under the stalled-body attack: %v puts, %v errors", reportNum(t, stalled, "under_attack", "puts"), e)
 	}
-	if refused := num(t, stalled, "attackers", "outcomes", "400"); refused == 0 {
+	if refused := reportNum(t, stalled, "attackers", "outcomes", "400"); refused == 0 {
 		t.Errorf("no stalled body refused past the budget (ThrottlingException)")
 	}
 	if n := s.metricValue(t, "sluice_http_request_body_throttled_total"); n <= 0 {
