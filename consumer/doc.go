@@ -48,7 +48,12 @@
 // checkpoints after each batch the processor returns nil for
 // (WithAutoCheckpoint); a processor may instead checkpoint itself through
 // its Checkpointer, by the KCL's rules: at or after the last checkpoint, at
-// or before the last record delivered.
+// or before the last record delivered. Checkpointer.CheckpointState stores
+// application state in the same write as the checkpoint, which the next
+// owner gets in InitializeInput (the attribute checkpointState, not a KCL
+// one); its position may be just before a delivered record, so a restart
+// resumes at that record. WithEmptyBatches has the processor called for
+// reads that found no records too, to learn that the shard is caught up.
 //
 // # Failures
 //
