@@ -152,7 +152,7 @@ func AggregateWindows[T any](k *Keyed[T], name string, w Windowing, aggs ...Aggr
 			if eventTime != nil {
 				pre.observe(ev)
 			}
-			pre.lastRecord = time.Now().UnixMilli()
+			pre.touched = true
 			if late {
 				return r.late(e, spec, ev)
 			}

@@ -67,7 +67,8 @@ type preAgg struct {
 	sessions map[string][]*keySession // sessions by key, by start
 	pending  []*partial               // tombstones to send at the next flush
 
-	lastRecord int64 // wall-clock ms of the last record that reached the aggregation
+	touched    bool  // a record reached the aggregation in this batch
+	lastRecord int64 // wall-clock ms of the last batch with a record for the aggregation
 }
 
 type fixedWindow struct {

@@ -145,8 +145,11 @@ func (r *shardRun) Initialize(ctx context.Context, in consumer.InitializeInput) 
 // ended with, so that it judges lateness as stage 2 expects.
 func (r *shardRun) inherit(ctx context.Context) error {
 	store := r.rt.sourceLeases[r.src]
+	if store == nil || len(r.pres) == 0 {
+		return nil
+	}
 	l, err := store.GetLease(ctx, r.shardID)
-	if err != nil || len(l.ParentShardIDs) == 0 || len(r.pres) == 0 {
+	if err != nil || len(l.ParentShardIDs) == 0 {
 		return nil // a root, or no lease to read: nothing to inherit
 	}
 	wms := map[*preAgg]int64{}
@@ -225,6 +228,12 @@ func (r *shardRun) ProcessRecords(ctx context.Context, in consumer.ProcessRecord
 			}
 		}
 		r.last, r.lastArrival = pos, arrival
+	}
+	now := time.Now().UnixMilli()
+	for _, a := range r.pres {
+		if a.touched {
+			a.touched, a.lastRecord = false, now
+		}
 	}
 	r.rt.records.Add(int64(len(in.Records)))
 	r.rt.p.opts.metrics.RecordsProcessed(r.key, len(in.Records))
