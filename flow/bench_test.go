@@ -2,8 +2,15 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -11,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/sluicehq/sluice/consumer"
@@ -147,4 +155,200 @@ func BenchmarkShardRun_Stage1(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/record")
+}
+
+// latencyMetrics records, for each window written, how long after the
+// window's end (on the clock: arrival time is event time) its rows were
+// acknowledged by the sink.
+type latencyMetrics struct {
+	NopMetrics
+	mu   sync.Mutex
+	lags []time.Duration
+	seen map[int64]bool
+}
+
+func (m *latencyMetrics) RowsWritten(_ string, _ int, end time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.seen[end.UnixMilli()] {
+		m.seen[end.UnixMilli()] = true
+		m.lags = append(m.lags, time.Since(end))
+	}
+}
+
+// BenchmarkWindowLatency measures the time from a window's end to its rows
+// acknowledged by a sink that upserts into a DynamoDB table on the server
+// (one PutItem per row), for 1-second tumbling windows of arrival time
+// over 4 shards with a steady load of 2,000 records/s:
+//
+//	go test ./flow -run '^$' -bench BenchmarkWindowLatency -benchtime 1x
+//
+// The window's end is when the watermark can first pass it; the figure
+// includes reading the record that moves it, the partials' round trip
+// through the repartition stream and the marker interval.
+func BenchmarkWindowLatency(b *testing.B) {
+	srv := sluicetest.Start(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv.CreateStream(ctx, "clicks", 4)
+	ddb := leasetest.DynamoDBClient(srv.Endpoint())
+	m := &latencyMetrics{seen: map[int64]bool{}}
+	p, err := New("latency", srv.Kinesis(), ddb, WithMetrics(m))
+	if err != nil {
+		b.Fatal(err)
+	}
+	views := JSON[click](Source(p, "clicks"))
+	byPage := KeyBy(views, func(c click) string { return c.Page }, "page")
+	AggregateWindows(byPage, "views", Tumbling(time.Second), testCount{"views"}, testSum{"bytes", func(r any) (any, error) { return r.(click).Bytes, nil }}).
+		To(&ddbSink{ddb: ddb, table: "latency_rows"})
+	go p.Run(ctx)
+	prod, err := producer.New(srv.Kinesis(), "clicks", producer.WithLinger(10*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ctx.Err() == nil; i++ {
+			<-t.C
+			for j := range 20 {
+				data, _ := json.Marshal(click{Page: fmt.Sprintf("/p%d", (i+j)%50), Bytes: int64(j)})
+				prod.PutAsync(ctx, fmt.Sprintf("u%d", (i*20+j)%1000), data)
+			}
+		}
+	}()
+	windows := 30 * b.N
+	for {
+		m.mu.Lock()
+		n := len(m.lags)
+		m.mu.Unlock()
+		if n >= windows+3 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.mu.Lock()
+	lags := slices.Clone(m.lags[3:]) // the first windows wait for the start
+	m.mu.Unlock()
+	slices.Sort(lags)
+	pct := func(q float64) float64 { return float64(lags[int(q*float64(len(lags)-1))].Milliseconds()) }
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.9), "p90-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// recoveryWorker is BenchmarkRecovery's worker process: clicks counted per
+// page over 1-second windows of arrival time, into a DynamoDB table.
+func recoveryWorker() int {
+	endpoint, worker := os.Getenv("FLOW_RECOVERY_ENDPOINT"), os.Getenv("FLOW_RECOVERY_WORKER")
+	failover, _ := time.ParseDuration(os.Getenv("FLOW_RECOVERY_FAILOVER"))
+	log := testLogger().With("worker", worker)
+	ddb := leasetest.DynamoDBClient(endpoint)
+	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: ddb.Options().Credentials})
+	p, err := New("recovery", kc, ddb, WithWorkerID(worker), WithLogger(log), WithFailoverTime(failover))
+	if err != nil {
+		log.Error("new pipeline", "err", err)
+		return 1
+	}
+	views := JSON[click](Source(p, "clicks"))
+	byPage := KeyBy(views, func(c click) string { return c.Page }, "page")
+	AggregateWindows(byPage, "views", Tumbling(time.Second), testCount{"records"}, testSum{"n", func(r any) (any, error) { return r.(click).Bytes, nil }}).
+		To(&ddbSink{ddb: ddb, table: "recovery_rows"})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := p.Run(ctx); err != nil {
+		log.Error("run", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// BenchmarkRecovery kills one of two worker processes with SIGKILL under a
+// steady load and measures how long until rows are written again for a
+// window that ended after the kill (the killed worker's shards, of both
+// stages, taken over by the other and read again from their checkpoints).
+// Windows are 1 second of arrival time; without a kill a window's rows
+// are written about half a second after its end.
+//
+//	go test ./flow -run '^$' -bench BenchmarkRecovery -benchtime 1x
+func BenchmarkRecovery(b *testing.B) {
+	for _, failover := range []time.Duration{10 * time.Second, 3 * time.Second} {
+		b.Run("failover="+failover.String(), func(b *testing.B) {
+			srv := sluicetest.Start(b)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv.CreateStream(ctx, "clicks", 4)
+			ddb := leasetest.DynamoDBClient(srv.Endpoint())
+			prod, err := producer.New(srv.Kinesis(), "clicks", producer.WithLinger(10*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() {
+				t := time.NewTicker(10 * time.Millisecond)
+				defer t.Stop()
+				for i := 0; ctx.Err() == nil; i++ {
+					<-t.C
+					for j := range 10 {
+						data, _ := json.Marshal(click{Page: fmt.Sprintf("/p%d", (i+j)%20), Bytes: 1})
+						prod.PutAsync(ctx, fmt.Sprintf("u%d", (i*10+j)%1000), data)
+					}
+				}
+			}()
+			start := func(id string) *exec.Cmd {
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				cmd.Env = append(os.Environ(), "FLOW_RECOVERY_WORKER="+id, "FLOW_RECOVERY_ENDPOINT="+srv.Endpoint(), "FLOW_RECOVERY_FAILOVER="+failover.String())
+				cmd.Stderr = os.Stderr
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				return cmd
+			}
+			var total time.Duration
+			for i := range b.N {
+				w1, _ := start(fmt.Sprintf("a%d", i)), start(fmt.Sprintf("b%d", i))
+				// Wait until both hold leases and windows are written.
+				lt := consumer.NewDynamoDBLeaseStore(ddb, "recovery.clicks")
+				for {
+					time.Sleep(500 * time.Millisecond)
+					ls, err := lt.ListLeases(ctx)
+					owners := map[string]bool{}
+					for _, l := range ls {
+						owners[l.Owner] = true
+					}
+					if err == nil && len(owners) == 2 && !owners[""] && latestRow(b, ddb) > time.Now().Add(-3*time.Second).UnixMilli() {
+						break
+					}
+				}
+				w1.Process.Kill()
+				w1.Wait()
+				killed := time.Now()
+				for latestRow(b, ddb) < killed.UnixMilli() {
+					time.Sleep(20 * time.Millisecond)
+				}
+				total += time.Since(killed)
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "recovery-s")
+		})
+	}
+}
+
+// latestRow is the end (ms) of the latest window in recovery_rows.
+func latestRow(b *testing.B, ddb *dynamodb.Client) int64 {
+	var latest int64
+	in := &dynamodb.ScanInput{TableName: aws.String("recovery_rows"), ConsistentRead: aws.Bool(true)}
+	for {
+		out, err := ddb.Scan(context.Background(), in)
+		if err != nil {
+			return 0
+		}
+		for _, it := range out.Items {
+			start, _ := strconv.ParseInt(it["start"].(*ddbtypes.AttributeValueMemberN).Value, 10, 64)
+			latest = max(latest, start+time.Second.Milliseconds())
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return latest
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }

@@ -42,6 +42,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("FLOW_RECOVERY_WORKER") != "" {
+		os.Exit(recoveryWorker())
+	}
 	if os.Getenv("FLOW_CHECKER_WORKER") != "" {
 		os.Exit(checkerWorker())
 	}
