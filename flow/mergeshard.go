@@ -207,6 +207,7 @@ func (m *mergeShard) fire(ctx context.Context, silent bool) error {
 			}
 		}
 		m.rt.p.opts.metrics.RowsWritten(a.spec.name, len(rows), millisTime(lastEnd))
+		m.log.Debug("rows written", "aggregation", a.spec.name, "rows", len(rows), "last_window_end", millisTime(lastEnd))
 	}
 	return nil
 }

@@ -320,6 +320,7 @@ func (r *shardRun) idle(ctx context.Context, in consumer.ProcessRecordsInput) er
 		}
 		if a.advance(r.last, cand) {
 			moved = true
+			r.log.Debug("idle shard: watermark moved on", "aggregation", a.spec.name, "watermark", millisTime(cand))
 		}
 	}
 	if !moved {
