@@ -82,6 +82,9 @@
 // coordinator rows are not written. A failing batch is retried, never
 // skipped (the KCL moves on to the next batch). Child leases wait for all
 // parents. SHARD_END is checkpointed by the library, not by the processor.
+// Processors that checkpoint with state add the attribute checkpointState,
+// and may store a checkpointSubSequenceNumber of -1 (just before a record),
+// which KCL tooling does not know.
 //
 // # Observability
 //
