@@ -342,3 +342,181 @@ func deaggregateAll(recs []types.Record) ([]types.Record, error) {
 	}
 	return out, nil
 }
+
+type event struct {
+	Key string `json:"key"`
+	TS  int64  `json:"ts"`
+}
+
+// putOne writes one record to the shard that holds hash key ehk.
+func (e *testEnv) putOne(stream, ehk string, v any) {
+	e.t.Helper()
+	b, _ := json.Marshal(v)
+	if _, err := e.kc.PutRecord(ctxFor(e.t, time.Minute), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(ehk), Data: b}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// memSink rows by window start and first key.
+func (s *memSink) row(start int64, key any) (Row, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.rows {
+		if r.Window.Start.UnixMilli() == start && r.Keys[0] == key {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+// TestPipeline_EventTimeLateness: a record within the allowed lateness
+// updates its window's row, a record after it goes to the late stream,
+// and rows end final.
+func TestPipeline_EventTimeLateness(t *testing.T) {
+	e := newTestEnv(t)
+	e.srv.CreateStream(ctxFor(t, time.Minute), "events", 1)
+	sink := newMemSink()
+	p := e.pipeline("lateness", "w1")
+	evs := JSON[event](Source(p, "events"))
+	AggregateWindows(KeyBy(evs, func(v event) string { return v.Key }), "counts", Tumbling(10*time.Second), testCount{"n"}).
+		EventTime(func(v event) time.Time { return time.UnixMilli(v.TS) }, 0).
+		AllowedLateness(5 * time.Second).Idleness(time.Hour).To(sink)
+	e.run(p)
+	for _, ts := range []int64{1_000, 12_000, 3_000, 16_000, 4_000, 40_000} {
+		e.putOne("events", "0", event{Key: "a", TS: ts})
+	}
+	waitFor(t, "both windows final", time.Minute, func() bool {
+		w0, ok0 := sink.row(0, "a")
+		w1, ok1 := sink.row(10_000, "a")
+		return ok0 && ok1 && w0.Final && w1.Final
+	})
+	w0, _ := sink.row(0, "a")
+	w1, _ := sink.row(10_000, "a")
+	if w0.Values[0] != int64(2) || w1.Values[0] != int64(2) {
+		t.Errorf("window [0,10s) %v, [10s,20s) %v: want 2 and 2 (1s and 3s; 12s and 16s)", w0.Values, w1.Values)
+	}
+	var late []LateRecord
+	waitFor(t, "the late record", time.Minute, func() bool {
+		late = late[:0]
+		for _, r := range readAll(t, e.kc, "lateness-late") {
+			var lr LateRecord
+			if err := json.Unmarshal(r.Data, &lr); err != nil {
+				t.Fatal(err)
+			}
+			late = append(late, lr)
+		}
+		return len(late) > 0
+	})
+	if len(late) != 1 || late[0].EventTime.UnixMilli() != 4_000 || late[0].Watermark.UnixMilli() != 16_000 || late[0].Aggregation != "counts" || !strings.HasPrefix(late[0].ID, "events/shardId-000000000000/") {
+		t.Errorf("late records %+v, want the one at 4s, behind the watermark 16s", late)
+	}
+	if st := p.Stats(); st.LateRecords != 1 {
+		t.Errorf("stats: %d late records, want 1", st.LateRecords)
+	}
+}
+
+// TestPipeline_SessionsAcrossShards: one key's records on two shards make
+// one session, merged by stage 2.
+func TestPipeline_SessionsAcrossShards(t *testing.T) {
+	e := newTestEnv(t)
+	e.srv.CreateStream(ctxFor(t, time.Minute), "events", 2)
+	sink := newMemSink()
+	p := e.pipeline("sessions", "w1")
+	evs := JSON[event](Source(p, "events"))
+	AggregateWindows(KeyBy(evs, func(v event) string { return v.Key }), "visits", Session(5*time.Second), testCount{"n"}).
+		EventTime(func(v event) time.Time { return time.UnixMilli(v.TS) }, 0).
+		Idleness(time.Hour).To(sink)
+	e.run(p)
+	shard0, shard1 := "0", hashKeyAt(3, 4)
+	e.putOne("events", shard0, event{Key: "a", TS: 0})
+	e.putOne("events", shard0, event{Key: "a", TS: 4_000})
+	e.putOne("events", shard1, event{Key: "b", TS: 1_000})
+	e.putOne("events", shard1, event{Key: "a", TS: 8_000}) // bridges to [0, 13s) with the other shard's
+	e.putOne("events", shard0, event{Key: "z", TS: 60_000}) // moves both watermarks past the sessions
+	e.putOne("events", shard1, event{Key: "z", TS: 60_000})
+	waitFor(t, "the sessions of a and b", time.Minute, func() bool {
+		_, okA := sink.row(0, "a")
+		_, okB := sink.row(1_000, "b")
+		return okA && okB
+	})
+	a, _ := sink.row(0, "a")
+	b, _ := sink.row(1_000, "b")
+	if a.Window.End.UnixMilli() != 13_000 || a.Values[0] != int64(3) || !a.Final {
+		t.Errorf("session of a: %+v, want [0, 13s) with 3 records, final", a)
+	}
+	if b.Window.End.UnixMilli() != 6_000 || b.Values[0] != int64(1) {
+		t.Errorf("session of b: %+v, want [1s, 6s) with 1 record", b)
+	}
+	if st := p.Stats(); st.LateRecords != 0 {
+		t.Errorf("%d late records, want none", st.LateRecords)
+	}
+}
+
+// TestPipeline_DeadLetter: a record that is not JSON goes to the
+// dead-letter stream; the others are counted.
+func TestPipeline_DeadLetter(t *testing.T) {
+	e := newTestEnv(t)
+	e.srv.CreateStream(ctxFor(t, time.Minute), "clicks", 1)
+	sink := newMemSink()
+	p := e.pipeline("dl", "w1", WithDeadLetterStream("dl-errors"))
+	clicks := JSON[click](Source(p, "clicks"))
+	AggregateWindows(Global(clicks), "total", Tumbling(time.Second), testCount{"n"}).To(sink)
+	e.run(p)
+	e.putJSON("clicks", []string{"a", "b"}, []any{click{Page: "/x"}, click{Page: "/y"}})
+	if _, err := e.kc.PutRecord(ctxFor(t, time.Minute), &kinesis.PutRecordInput{StreamName: aws.String("clicks"), PartitionKey: aws.String("c"), Data: []byte("not json")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "2 records counted in final rows", time.Minute, func() bool {
+		sum, rows, final := sink.total(0)
+		return sum == 2 && rows == final
+	})
+	var dl []consumer.DeadLetter
+	waitFor(t, "the dead letter", time.Minute, func() bool {
+		dl = dl[:0]
+		for _, r := range readAll(t, e.kc, "dl-errors") {
+			var d consumer.DeadLetter
+			json.Unmarshal(r.Data, &d)
+			dl = append(dl, d)
+		}
+		return len(dl) > 0
+	})
+	if len(dl) != 1 || string(dl[0].Data) != "not json" || !strings.Contains(dl[0].Error, "decode JSON") {
+		t.Errorf("dead letters %+v", dl)
+	}
+}
+
+// TestPipeline_Handoff: a second worker joins while records flow and
+// takes shards of both stages by handoff; the totals are exact.
+func TestPipeline_Handoff(t *testing.T) {
+	e := newTestEnv(t)
+	e.srv.CreateStream(ctxFor(t, time.Minute), "clicks", 4)
+	sink := newMemSink()
+	describe := func(worker string) *Pipeline {
+		p := e.pipeline("handoff", worker, WithRepartitionShards(4))
+		clicks := JSON[click](Source(p, "clicks"))
+		AggregateWindows(KeyBy(clicks, func(c click) string { return c.Page }), "views", Tumbling(time.Second), testCount{"n"}).To(sink)
+		return p
+	}
+	e.run(describe("a"))
+	const batches, per = 20, 100
+	for i := range batches {
+		var keys []string
+		var vals []any
+		for j := range per {
+			keys, vals = append(keys, fmt.Sprint(i*per+j)), append(vals, click{Page: fmt.Sprintf("/p%d", j%5)})
+		}
+		e.putJSON("clicks", keys, vals)
+		if i == batches/3 {
+			e.run(describe("b"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitFor(t, "every click counted in final rows", time.Minute, func() bool {
+		sum, rows, final := sink.total(0)
+		return sum == batches*per && rows == final
+	})
+	time.Sleep(500 * time.Millisecond) // a double count would show by now
+	if sum, _, _ := sink.total(0); sum != batches*per {
+		t.Errorf("counted %d, want %d", sum, batches*per)
+	}
+}
