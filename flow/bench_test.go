@@ -81,7 +81,7 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 				}
 				views := JSON[pageView](Source(p, "views"))
 				byPage := KeyBy(views, func(v pageView) string { return v.Page }, "page")
-				AggregateWindows(byPage, "views_per_page", Tumbling(time.Minute), testCount{"views"}).To(&sink)
+				AggregateWindows(byPage, "views_per_page", Tumbling(time.Minute), Count("views", nil)).To(&sink)
 				ctx, cancel := context.WithCancel(context.Background())
 				var done atomic.Bool
 				go func() { p.Run(ctx); done.Store(true) }()
@@ -121,7 +121,7 @@ func BenchmarkShardRun_Stage1(b *testing.B) {
 	}
 	views := JSON[pageView](Source(p, "views"))
 	byPage := KeyBy(views, func(v pageView) string { return v.Page }, "page")
-	AggregateWindows(byPage, "views_per_page", Tumbling(time.Minute), testCount{"views"}).To(newMemSink())
+	AggregateWindows(byPage, "views_per_page", Tumbling(time.Minute), Count("views", nil)).To(newMemSink())
 	rt := &runtime{p: p, shards: map[*shardRun]struct{}{}}
 	r := newShardRun(rt, p.sources[0], "shardId-000000000000")
 	if err := r.Initialize(context.Background(), consumer.InitializeInput{ShardID: r.shardID}); err != nil {
@@ -199,7 +199,7 @@ func BenchmarkWindowLatency(b *testing.B) {
 	}
 	views := JSON[click](Source(p, "clicks"))
 	byPage := KeyBy(views, func(c click) string { return c.Page }, "page")
-	AggregateWindows(byPage, "views", Tumbling(time.Second), testCount{"views"}, testSum{"bytes", func(r any) (any, error) { return r.(click).Bytes, nil }}).
+	AggregateWindows(byPage, "views", Tumbling(time.Second), Count("views", nil), Sum("bytes", Int, From(func(c click) int64 { return c.Bytes }))).
 		To(&ddbSink{ddb: ddb, table: "latency_rows"})
 	go p.Run(ctx)
 	prod, err := producer.New(srv.Kinesis(), "clicks", producer.WithLinger(10*time.Millisecond))
@@ -252,7 +252,7 @@ func recoveryWorker() int {
 	}
 	views := JSON[click](Source(p, "clicks"))
 	byPage := KeyBy(views, func(c click) string { return c.Page }, "page")
-	AggregateWindows(byPage, "views", Tumbling(time.Second), testCount{"records"}, testSum{"n", func(r any) (any, error) { return r.(click).Bytes, nil }}).
+	AggregateWindows(byPage, "views", Tumbling(time.Second), Count("records", nil), Sum("n", Int, From(func(c click) int64 { return c.Bytes }))).
 		To(&ddbSink{ddb: ddb, table: "recovery_rows"})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

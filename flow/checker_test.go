@@ -87,7 +87,7 @@ func checkerWorker() int {
 	unique := Dedup(events, func(e checkerEvent) string { return e.ID }, 500*time.Millisecond)
 	byKey := KeyBy(unique, func(e checkerEvent) string { return e.Key }, "key")
 	AggregateWindows(byKey, "totals", Tumbling(checkerWindow),
-		testCount{"records"}, testSum{"n", func(r any) (any, error) { return r.(checkerEvent).N, nil }}).
+		Count("records", nil), Sum("n", Int, From(func(e checkerEvent) int64 { return e.N }))).
 		EventTime(func(e checkerEvent) time.Time { return time.UnixMilli(e.TS) }, checkerOOO).
 		AllowedLateness(checkerLateness).Idleness(time.Second).
 		To(&ddbSink{ddb: ddb, table: table})

@@ -40,7 +40,7 @@ func TestWindowing_WindowsOf(t *testing.T) {
 }
 
 func testSpec(w Windowing, lateness time.Duration) *aggSpec {
-	return &aggSpec{name: "counts", window: w, aggs: []Aggregate{testCount{"n"}}, lateness: lateness.Milliseconds(), arrival: false}
+	return &aggSpec{name: "counts", window: w, aggs: []Aggregate{Count("n", nil)}, lateness: lateness.Milliseconds(), arrival: false}
 }
 
 func pos(i int) position { return position{Sequence: fmt.Sprintf("%05d", i)} }
@@ -52,7 +52,7 @@ func (c *collect) emit(p *partial) error { c.parts = append(c.parts, p); return 
 
 func countOf(t *testing.T, p *partial) int64 {
 	t.Helper()
-	acc, err := testCount{}.Unmarshal(p.accs[0])
+	acc, err := Count("n", nil).Unmarshal(p.accs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestPreAgg_TumblingLateness(t *testing.T) {
 	a := newPreAgg(testSpec(Tumbling(10*time.Second), 5*time.Second), "s/1")
 	add := func(i int, ev int64) bool {
 		t.Helper()
-		late, err := a.add(pos(i), ev, before(pos(i)), []byte("k"), []any{nil})
+		late, err := a.add(pos(i), ev, before(pos(i)), []byte("k"), []any{true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestPreAgg_SessionsMerge(t *testing.T) {
 	a := newPreAgg(spec, "s/1")
 	add := func(i int, ev int64, observe bool) {
 		t.Helper()
-		if _, err := a.add(pos(i), ev, before(pos(i)), []byte("k"), []any{nil}); err != nil {
+		if _, err := a.add(pos(i), ev, before(pos(i)), []byte("k"), []any{true}); err != nil {
 			t.Fatal(err)
 		}
 		if observe {
@@ -196,8 +196,7 @@ func TestMergeAgg_VersionsFiringLateness(t *testing.T) {
 	m := newMergeAgg(spec, []string{"in"})
 	m.src = m.src.withRoots("in", []string{"in/0", "in/1"})
 	part := func(source string, n int64, version int64) *partial {
-		acc := &testCountAcc{n: n}
-		b, _ := acc.MarshalBinary()
+		b := countBytes(t, n)
 		return &partial{agg: "counts", source: source, start: 0, end: 10_000, key: "k", version: version, accs: [][]byte{b}}
 	}
 	m.add(part("in/0", 3, 3), pos(1))
@@ -240,7 +239,7 @@ func TestMergeAgg_Sessions(t *testing.T) {
 	m := newMergeAgg(spec, []string{"in"})
 	m.src = m.src.withRoots("in", []string{"in/0", "in/1"})
 	part := func(source string, id int, start, end, n int64, tomb bool) *partial {
-		b, _ := (&testCountAcc{n: n}).MarshalBinary()
+		b := countBytes(t, n)
 		return &partial{agg: "counts", source: source, start: start, end: end, session: pos(id), key: "k", version: n, tombstone: tomb, accs: [][]byte{b}}
 	}
 	m.add(part("in/0", 1, 0, 15_000, 2, false), pos(1))
@@ -392,7 +391,7 @@ func TestTwoStages_Model(t *testing.T) {
 			ev := clock[i] - rng.Int64N(6000) // out of order by up to 6s
 			key := rng.Int64N(4)
 			seq++
-			isLate, err := pres[i].add(pos(seq), ev, before(pos(seq)), []byte{byte(key)}, []any{nil})
+			isLate, err := pres[i].add(pos(seq), ev, before(pos(seq)), []byte{byte(key)}, []any{true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -434,4 +433,18 @@ func TestTwoStages_Model(t *testing.T) {
 			t.Fatalf("seed %d: rows differ from the direct counts (%d late):\n got %v\nwant %v", seed, late, got, want)
 		}
 	}
+}
+
+// countBytes is a Count accumulator of n records, marshalled.
+func countBytes(t *testing.T, n int64) []byte {
+	t.Helper()
+	acc := Count("n", nil).New()
+	for range n {
+		acc.Add(true, 0)
+	}
+	b, err := acc.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -2,7 +2,6 @@ package flow_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -35,7 +34,7 @@ func Example() {
 	pages := flow.Filter(clicks, func(v view) bool { return v.Page != "" })
 	byPage := flow.KeyBy(pages, func(v view) string { return v.Page }, "page")
 	results := newPrintSink(3) // prints the rows once it has 3
-	flow.AggregateWindows(byPage, "page_views", flow.Tumbling(time.Minute), countOf("views")).
+	flow.AggregateWindows(byPage, "page_views", flow.Tumbling(time.Minute), flow.Count("views", nil)).
 		EventTime(func(v view) time.Time { return v.At }, 5*time.Second).
 		Idleness(100 * time.Millisecond). // the stream goes quiet: close the windows
 		To(results)
@@ -97,30 +96,3 @@ func (s *printSink) print() {
 		fmt.Println(l)
 	}
 }
-
-// countOf is a user-defined aggregate: the number of records. An
-// aggregate makes accumulators that can be merged and serialised, since
-// each source shard counts its part and the parts meet after the
-// pipeline's repartition stream.
-func countOf(name string) flow.Aggregate { return countAgg(name) }
-
-type countAgg string
-
-func (c countAgg) Name() string           { return string(c) }
-func (c countAgg) Type() flow.ColumnType  { return flow.Int }
-func (c countAgg) New() flow.Accumulator  { return new(counter) }
-func (c countAgg) Input(any) (any, error) { return nil, nil }
-func (c countAgg) Unmarshal(b []byte) (flow.Accumulator, error) {
-	n, k := binary.Varint(b)
-	if k <= 0 {
-		return nil, fmt.Errorf("count: bad encoding")
-	}
-	return (*counter)(&n), nil
-}
-
-type counter int64
-
-func (n *counter) Add(any, int64) error           { *n++; return nil }
-func (n *counter) Merge(o flow.Accumulator) error { *n += *o.(*counter); return nil }
-func (n *counter) Result() any                    { return int64(*n) }
-func (n *counter) MarshalBinary() ([]byte, error) { return binary.AppendVarint(nil, int64(*n)), nil }

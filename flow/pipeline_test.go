@@ -195,7 +195,7 @@ func TestPipeline_CountsByKey(t *testing.T) {
 		clicks := JSON[click](Source(p, "clicks"))
 		byPage := KeyBy(clicks, func(c click) string { return c.Page }, "page")
 		AggregateWindows(byPage, "page_views", Tumbling(time.Second),
-			testCount{"views"}, testSum{"bytes", func(r any) (any, error) { return r.(click).Bytes, nil }}).To(sink)
+			Count("views", nil), Sum("bytes", Int, From(func(c click) int64 { return c.Bytes }))).To(sink)
 		return p
 	}
 	p1, p2 := describe("w1"), describe("w2")
@@ -378,7 +378,7 @@ func TestPipeline_EventTimeLateness(t *testing.T) {
 	sink := newMemSink()
 	p := e.pipeline("lateness", "w1")
 	evs := JSON[event](Source(p, "events"))
-	AggregateWindows(KeyBy(evs, func(v event) string { return v.Key }), "counts", Tumbling(10*time.Second), testCount{"n"}).
+	AggregateWindows(KeyBy(evs, func(v event) string { return v.Key }), "counts", Tumbling(10*time.Second), Count("n", nil)).
 		EventTime(func(v event) time.Time { return time.UnixMilli(v.TS) }, 0).
 		AllowedLateness(5 * time.Second).Idleness(time.Hour).To(sink)
 	e.run(p)
@@ -423,7 +423,7 @@ func TestPipeline_SessionsAcrossShards(t *testing.T) {
 	sink := newMemSink()
 	p := e.pipeline("sessions", "w1")
 	evs := JSON[event](Source(p, "events"))
-	AggregateWindows(KeyBy(evs, func(v event) string { return v.Key }), "visits", Session(5*time.Second), testCount{"n"}).
+	AggregateWindows(KeyBy(evs, func(v event) string { return v.Key }), "visits", Session(5*time.Second), Count("n", nil)).
 		EventTime(func(v event) time.Time { return time.UnixMilli(v.TS) }, 0).
 		Idleness(time.Hour).To(sink)
 	e.run(p)
@@ -431,7 +431,7 @@ func TestPipeline_SessionsAcrossShards(t *testing.T) {
 	e.putOne("events", shard0, event{Key: "a", TS: 0})
 	e.putOne("events", shard0, event{Key: "a", TS: 4_000})
 	e.putOne("events", shard1, event{Key: "b", TS: 1_000})
-	e.putOne("events", shard1, event{Key: "a", TS: 8_000}) // bridges to [0, 13s) with the other shard's
+	e.putOne("events", shard1, event{Key: "a", TS: 8_000})  // bridges to [0, 13s) with the other shard's
 	e.putOne("events", shard0, event{Key: "z", TS: 60_000}) // moves both watermarks past the sessions
 	e.putOne("events", shard1, event{Key: "z", TS: 60_000})
 	waitFor(t, "the sessions of a and b", time.Minute, func() bool {
@@ -460,7 +460,7 @@ func TestPipeline_DeadLetter(t *testing.T) {
 	sink := newMemSink()
 	p := e.pipeline("dl", "w1", WithDeadLetterStream("dl-errors"))
 	clicks := JSON[click](Source(p, "clicks"))
-	AggregateWindows(Global(clicks), "total", Tumbling(time.Second), testCount{"n"}).To(sink)
+	AggregateWindows(Global(clicks), "total", Tumbling(time.Second), Count("n", nil)).To(sink)
 	e.run(p)
 	e.putJSON("clicks", []string{"a", "b"}, []any{click{Page: "/x"}, click{Page: "/y"}})
 	if _, err := e.kc.PutRecord(ctxFor(t, time.Minute), &kinesis.PutRecordInput{StreamName: aws.String("clicks"), PartitionKey: aws.String("c"), Data: []byte("not json")}); err != nil {
@@ -494,7 +494,7 @@ func TestPipeline_Handoff(t *testing.T) {
 	describe := func(worker string) *Pipeline {
 		p := e.pipeline("handoff", worker, WithRepartitionShards(4))
 		clicks := JSON[click](Source(p, "clicks"))
-		AggregateWindows(KeyBy(clicks, func(c click) string { return c.Page }), "views", Tumbling(time.Second), testCount{"n"}).To(sink)
+		AggregateWindows(KeyBy(clicks, func(c click) string { return c.Page }), "views", Tumbling(time.Second), Count("n", nil)).To(sink)
 		return p
 	}
 	e.run(describe("a"))

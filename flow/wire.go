@@ -30,35 +30,35 @@ const (
 	wireVersion     = 1
 )
 
-type encoder struct{ b []byte }
+type wireWriter struct{ b []byte }
 
-func (e *encoder) byte(c byte)    { e.b = append(e.b, c) }
-func (e *encoder) uint(n uint64)  { e.b = binary.AppendUvarint(e.b, n) }
-func (e *encoder) int(n int64)    { e.b = binary.AppendVarint(e.b, n) }
-func (e *encoder) str(s string)   { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) bytes(b []byte) { e.uint(uint64(len(b))); e.b = append(e.b, b...) }
-func (e *encoder) pos(p position) { e.str(p.Sequence); e.int(p.SubSequence) }
-func (e *encoder) bool(v bool) byte {
+func (e *wireWriter) byte(c byte)    { e.b = append(e.b, c) }
+func (e *wireWriter) uint(n uint64)  { e.b = binary.AppendUvarint(e.b, n) }
+func (e *wireWriter) int(n int64)    { e.b = binary.AppendVarint(e.b, n) }
+func (e *wireWriter) str(s string)   { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *wireWriter) bytes(b []byte) { e.uint(uint64(len(b))); e.b = append(e.b, b...) }
+func (e *wireWriter) pos(p position) { e.str(p.Sequence); e.int(p.SubSequence) }
+func (e *wireWriter) bool(v bool) byte {
 	if v {
 		return 1
 	}
 	return 0
 }
 
-type decoder struct {
+type wireReader struct {
 	b   []byte
 	err error
 }
 
 var errShort = errors.New("truncated")
 
-func (d *decoder) fail(err error) {
+func (d *wireReader) fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}
 }
 
-func (d *decoder) byte() byte {
+func (d *wireReader) byte() byte {
 	if d.err != nil || len(d.b) < 1 {
 		d.fail(errShort)
 		return 0
@@ -68,7 +68,7 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) uint() uint64 {
+func (d *wireReader) uint() uint64 {
 	if d.err != nil {
 		return 0
 	}
@@ -81,7 +81,7 @@ func (d *decoder) uint() uint64 {
 	return n
 }
 
-func (d *decoder) int() int64 {
+func (d *wireReader) int() int64 {
 	if d.err != nil {
 		return 0
 	}
@@ -95,7 +95,7 @@ func (d *decoder) int() int64 {
 }
 
 // count reads a count of items that take at least one byte each.
-func (d *decoder) count() int {
+func (d *wireReader) count() int {
 	n := d.uint()
 	if n > uint64(len(d.b)) {
 		d.fail(errShort)
@@ -104,7 +104,7 @@ func (d *decoder) count() int {
 	return int(n)
 }
 
-func (d *decoder) raw() []byte {
+func (d *wireReader) raw() []byte {
 	n := d.uint()
 	if d.err != nil || n > uint64(len(d.b)) {
 		d.fail(errShort)
@@ -115,9 +115,9 @@ func (d *decoder) raw() []byte {
 	return b
 }
 
-func (d *decoder) str() string   { return string(d.raw()) }
-func (d *decoder) pos() position { return position{Sequence: d.str(), SubSequence: d.int()} }
-func (d *decoder) header(kind byte) {
+func (d *wireReader) str() string   { return string(d.raw()) }
+func (d *wireReader) pos() position { return position{Sequence: d.str(), SubSequence: d.int()} }
+func (d *wireReader) header(kind byte) {
 	if k := d.byte(); k != kind && d.err == nil {
 		d.fail(fmt.Errorf("kind %q, want %q", k, kind))
 	}
@@ -127,7 +127,7 @@ func (d *decoder) header(kind byte) {
 }
 
 func encodePartial(p *partial) []byte {
-	e := &encoder{b: make([]byte, 0, 64+len(p.key)+len(p.agg)+len(p.source))}
+	e := &wireWriter{b: make([]byte, 0, 64+len(p.key)+len(p.agg)+len(p.source))}
 	e.byte(kindPartial)
 	e.byte(wireVersion)
 	e.str(p.agg)
@@ -146,7 +146,7 @@ func encodePartial(p *partial) []byte {
 }
 
 func decodePartial(b []byte) (*partial, error) {
-	d := &decoder{b: b}
+	d := &wireReader{b: b}
 	d.header(kindPartial)
 	p := &partial{agg: d.str(), source: d.str(), start: d.int(), end: d.int(), session: d.pos(), key: d.str(), version: int64(d.uint())}
 	p.tombstone = d.byte()&1 != 0
@@ -164,7 +164,7 @@ func decodePartial(b []byte) (*partial, error) {
 }
 
 func encodeMarkers(ms []markerEntry) []byte {
-	e := &encoder{}
+	e := &wireWriter{}
 	e.byte(kindMarker)
 	e.byte(wireVersion)
 	e.uint(uint64(len(ms)))
@@ -183,7 +183,7 @@ func encodeMarkers(ms []markerEntry) []byte {
 }
 
 func decodeMarkers(b []byte) ([]markerEntry, error) {
-	d := &decoder{b: b}
+	d := &wireReader{b: b}
 	d.header(kindMarker)
 	n := d.count()
 	ms := make([]markerEntry, 0, n)
@@ -220,7 +220,7 @@ type aggState struct {
 }
 
 func encodeSourceState(s *sourceState) []byte {
-	e := &encoder{}
+	e := &wireWriter{}
 	e.byte(kindSourceState)
 	e.byte(wireVersion)
 	e.pos(s.last)
@@ -239,7 +239,7 @@ func encodeSourceState(s *sourceState) []byte {
 }
 
 func decodeSourceState(b []byte) (*sourceState, error) {
-	d := &decoder{b: b}
+	d := &wireReader{b: b}
 	d.header(kindSourceState)
 	s := &sourceState{last: d.pos(), aggs: map[string]aggState{}}
 	s.ended = d.byte()&1 != 0
@@ -265,7 +265,7 @@ type mergeState struct {
 }
 
 func encodeMergeState(s *mergeState) []byte {
-	e := &encoder{}
+	e := &wireWriter{}
 	e.byte(kindMergeState)
 	e.byte(wireVersion)
 	e.pos(s.last)
@@ -296,7 +296,7 @@ func encodeMergeState(s *mergeState) []byte {
 }
 
 func decodeMergeState(b []byte) (*mergeState, error) {
-	d := &decoder{b: b}
+	d := &wireReader{b: b}
 	d.header(kindMergeState)
 	s := &mergeState{last: d.pos(), tables: map[string]*srcTable{}}
 	for range d.count() {
