@@ -306,7 +306,7 @@ func BenchmarkRecovery(b *testing.B) {
 			}
 			var total time.Duration
 			for i := range b.N {
-				w1, _ := start(fmt.Sprintf("a%d", i)), start(fmt.Sprintf("b%d", i))
+				w1, w2 := start(fmt.Sprintf("a%d", i)), start(fmt.Sprintf("b%d", i))
 				// Wait until both hold leases and windows are written.
 				lt := consumer.NewDynamoDBLeaseStore(ddb, "recovery.clicks")
 				for {
@@ -327,6 +327,9 @@ func BenchmarkRecovery(b *testing.B) {
 					time.Sleep(20 * time.Millisecond)
 				}
 				total += time.Since(killed)
+				w2.Process.Kill() // the next round starts afresh
+				w2.Wait()
+				time.Sleep(failover + time.Second) // its leases expire
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "recovery-s")
 		})

@@ -200,7 +200,7 @@ func TestPipeline_CountsByKey(t *testing.T) {
 	}
 	p1, p2 := describe("w1"), describe("w2")
 	e.run(p1)
-	e.run(p2)
+	stop2 := e.run(p2)
 	const n = 3000
 	var keys []string
 	var vals []any
@@ -252,6 +252,13 @@ func TestPipeline_CountsByKey(t *testing.T) {
 	st2 := p2.Stats()
 	if st.Records+st2.Records < n || (st.LastWindowEnd.IsZero() && st2.LastWindowEnd.IsZero()) {
 		t.Errorf("stats %+v and %+v: want %d records read between them and a last window", st, st2, n)
+	}
+	// A worker that stops cleanly deletes its registration.
+	stop2()
+	got, err := e.ddb.GetItem(ctxFor(t, time.Minute), &dynamodb.GetItemInput{TableName: aws.String(DefaultRegistryTable), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"pipeline": &ddbtypes.AttributeValueMemberS{Value: "views"}, "worker": &ddbtypes.AttributeValueMemberS{Value: "w2"}}})
+	if err != nil || len(got.Item) != 0 {
+		t.Errorf("after w2 stopped: registry item %v, %v; want none", got.Item, err)
 	}
 }
 

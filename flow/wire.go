@@ -2,7 +2,6 @@ package flow
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -45,84 +44,35 @@ func (e *wireWriter) bool(v bool) byte {
 	return 0
 }
 
-type wireReader struct {
-	b   []byte
-	err error
-}
+// The decoding side reads with the aggregates' reader (aggregates.go);
+// these add what records and states need.
 
-var errShort = errors.New("truncated")
-
-func (d *wireReader) fail(err error) {
-	if d.err == nil {
-		d.err = err
-	}
-}
-
-func (d *wireReader) byte() byte {
-	if d.err != nil || len(d.b) < 1 {
-		d.fail(errShort)
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *wireReader) uint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[k:]
-	return n
-}
-
-func (d *wireReader) int() int64 {
-	if d.err != nil {
-		return 0
-	}
-	n, k := binary.Varint(d.b)
-	if k <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[k:]
-	return n
-}
-
-// count reads a count of items that take at least one byte each.
-func (d *wireReader) count() int {
-	n := d.uint()
-	if n > uint64(len(d.b)) {
-		d.fail(errShort)
+// items reads a count of items that take at least one byte each, so that
+// a hostile count cannot make a large allocation.
+func (r *reader) items() int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail(errTruncated)
 		return 0
 	}
 	return int(n)
 }
 
-func (d *wireReader) raw() []byte {
-	n := d.uint()
-	if d.err != nil || n > uint64(len(d.b)) {
-		d.fail(errShort)
-		return nil
-	}
-	b := d.b[:n:n]
-	d.b = d.b[n:]
-	return b
+func (r *reader) str() string   { return string(r.bytes()) }
+func (r *reader) pos() position { return position{Sequence: r.str(), SubSequence: r.varint()} }
+
+// raw reads a byte string that outlives r's buffer.
+func (r *reader) raw() []byte {
+	b := r.bytes()
+	return b[:len(b):len(b)]
 }
 
-func (d *wireReader) str() string   { return string(d.raw()) }
-func (d *wireReader) pos() position { return position{Sequence: d.str(), SubSequence: d.int()} }
-func (d *wireReader) header(kind byte) {
-	if k := d.byte(); k != kind && d.err == nil {
-		d.fail(fmt.Errorf("kind %q, want %q", k, kind))
+func (r *reader) header(kind byte) {
+	if k := r.byte(); k != kind && r.err == nil {
+		r.fail(fmt.Errorf("kind %q, want %q", k, kind))
 	}
-	if v := d.byte(); v != wireVersion && d.err == nil {
-		d.fail(fmt.Errorf("version %d, want %d", v, wireVersion))
+	if v := r.byte(); v != wireVersion && r.err == nil {
+		r.fail(fmt.Errorf("version %d, want %d", v, wireVersion))
 	}
 }
 
@@ -146,19 +96,16 @@ func encodePartial(p *partial) []byte {
 }
 
 func decodePartial(b []byte) (*partial, error) {
-	d := &wireReader{b: b}
+	d := &reader{b: b}
 	d.header(kindPartial)
-	p := &partial{agg: d.str(), source: d.str(), start: d.int(), end: d.int(), session: d.pos(), key: d.str(), version: int64(d.uint())}
+	p := &partial{agg: d.str(), source: d.str(), start: d.varint(), end: d.varint(), session: d.pos(), key: d.str(), version: int64(d.uvarint())}
 	p.tombstone = d.byte()&1 != 0
-	n := d.count()
+	n := d.items()
 	for range n {
 		p.accs = append(p.accs, d.raw())
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(errors.New("trailing bytes"))
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decode partial: %w", d.err)
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("decode partial: %w", err)
 	}
 	return p, nil
 }
@@ -183,24 +130,21 @@ func encodeMarkers(ms []markerEntry) []byte {
 }
 
 func decodeMarkers(b []byte) ([]markerEntry, error) {
-	d := &wireReader{b: b}
+	d := &reader{b: b}
 	d.header(kindMarker)
-	n := d.count()
+	n := d.items()
 	ms := make([]markerEntry, 0, n)
 	for range n {
-		m := markerEntry{agg: d.str(), source: d.str(), wm: d.int()}
+		m := markerEntry{agg: d.str(), source: d.str(), wm: d.varint()}
 		m.ended = d.byte()&1 != 0
-		m.final = d.int()
-		for range d.count() {
+		m.final = d.varint()
+		for range d.items() {
 			m.children = append(m.children, d.str())
 		}
 		ms = append(ms, m)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(errors.New("trailing bytes"))
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decode marker: %w", d.err)
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("decode marker: %w", err)
 	}
 	return ms, nil
 }
@@ -239,20 +183,20 @@ func encodeSourceState(s *sourceState) []byte {
 }
 
 func decodeSourceState(b []byte) (*sourceState, error) {
-	d := &wireReader{b: b}
+	d := &reader{b: b}
 	d.header(kindSourceState)
 	s := &sourceState{last: d.pos(), aggs: map[string]aggState{}}
 	s.ended = d.byte()&1 != 0
-	for range d.count() {
+	for range d.items() {
 		name := d.str()
-		a := aggState{wm: d.int()}
-		for range d.count() {
-			a.jumps = append(a.jumps, jump{pos: d.pos(), wm: d.int()})
+		a := aggState{wm: d.varint()}
+		for range d.items() {
+			a.jumps = append(a.jumps, jump{pos: d.pos(), wm: d.varint()})
 		}
 		s.aggs[name] = a
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decode source shard state: %w", d.err)
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("decode source shard state: %w", err)
 	}
 	return s, nil
 }
@@ -296,32 +240,32 @@ func encodeMergeState(s *mergeState) []byte {
 }
 
 func decodeMergeState(b []byte) (*mergeState, error) {
-	d := &wireReader{b: b}
+	d := &reader{b: b}
 	d.header(kindMergeState)
 	s := &mergeState{last: d.pos(), tables: map[string]*srcTable{}}
-	for range d.count() {
+	for range d.items() {
 		name := d.str()
 		t := newSrcTable()
-		for range d.count() {
+		for range d.items() {
 			t.listed[d.str()] = true
 		}
-		for range d.count() {
+		for range d.items() {
 			key := d.str()
-			sh := &srcShard{wm: d.int(), final: d.int()}
+			sh := &srcShard{wm: d.varint(), final: d.varint()}
 			f := d.byte()
 			sh.reported, sh.root, sh.ended = f&1 != 0, f&2 != 0, f&4 != 0
-			for range d.count() {
+			for range d.items() {
 				sh.children = append(sh.children, d.str())
 			}
-			for range d.count() {
+			for range d.items() {
 				sh.parents = append(sh.parents, d.str())
 			}
 			t.shards[key] = sh
 		}
 		s.tables[name] = t
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decode repartition shard state: %w", d.err)
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("decode repartition shard state: %w", err)
 	}
 	return s, nil
 }
