@@ -316,7 +316,7 @@ func BenchmarkRecovery(b *testing.B) {
 					for _, l := range ls {
 						owners[l.Owner] = true
 					}
-					if err == nil && len(owners) == 2 && !owners[""] && latestRow(b, ddb) > time.Now().Add(-3*time.Second).UnixMilli() {
+					if err == nil && len(owners) == 2 && !owners[""] && latestRow(b, ddb) > time.Now().Add(-10*time.Second).UnixMilli() {
 						break
 					}
 				}
