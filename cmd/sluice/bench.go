@@ -42,7 +42,10 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(args) > 0 && args[0] == "hostile" {
 		return runBenchHostile(ctx, env, args[1:])
 	}
-	fs := newFlagSet(env, "bench", "sluice bench --stream NAME [flags]\n       sluice bench hostile --attack KIND [flags]  (hostile load: see sluice bench hostile -h)")
+	if len(args) > 0 && args[0] == "sweep" {
+		return runBenchSweep(ctx, env, args[1:])
+	}
+	fs := newFlagSet(env, "bench", "sluice bench --stream NAME [flags]\n       sluice bench hostile --attack KIND [flags]  (hostile load: see sluice bench hostile -h)\n       sluice bench sweep [flags]  (shard counts × record sizes in one table: see sluice bench sweep -h)")
 	var cf clientFlags
 	cf.register(fs, env)
 	var cfg benchConfig
