@@ -75,6 +75,9 @@ func (b *Broker) Activity() []kinesis.StreamActivity {
 			Name: s.Name, ARN: s.ARN, Status: s.Status(now), Mode: s.Mode, RetentionHours: s.RetentionHours,
 			EncryptionType: s.EncryptionType, CreatedAt: s.CreatedAt, Shards: make([]kinesis.ShardActivity, 0, len(s.Shards)),
 		}
+		for _, l := range s.Logs {
+			sa.Logs = append(sa.Logs, l.Epoch)
+		}
 		for _, sh := range s.Shards {
 			a := kinesis.ShardActivity{ShardID: sh.ID, Epoch: sh.Epoch, Open: sh.Open()}
 			if w, ok := b.writes.Load(sh.Epoch); ok {
@@ -133,56 +136,91 @@ func (b *Broker) ShardBacklog(ctx context.Context, ref kinesis.StreamRef, shardI
 	if !ok {
 		return kinesis.Backlog{}, kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", shardID, name, b.cfg.AccountID)
 	}
-	st, err := b.log.State(ctx, logName(sh.Epoch))
-	if err != nil {
-		return kinesis.Backlog{}, fmt.Errorf("backlog of %s/%s: %w", name, shardID, err)
-	}
-	last := st.LastSeq
-	if !sh.Open() {
-		last = min(last, sh.EndingMsgSeq)
-	}
-	from, skip := st.FirstSeq, 0 // skip: records of message `from` already processed
-	if after != "" {
-		seq, ok := kinesis.ParseSequenceNumber(after)
-		if !ok || seq.Epoch != sh.Epoch {
-			return kinesis.Backlog{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "Sequence number %s does not belong to shard %s.", after, shardID)
-		}
-		if seq.MsgSeq >= from {
-			from, skip = seq.MsgSeq, int(seq.Index)+1
-		}
-	}
-	if from > last {
+	segs := s.Segments(sh)
+	if len(segs) == 0 {
 		return kinesis.Backlog{Exact: true}, nil
 	}
-	msgs, err := b.log.Read(ctx, logName(sh.Epoch), from, backlogMaxMsgs, backlogMaxBytes)
-	if err != nil {
-		return kinesis.Backlog{}, fmt.Errorf("backlog of %s/%s: %w", name, shardID, err)
+	pos := iteratorToken{Log: segs[0].Epoch, MsgSeq: 1} // the next record to count
+	if after != "" {
+		seq, ok := kinesis.ParseSequenceNumber(after)
+		if !ok || !sequenceOf(s, sh, seq) {
+			return kinesis.Backlog{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "Sequence number %s does not belong to shard %s.", after, shardID)
+		}
+		pos = iteratorToken{Log: seq.Epoch, MsgSeq: max(seq.MsgSeq, 1), Index: seq.Index + 1}
+		if seq.Index == kinesis.MaxIndex {
+			pos.MsgSeq, pos.Index = seq.MsgSeq+1, 0
+		}
+	}
+	// The messages left in each segment from the position on.
+	r := reader{tok: pos}
+	first := r.position(segs)
+	pos = r.tok
+	type left struct {
+		seg      kinesis.Segment
+		from, to uint64
+	}
+	var todo []left
+	for _, seg := range segs[first:] {
+		from := uint64(1)
+		if seg.Epoch == pos.Log {
+			from = pos.MsgSeq
+		}
+		to := seg.End
+		if !seg.Sealed {
+			st, err := b.log.State(ctx, logName(seg.Epoch))
+			if err != nil {
+				return kinesis.Backlog{}, fmt.Errorf("backlog of %s/%s: %w", name, shardID, err)
+			}
+			to = st.LastSeq
+			from = max(from, st.FirstSeq)
+		}
+		if from <= to {
+			todo = append(todo, left{seg, from, to})
+		}
 	}
 	var out kinesis.Backlog
-	counted, read := int64(0), uint64(0)
-	for _, m := range msgs {
-		if m.Seq > last {
+	shard := sh.Number()
+	counted, read, total := int64(0), 0, uint64(0)
+	for _, l := range todo {
+		total += l.to - l.from + 1
+	}
+	out.Exact = true
+	for _, l := range todo {
+		if read >= backlogMaxMsgs {
+			out.Exact = false
 			break
 		}
-		br, _, err := b.openBatch(ctx, s, sh.Epoch, m.Data)
+		msgs, _, err := b.logMessages(ctx, s, l.seg, l.from, backlogMaxMsgs-read, backlogMaxBytes)
 		if err != nil {
-			return kinesis.Backlog{}, fmt.Errorf("backlog of %s/%s: message %d: %w", name, shardID, m.Seq, err)
+			return kinesis.Backlog{}, fmt.Errorf("backlog of %s/%s: %w", name, shardID, err)
 		}
-		n := br.count
-		if m.Seq == from {
-			n = max(0, n-skip)
+		for _, m := range msgs {
+			if m.seq > l.to || read >= backlogMaxMsgs {
+				break
+			}
+			read++
+			br, ok := m.section(shard)
+			if !ok {
+				continue
+			}
+			n := br.count
+			if l.seg.Epoch == pos.Log && m.seq == pos.MsgSeq {
+				n = max(0, n-int(pos.Index))
+			}
+			if n > 0 && out.Records == 0 {
+				out.MillisBehind = max(0, b.cfg.Now().Sub(m.arrival).Milliseconds())
+			}
+			out.Records += int64(n)
+			counted += int64(br.count)
 		}
-		if n > 0 && out.Records == 0 {
-			out.MillisBehind = max(0, b.cfg.Now().Sub(br.arrival).Milliseconds())
+		if len(msgs) > 0 && msgs[len(msgs)-1].seq < l.to {
+			out.Exact = false
+			break
 		}
-		out.Records += int64(n)
-		counted += int64(br.count)
-		read = m.Seq
 	}
-	out.Exact = read >= last || len(msgs) == 0
-	if !out.Exact && len(msgs) > 0 {
-		perMsg := float64(counted) / float64(len(msgs))
-		out.Records += int64(perMsg * float64(last-read))
+	if !out.Exact && read > 0 {
+		perMsg := float64(counted) / float64(read)
+		out.Records += int64(perMsg * float64(total-uint64(read)))
 	}
 	return out, nil
 }

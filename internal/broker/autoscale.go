@@ -11,22 +11,17 @@ import (
 )
 
 // The autoscaler reshards ON_DEMAND streams by their write load. Every
-// Interval each broker samples, for every open shard of its ON_DEMAND
-// streams, two counters:
-//
-//   - the records and bytes this broker stored in the shard (its
-//     appenders count them), and
-//   - the shard log's last message sequence, which grows with every
-//     append by any server over the store: a lower bound of the records
-//     written through every server, since a message holds at least one.
-//
-// A shard's load over the last Window is the larger of its byte rate as a
-// share of 1 MiB/s and its record rate (the larger of the two record
-// counts) as a share of 1,000 records/s. A shard whose load stays above
-// HotShare over a whole Window is split at the middle of its hash range; two
-// adjacent shards both below ColdShare are merged, the narrowest pair
-// first (so split halves rejoin), while the stream has more than
-// MinShards open shards. One action per stream and Cooldown.
+// Interval each broker reads the messages appended to each ON_DEMAND
+// stream's log since it last looked (the newest autoscaleSampleMsgs of
+// them, and counts the rest at their average), whoever appended them, and
+// adds up the records and bytes of each shard from the messages' section
+// tables (logmsg.go). A shard's load over the last Window is the larger of
+// its byte rate as a share of 1 MiB/s and its record rate as a share of
+// 1,000 records/s. A shard whose load stays above HotShare over a whole
+// Window is split at the middle of its hash range; two adjacent shards
+// both below ColdShare are merged, the narrowest pair first (so split
+// halves rejoin), while the stream has more than MinShards open shards.
+// One action per stream and Cooldown.
 //
 // In a cluster every broker samples and decides; one compare-and-swap of
 // the stream's AutoscaledAt claims the action before any log is touched.
@@ -34,11 +29,9 @@ import (
 // brokers deciding at the same moment exactly one acts, and the others
 // wait out the cool-down it started. The split or merge itself then runs
 // the reshard protocol of reshard.go.
-//
-// Limitation: in a cluster a broker sees the bytes only of the writes it
-// served, and of other servers' writes only their message count (one
-// message may pack many records). A shard loaded evenly through several
-// servers may therefore look cooler to each than it is.
+
+// autoscaleSampleMsgs bounds the messages one look at a log reads.
+const autoscaleSampleMsgs = 256
 
 // Per-shard write capacity of AWS, against which shares are measured.
 const (
@@ -107,17 +100,21 @@ func (b *Broker) writeCounter(epoch uint64) *writeCounter {
 // loadSample is one reading of a shard's counters.
 type loadSample struct {
 	at             time.Time
-	records, bytes int64
-	messages       uint64
+	records, bytes float64
 }
 
-// autoscaler holds one broker's samples, by shard epoch.
+// autoscaler holds one broker's samples, by shard epoch, and what it has
+// counted of each log.
 type autoscaler struct {
 	samples map[uint64][]loadSample
+	logs    map[uint64]uint64     // by log epoch: the last message counted
+	totals  map[uint64]*shardLoad // by shard epoch: records and bytes counted
 }
 
+type shardLoad struct{ records, bytes float64 }
+
 func (b *Broker) autoscaleLoop(ctx context.Context) {
-	a := &autoscaler{samples: make(map[uint64][]loadSample)}
+	a := &autoscaler{samples: make(map[uint64][]loadSample), logs: make(map[uint64]uint64), totals: make(map[uint64]*shardLoad)}
 	t := time.NewTicker(b.cfg.Autoscale.Interval)
 	defer t.Stop()
 	for {
@@ -142,14 +139,19 @@ func (b *Broker) autoscaleOnce(ctx context.Context, a *autoscaler) {
 	}
 	now := b.cfg.Now()
 	seen := make(map[uint64]bool)
+	seenLogs := make(map[uint64]bool)
 	for _, s := range streams {
 		if s.Mode != kinesis.ModeOnDemand || s.Status(now) != kinesis.StatusActive {
 			continue
 		}
+		if cur, ok := s.CurrentLog(); ok {
+			seenLogs[cur.Epoch] = true
+			a.count(ctx, b, s, cur)
+		}
 		loads := make(map[uint64]float64)
 		for _, sh := range s.OpenShards() {
 			seen[sh.Epoch] = true
-			if load, ok := a.sample(ctx, b, sh.Epoch, b.cfg.Now()); ok {
+			if load, ok := a.sample(b, sh.Epoch, b.cfg.Now()); ok {
 				loads[sh.Epoch] = load
 			}
 		}
@@ -161,19 +163,84 @@ func (b *Broker) autoscaleOnce(ctx context.Context, a *autoscaler) {
 	for epoch := range a.samples {
 		if !seen[epoch] {
 			delete(a.samples, epoch)
+			delete(a.totals, epoch)
 		}
+	}
+	for epoch := range a.logs {
+		if !seenLogs[epoch] {
+			delete(a.logs, epoch)
+		}
+	}
+}
+
+// count adds up the records and bytes of each shard in the messages
+// appended to the stream's log l since the last look: the newest
+// autoscaleSampleMsgs of them, each of the others counted as their
+// average.
+func (a *autoscaler) count(ctx context.Context, b *Broker, s *kinesis.Stream, l kinesis.StreamLog) {
+	st, err := b.log.State(ctx, logName(l.Epoch))
+	if err != nil {
+		return
+	}
+	// A log not seen before is counted from its start: its first count
+	// goes into every sample of the window alike.
+	last := a.logs[l.Epoch]
+	a.logs[l.Epoch] = st.LastSeq
+	if st.LastSeq <= last {
+		return
+	}
+	from := max(last+1, st.FirstSeq)
+	if st.LastSeq >= autoscaleSampleMsgs && from < st.LastSeq-autoscaleSampleMsgs+1 {
+		from = st.LastSeq - autoscaleSampleMsgs + 1
+	}
+	seg := kinesis.Segment{Epoch: l.Epoch}
+	byNumber := make(map[uint32]*shardLoad)
+	read := 0
+	for seq := from; seq <= st.LastSeq; {
+		msgs, _, err := b.logMessages(ctx, s, seg, seq, int(st.LastSeq-seq)+1, maxScanBytes)
+		if err != nil || len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			for _, sec := range m.secs {
+				t := byNumber[sec.shard]
+				if t == nil {
+					t = new(shardLoad)
+					byNumber[sec.shard] = t
+				}
+				t.records += float64(sec.count)
+				t.bytes += float64(sec.end - sec.start)
+			}
+			read++
+			seq = m.seq + 1
+		}
+	}
+	if read == 0 {
+		return
+	}
+	scale := float64(st.LastSeq-max(last+1, st.FirstSeq)+1) / float64(read)
+	for _, sh := range s.OpenShards() {
+		t := byNumber[sh.Number()]
+		if t == nil {
+			continue
+		}
+		tot := a.totals[sh.Epoch]
+		if tot == nil {
+			tot = new(shardLoad)
+			a.totals[sh.Epoch] = tot
+		}
+		tot.records += t.records * scale
+		tot.bytes += t.bytes * scale
 	}
 }
 
 // sample reads a shard's counters and returns its load over the window,
 // once the samples span a whole window.
-func (a *autoscaler) sample(ctx context.Context, b *Broker, epoch uint64, now time.Time) (float64, bool) {
-	st, err := b.log.State(ctx, logName(epoch))
-	if err != nil {
-		return 0, false
+func (a *autoscaler) sample(b *Broker, epoch uint64, now time.Time) (float64, bool) {
+	cur := loadSample{at: now}
+	if t := a.totals[epoch]; t != nil {
+		cur.records, cur.bytes = t.records, t.bytes
 	}
-	w := b.writeCounter(epoch)
-	cur := loadSample{at: now, records: w.records.Load(), bytes: w.bytes.Load(), messages: st.LastSeq}
 	ss := append(a.samples[epoch], cur)
 	// Keep the newest sample at least a window old, and those after it.
 	cut := 0
@@ -189,12 +256,8 @@ func (a *autoscaler) sample(ctx context.Context, b *Broker, epoch uint64, now ti
 	if now.Sub(old.at) < b.cfg.Autoscale.Window || dt <= 0 {
 		return 0, false
 	}
-	messages := 0.0
-	if cur.messages > old.messages {
-		messages = float64(cur.messages - old.messages)
-	}
-	records := max(float64(cur.records-old.records), messages) / dt
-	bytes := float64(cur.bytes-old.bytes) / dt
+	records := (cur.records - old.records) / dt
+	bytes := (cur.bytes - old.bytes) / dt
 	return max(records/shardRecordsPerSecond, bytes/shardBytesPerSecond), true
 }
 

@@ -90,6 +90,9 @@ type Config struct {
 	OrphanLogGrace time.Duration
 	// Autoscale tunes the ON_DEMAND autoscaler.
 	Autoscale AutoscaleConfig
+	// ReadCacheBytes bounds the memory of decoded log messages kept for
+	// readers (msgcache.go); default 64 MiB, negative keeps none.
+	ReadCacheBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +113,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.OrphanLogGrace == 0 {
 		c.OrphanLogGrace = 5 * time.Minute
+	}
+	switch {
+	case c.ReadCacheBytes == 0:
+		c.ReadCacheBytes = 64 << 20
+	case c.ReadCacheBytes < 0:
+		c.ReadCacheBytes = 0
 	}
 	c.Autoscale.setDefaults()
 	if c.SubscriptionLifetime == 0 {
@@ -141,8 +150,9 @@ const (
 
 func streamKey(name string) string { return streamKeyPrefix + name }
 
-// logName names the log holding a shard's records: epochs are never reused,
-// so neither are log names.
+// logName names the log of an epoch: a stream log, or the own log of a
+// shard from before stream logs. Epochs are never reused, so neither are
+// log names.
 func logName(epoch uint64) string { return "KDS-" + strconv.FormatUint(epoch, 10) }
 
 // Broker implements kinesis.Service.
@@ -157,7 +167,9 @@ type Broker struct {
 	cache   map[string]cachedStream // by stream name
 
 	appendersMu sync.Mutex
-	appenders   map[uint64]*appender // by shard epoch
+	appenders   map[uint64]*appender // by stream log epoch
+
+	msgs *msgCache // decoded messages for readers
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher
@@ -184,6 +196,7 @@ type Broker struct {
 type cachedStream struct {
 	stream *kinesis.Stream
 	rev    uint64
+	route  *routing
 }
 
 var _ kinesis.Service = (*Broker)(nil)
@@ -203,6 +216,7 @@ func New(ctx context.Context, log kinesis.Log, meta kinesis.MetaStore, cfg Confi
 		m:         newMetrics(cfg.Registerer),
 		cache:     make(map[string]cachedStream),
 		appenders: make(map[uint64]*appender),
+		msgs:      newMsgCache(cfg.ReadCacheBytes),
 		rates:     newOpLimiter(callRates, cfg.Now),
 	}
 	b.id, b.scalingRuns = rand.Text()[:16], make(map[string]bool)
@@ -273,15 +287,20 @@ func (b *Broker) onMetaChange(e kinesis.MetaEntry) {
 		delete(b.cache, name)
 		return
 	}
-	b.cache[name] = cachedStream{stream: &s, rev: e.Revision}
+	b.cacheLocked(&s, e.Revision)
 }
 
 func (b *Broker) remember(s *kinesis.Stream, rev uint64) {
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()
 	if cur, ok := b.cache[s.Name]; !ok || cur.rev < rev {
-		b.cache[s.Name] = cachedStream{stream: s, rev: rev}
+		b.cacheLocked(s, rev)
 	}
+}
+
+// cacheLocked puts a newer version of a stream's metadata in the cache.
+func (b *Broker) cacheLocked(s *kinesis.Stream, rev uint64) {
+	b.cache[s.Name] = cachedStream{stream: s, rev: rev, route: newRouting(s)}
 }
 
 func (b *Broker) forget(name string) {
@@ -395,6 +414,7 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 	c.ShardLevelMetrics = append([]string(nil), s.ShardLevelMetrics...)
 	c.DataKeys = slices.Clone(s.DataKeys) // the wrapped bytes are never changed
 	c.PendingLogs = slices.Clone(s.PendingLogs)
+	c.Logs = slices.Clone(s.Logs)
 	c.ModeSwitches = slices.Clone(s.ModeSwitches)
 	if s.Scaling != nil {
 		sc := *s.Scaling
@@ -410,7 +430,8 @@ func cloneStream(s *kinesis.Stream) *kinesis.Stream {
 	return &c
 }
 
-// allocEpochs reserves n consecutive shard epochs, never handed out again.
+// allocEpochs reserves n consecutive epochs (of shards and logs), never
+// handed out again.
 func (b *Broker) allocEpochs(ctx context.Context, n int) (uint64, error) {
 	for {
 		e, err := b.meta.Get(ctx, epochKey)

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -63,7 +65,7 @@ func TestIteratorToken_RoundTrip(t *testing.T) {
 	c := tokenCodec{secret: []byte("0123456789abcdef0123456789abcdef")}
 	want := iteratorToken{
 		StreamName: "orders.v1", StreamID: "abcdefghijklmnopqrst-uvw",
-		Epoch: 42, MsgSeq: 1 << 40, Index: 499, NotBefore: 1_700_000_000_000,
+		Epoch: 42, Log: 77, MsgSeq: 1 << 40, Index: 499, NotBefore: 1_700_000_000_000,
 		IssuedAt: time.UnixMilli(1_700_000_000_999),
 	}
 	s := c.encodeIterator(want)
@@ -81,6 +83,27 @@ func TestIteratorToken_RoundTrip(t *testing.T) {
 	want.StreamName = string(bytes.Repeat([]byte("n"), 128))
 	if s := c.encodeIterator(want); len(s) > 512 {
 		t.Errorf("iterator for a 128-character name is %d characters", len(s))
+	}
+}
+
+// TestIteratorToken_Version1: an iterator of a server from before stream
+// logs still reads: it names a position in the shard's own log.
+func TestIteratorToken_Version1(t *testing.T) {
+	c := tokenCodec{secret: []byte("0123456789abcdef0123456789abcdef")}
+	b := []byte{tokenVersionV1}
+	b = binary.BigEndian.AppendUint64(b, 1_700_000_000_999)
+	for _, v := range []uint64{42, 1 << 40, 499, 0} { // epoch, msgSeq, index, notBefore
+		b = binary.AppendUvarint(b, v)
+	}
+	b = appendString(b, "id")
+	b = appendString(b, "s")
+	got, err := c.decodeIterator(base64.StdEncoding.EncodeToString(c.sign(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := iteratorToken{StreamName: "s", StreamID: "id", Epoch: 42, Log: 42, MsgSeq: 1 << 40, Index: 499, IssuedAt: time.UnixMilli(1_700_000_000_999)}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 

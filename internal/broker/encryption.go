@@ -258,7 +258,17 @@ func (c *dataCipher) encryptionType() string {
 // appendSealedHeader starts a sealed message arriving at t; the body
 // (count and records) follows, then seal.
 func (c *dataCipher) appendSealedHeader(b []byte, t time.Time) []byte {
-	b = append(b, batchVersionSealed, 0)
+	return c.appendHeader(b, batchVersionSealed, t)
+}
+
+// appendSealedLogHeader starts a sealed stream-log message arriving at t;
+// the body (section table and records, logmsg.go) follows, then seal.
+func (c *dataCipher) appendSealedLogHeader(b []byte, t time.Time) []byte {
+	return c.appendHeader(b, logMsgVersionSealed, t)
+}
+
+func (c *dataCipher) appendHeader(b []byte, version byte, t time.Time) []byte {
+	b = append(b, version, 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixMilli()))
 	b = binary.BigEndian.AppendUint32(b, c.keyID)
 	var nonce [nonceSize]byte
@@ -267,7 +277,7 @@ func (c *dataCipher) appendSealedHeader(b []byte, t time.Time) []byte {
 }
 
 // seal encrypts in place the body of msg, a sealed header followed by the
-// plaintext body, for the shard of epoch.
+// plaintext body, for the log of epoch (a shard's own, or a stream log).
 func (c *dataCipher) seal(msg []byte, epoch uint64) []byte {
 	msg = slices.Grow(msg, c.aead.Overhead())
 	hdr, body := msg[:sealedHeaderSize], msg[sealedHeaderSize:]
@@ -286,29 +296,51 @@ func messageAAD(streamID string, epoch uint64, hdr []byte) []byte {
 }
 
 // openBatch returns a reader over the records of a stored message of the
-// stream's shard epoch, decrypting a sealed message in place (the caller
-// owns msg). sealed reports whether it was.
+// shard's own log of epoch, decrypting a sealed message in place (the
+// caller owns msg). sealed reports whether it was.
 func (b *Broker) openBatch(ctx context.Context, s *kinesis.Stream, epoch uint64, msg []byte) (br batchReader, sealed bool, err error) {
 	if len(msg) == 0 || msg[0] != batchVersionSealed {
 		br, err = newBatchReader(msg)
 		return br, false, err
 	}
-	if len(msg) < sealedHeaderSize {
-		return batchReader{}, true, errBadBatch
-	}
-	c, err := b.dataCipher(ctx, s, binary.BigEndian.Uint32(msg[10:14]))
+	arrival, plain, err := b.openSealed(ctx, s, epoch, msg)
 	if err != nil {
 		return batchReader{}, true, err
-	}
-	hdr, body := msg[:sealedHeaderSize], msg[sealedHeaderSize:]
-	plain, err := c.aead.Open(body[:0], hdr[sealedHeaderSize-nonceSize:], body, messageAAD(s.ID, epoch, hdr))
-	if err != nil {
-		return batchReader{}, true, kinesis.Errorf(kinesis.ErrKMSInvalidState, "A stored message of stream %s under account %s failed authentication with its data key.", s.Name, b.cfg.AccountID)
 	}
 	count, n := binary.Uvarint(plain)
 	if n <= 0 || count > uint64(len(plain)) {
 		return batchReader{}, true, errBadBatch
 	}
-	arrival := time.UnixMilli(int64(binary.BigEndian.Uint64(msg[2:10])))
 	return batchReader{arrival: arrival, count: int(count), buf: plain[n:]}, true, nil
+}
+
+// openLogMsg returns the arrival time and plaintext body of a stored
+// message of the stream log of epoch, decrypting a sealed one in place.
+func (b *Broker) openLogMsg(ctx context.Context, s *kinesis.Stream, epoch uint64, msg []byte) (arrival time.Time, body []byte, sealed bool, err error) {
+	switch {
+	case len(msg) >= logHeaderSize && msg[0] == logMsgVersion:
+		return time.UnixMilli(int64(binary.BigEndian.Uint64(msg[2:10]))), msg[logHeaderSize:], false, nil
+	case len(msg) > 0 && msg[0] == logMsgVersionSealed:
+		arrival, body, err = b.openSealed(ctx, s, epoch, msg)
+		return arrival, body, true, err
+	}
+	return time.Time{}, nil, false, errBadBatch
+}
+
+// openSealed decrypts in place the body of a sealed message (version 2 or
+// 4) of the log of epoch.
+func (b *Broker) openSealed(ctx context.Context, s *kinesis.Stream, epoch uint64, msg []byte) (time.Time, []byte, error) {
+	if len(msg) < sealedHeaderSize {
+		return time.Time{}, nil, errBadBatch
+	}
+	c, err := b.dataCipher(ctx, s, binary.BigEndian.Uint32(msg[10:14]))
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	hdr, body := msg[:sealedHeaderSize], msg[sealedHeaderSize:]
+	plain, err := c.aead.Open(body[:0], hdr[sealedHeaderSize-nonceSize:], body, messageAAD(s.ID, epoch, hdr))
+	if err != nil {
+		return time.Time{}, nil, kinesis.Errorf(kinesis.ErrKMSInvalidState, "A stored message of stream %s under account %s failed authentication with its data key.", s.Name, b.cfg.AccountID)
+	}
+	return time.UnixMilli(int64(binary.BigEndian.Uint64(msg[2:10]))), plain, nil
 }

@@ -88,15 +88,15 @@ func TestBroker_StreamEncryption(t *testing.T) {
 	}
 
 	// The log holds the sealed message without its plaintext.
-	sh, _ := d.Shard(kinesis.ShardID(0))
-	msgs, err := b.log.Read(ctx, logName(sh.Epoch), 1, 10, 0)
+	cur, _ := d.CurrentLog()
+	msgs, err := b.log.Read(ctx, logName(cur.Epoch), 1, 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(msgs) != 3 {
 		t.Fatalf("log holds %d messages, want 3", len(msgs))
 	}
-	if msgs[1].Data[0] != batchVersionSealed || bytes.Contains(msgs[1].Data, []byte("SECRET")) {
+	if msgs[1].Data[0] != logMsgVersionSealed || bytes.Contains(msgs[1].Data, []byte("SECRET")) {
 		t.Errorf("sealed message: version %d, holds plaintext: %v", msgs[1].Data[0], bytes.Contains(msgs[1].Data, []byte("SECRET")))
 	}
 	if !bytes.Contains(msgs[0].Data, []byte("plain-before")) {

@@ -52,11 +52,24 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 func (b *Broker) startToken(ctx context.Context, s *kinesis.Stream, sh kinesis.Shard, in kinesis.GetShardIteratorInput) (iteratorToken, error) {
 	name := s.Name
 	t := iteratorToken{StreamName: name, StreamID: s.ID, Epoch: sh.Epoch, IssuedAt: b.cfg.Now()}
+	segs := s.Segments(sh)
+	if len(segs) == 0 {
+		// A closed shard whose logs all expired: at its end.
+		t.Log, t.MsgSeq = max(sh.LastLog, sh.FirstLog), 1
+		return t, nil
+	}
 	switch in.Type {
 	case kinesis.TrimHorizon:
-		t.MsgSeq = 1 // reads start at the oldest retained message
+		// Reads start at the oldest retained message.
+		t.Log, t.MsgSeq = segs[0].Epoch, 1
 	case kinesis.Latest:
-		st, err := b.log.State(ctx, logName(sh.Epoch))
+		last := segs[len(segs)-1]
+		t.Log = last.Epoch
+		if last.Sealed {
+			t.MsgSeq = last.End + 1
+			break
+		}
+		st, err := b.log.State(ctx, logName(last.Epoch))
 		if err != nil {
 			return iteratorToken{}, fmt.Errorf("state of %s/%s: %w", name, sh.ID, err)
 		}
@@ -66,7 +79,7 @@ func (b *Broker) startToken(ctx context.Context, s *kinesis.Stream, sh kinesis.S
 		if err != nil {
 			return iteratorToken{}, err
 		}
-		t.MsgSeq, t.Index = max(seq.MsgSeq, 1), seq.Index
+		t.Log, t.MsgSeq, t.Index = seq.Epoch, max(seq.MsgSeq, 1), seq.Index
 		if seq.MsgSeq == 0 {
 			t.Index = 0 // the shard's StartingSequenceNumber: before every record
 		} else if in.Type == kinesis.AfterSequenceNumber {
@@ -78,13 +91,22 @@ func (b *Broker) startToken(ctx context.Context, s *kinesis.Stream, sh kinesis.S
 		}
 	case kinesis.AtTimestamp:
 		ts := *in.Timestamp
-		seq, err := b.log.SeekTime(ctx, logName(sh.Epoch), ts)
-		if err != nil {
-			return iteratorToken{}, fmt.Errorf("seek %s/%s to %s: %w", name, sh.ID, ts, err)
-		}
 		// Arrival times are stamped just before a message is stored, so
 		// the message found may hold records a little older than ts.
-		t.MsgSeq, t.NotBefore = max(seq, 1), ts.UnixMilli()
+		t.NotBefore = ts.UnixMilli()
+		for i, seg := range segs {
+			seq, err := b.log.SeekTime(ctx, logName(seg.Epoch), ts)
+			if errors.Is(err, kinesis.ErrLogNotFound) && i < len(segs)-1 {
+				continue // an expired log, deleted
+			}
+			if err != nil {
+				return iteratorToken{}, fmt.Errorf("seek %s/%s to %s: %w", name, sh.ID, ts, err)
+			}
+			t.Log, t.MsgSeq = seg.Epoch, max(seq, 1)
+			if !seg.Sealed || seq <= seg.End {
+				break // else everything in this log is older: the next one
+			}
+		}
 	}
 	return t, nil
 }
@@ -113,13 +135,37 @@ func (b *Broker) parseStartingSequence(s *kinesis.Stream, sh kinesis.Shard, v st
 	if !ok {
 		return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", v, sh.ID, s.Name, b.cfg.AccountID)
 	}
-	if seq.Epoch != sh.Epoch {
-		if other, ok := s.ShardByEpoch(seq.Epoch); ok {
-			return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", other.ID, sh.ID)
-		}
-		return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s did not come from this stream.", v, sh.ID, s.Name, b.cfg.AccountID)
+	if sequenceOf(s, sh, seq) {
+		return seq, nil
 	}
-	return seq, nil
+	var other kinesis.Shard
+	found := false
+	if seq.Shard == 0 {
+		other, found = s.ShardByEpoch(seq.Epoch)
+	} else if o, ok := s.Shard(kinesis.ShardID(int(seq.Shard - 1))); ok && sequenceOf(s, o, seq) {
+		other, found = o, true
+	}
+	if found {
+		return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", other.ID, sh.ID)
+	}
+	return seq, kinesis.Errorf(kinesis.ErrInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s did not come from this stream.", v, sh.ID, s.Name, b.cfg.AccountID)
+}
+
+// sequenceOf reports whether seq is a position in shard sh of s: in one
+// of its logs, or in a stream log of its that expired since.
+func sequenceOf(s *kinesis.Stream, sh kinesis.Shard, seq kinesis.SequenceNumber) bool {
+	if seq.Shard == 0 {
+		return sh.HasOwnLog() && seq.Epoch == sh.Epoch
+	}
+	if seq.Shard != sh.Number()+1 || sh.FirstLog == 0 || seq.Epoch < sh.FirstLog || (sh.LastLog != 0 && seq.Epoch > sh.LastLog) {
+		return false
+	}
+	if _, ok := s.LogByEpoch(seq.Epoch); ok {
+		return true
+	}
+	// Not a log of the stream now: one that expired (older than the
+	// oldest kept), never one to come.
+	return len(s.Logs) > 0 && seq.Epoch < s.Logs[0].Epoch
 }
 
 // GetRecords reads records from an iterator's position and returns the
@@ -149,7 +195,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	if err := b.admitRead(t.StreamName, sh); err != nil {
 		return kinesis.GetRecordsOutput{}, err
 	}
-	r := reader{b: b, s: s, name: logName(sh.Epoch), tok: t, limit: limit}
+	r := reader{b: b, s: s, sh: sh, tok: t, limit: limit}
 	start := time.Now()
 	out, err := r.read(ctx)
 	b.m.getLatency.WithLabelValues(t.StreamName).Observe(time.Since(start).Seconds())
@@ -170,7 +216,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	a.iteratorAge.Store(out.MillisBehindLatest)
 	next := r.tok
 	next.IssuedAt = now
-	if !sh.Open() && next.MsgSeq > sh.EndingMsgSeq {
+	if !sh.Open() && atShardEnd(s.Segments(sh), next) {
 		// A closed shard read to its end: no next iterator; its children.
 		out.ChildShards = childShards(s, sh)
 		out.MillisBehindLatest = 0
@@ -197,11 +243,21 @@ func childShards(s *kinesis.Stream, parent kinesis.Shard) []kinesis.ChildShard {
 	return out
 }
 
+// atShardEnd reports whether position t is past the last record the
+// segments can hold: past the end of the last one, which is sealed.
+func atShardEnd(segs []kinesis.Segment, t iteratorToken) bool {
+	if len(segs) == 0 {
+		return true
+	}
+	last := segs[len(segs)-1]
+	return last.Sealed && (t.Log > last.Epoch || (t.Log == last.Epoch && t.MsgSeq > last.End))
+}
+
 // reader gathers one GetRecords response.
 type reader struct {
 	b     *Broker
 	s     *kinesis.Stream // to find the data keys of sealed messages
-	name  string
+	sh    kinesis.Shard
 	tok   iteratorToken // advanced past every record returned
 	limit int
 	// maxBytes caps the record data of a response (at least one record
@@ -214,9 +270,20 @@ type reader struct {
 // a response when messages hold few records.
 const readChunkMsgs = 256
 
-// msgsFor estimates how many messages of a shard hold n records, from the
-// records per message seen in earlier reads: asking the log for too many
-// would copy megabytes that the response then leaves out.
+// A stream log's messages hold every shard's records, so a shard among
+// many finds a small part of each message its own. One response reads
+// through at most maxScanMsgs messages, of which at most maxScanBytes
+// (of message bodies) from the log rather than the cache; past either it
+// returns what it found (maybe nothing) and an iterator past what it
+// read, as AWS may.
+const (
+	maxScanMsgs  = 4096
+	maxScanBytes = 16 << 20
+)
+
+// msgsFor estimates how many messages hold n records of a shard, from the
+// shard's records per message seen in earlier reads: asking the log for
+// too many would copy megabytes that the response then leaves out.
 func (b *Broker) msgsFor(epoch uint64, n int) int {
 	perMsg := 16.0 // unknown shard: a guess between single puts and full batches
 	if v, ok := b.recordsPerMsg.Load(epoch); ok {
@@ -225,106 +292,156 @@ func (b *Broker) msgsFor(epoch uint64, n int) int {
 	return max(1, min(readChunkMsgs, int(float64(n)/perMsg)+1))
 }
 
-// observeMsgs folds a read of msgs messages holding records into the
-// shard's estimate.
+// observeMsgs folds a read of msgs messages holding records of a shard
+// into the shard's estimate.
 func (b *Broker) observeMsgs(epoch uint64, msgs, records int) {
 	if msgs == 0 {
 		return
 	}
-	perMsg := max(1, float64(records)/float64(msgs))
+	perMsg := max(0.5, float64(records)/float64(msgs))
 	if v, ok := b.recordsPerMsg.Load(epoch); ok {
 		perMsg = 0.5*v.(float64) + 0.5*perMsg
 	}
 	b.recordsPerMsg.Store(epoch, perMsg)
 }
 
+// position moves the reader's position to a segment that exists (a log
+// may have expired, and been dropped from the stream, since the iterator
+// was made) and returns that segment's index, or len(segs) when the
+// position lies past every segment.
+func (r *reader) position(segs []kinesis.Segment) int {
+	for i, seg := range segs {
+		if seg.Epoch == r.tok.Log {
+			return i
+		}
+		if seg.Epoch > r.tok.Log {
+			r.tok.Log, r.tok.MsgSeq, r.tok.Index = seg.Epoch, 1, 0
+			return i
+		}
+	}
+	return len(segs)
+}
+
 func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	var out kinesis.GetRecordsOutput
 	bytes := 0
 	defer func() { r.bytes = bytes }()
+	segs := r.s.Segments(r.sh)
+	shard := r.sh.Number()
+	now := r.b.cfg.Now()
+	retention := r.b.retention(r.s)
 	var lastArrival time.Time
 	caughtUp := false
 	maxBytes := r.maxBytes
 	if maxBytes <= 0 {
 		maxBytes = kinesis.MaxGetRecordsBytes
 	}
-	for len(out.Records) < r.limit && bytes < maxBytes {
-		want := r.b.msgsFor(r.tok.Epoch, r.limit-len(out.Records))
-		msgs, err := r.b.log.Read(ctx, r.name, r.tok.MsgSeq, want, maxBytes-bytes)
+	scanned, fetched := 0, 0 // messages, and bytes read from the log
+	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
+		seg := segs[i]
+		if seg.Sealed && r.tok.MsgSeq > seg.End {
+			if i == len(segs)-1 {
+				break // the end of a closed shard
+			}
+			i++
+			r.tok.Log, r.tok.MsgSeq, r.tok.Index = segs[i].Epoch, 1, 0
+			continue
+		}
+		want := min(r.b.msgsFor(r.sh.Epoch, r.limit-len(out.Records)), maxScanMsgs-scanned)
+		fetch := maxScanBytes - fetched
+		if seg.Own {
+			fetch = maxBytes - bytes // every record of the message is the shard's
+		}
+		msgs, cached, err := r.b.logMessages(ctx, r.s, seg, r.tok.MsgSeq, want, fetch)
+		if errors.Is(err, kinesis.ErrLogNotFound) && seg.Sealed {
+			r.tok.MsgSeq = seg.End + 1 // expired and deleted
+			continue
+		}
 		if err != nil {
-			return out, fmt.Errorf("read %s from %d: %w", r.name, r.tok.MsgSeq, err)
+			return out, fmt.Errorf("read %s from %d: %w", logName(seg.Epoch), r.tok.MsgSeq, err)
 		}
 		if len(msgs) == 0 {
+			if seg.Sealed {
+				r.tok.MsgSeq = seg.End + 1 // the rest expired
+				continue
+			}
 			caughtUp = true
 			break
 		}
+		if !cached {
+			for _, m := range msgs {
+				fetched += len(m.body)
+			}
+		}
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
-		batches := make([]batchReader, len(msgs))
-		sealed := make([]bool, len(msgs))
-		need := 0
-		for i, m := range msgs {
-			br, enc, err := r.b.openBatch(ctx, r.s, r.tok.Epoch, m.Data)
-			if err != nil {
-				return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
+		need, taken := 0, 0
+		for _, m := range msgs {
+			if br, ok := m.section(shard); ok {
+				need += br.count
 			}
-			batches[i], sealed[i] = br, enc
-			need += br.count
 		}
-		r.b.observeMsgs(r.tok.Epoch, len(msgs), need)
+		r.b.observeMsgs(r.sh.Epoch, len(msgs), need)
 		out.Records = slices.Grow(out.Records, min(need, r.limit-len(out.Records)))
 		full := false
-		for mi, m := range msgs {
-			if m.Seq != r.tok.MsgSeq {
+		for _, m := range msgs {
+			if seg.Sealed && m.seq > seg.End {
+				r.tok.MsgSeq, r.tok.Index = seg.End+1, 0
+				break
+			}
+			if m.seq != r.tok.MsgSeq {
 				// Trimmed messages were skipped: start at the first kept.
-				r.tok.MsgSeq, r.tok.Index = m.Seq, 0
+				r.tok.MsgSeq, r.tok.Index = m.seq, 0
 			}
-			br := &batches[mi]
-			arrival := br.arrival
-			encryption := ""
-			if sealed[mi] {
-				encryption = kinesis.EncryptionKMS
+			scanned++
+			lastArrival = m.arrival
+			br, ok := m.section(shard)
+			if ok && (now.Sub(m.arrival) > retention || m.arrival.Before(r.s.ExpiredBefore)) {
+				ok = false // expired, though still cached or not yet dropped
 			}
-			skip := arrival.UnixMilli() < r.tok.NotBefore
-			for i := 0; i < br.count; i++ {
-				pk, data, err := br.next()
-				if err != nil {
-					return out, fmt.Errorf("decode message %d of %s: %w", m.Seq, r.name, err)
+			if ok {
+				taken++
+				encryption := ""
+				if m.sealed {
+					encryption = kinesis.EncryptionKMS
 				}
-				if i < int(r.tok.Index) || skip {
-					continue
+				skip := m.arrival.UnixMilli() < r.tok.NotBefore
+				seqShard := r.sh.SeqShard(seg.Epoch)
+				for i := 0; i < br.count; i++ {
+					pk, data, err := br.next()
+					if err != nil {
+						return out, fmt.Errorf("decode message %d of %s: %w", m.seq, logName(seg.Epoch), err)
+					}
+					if i < int(r.tok.Index) || skip {
+						continue
+					}
+					if len(out.Records) == r.limit || (bytes+len(data) > maxBytes && len(out.Records) > 0) {
+						full = true
+						break
+					}
+					out.Records = append(out.Records, kinesis.Record{
+						SequenceNumber:              kinesis.SequenceNumber{Epoch: seg.Epoch, MsgSeq: m.seq, Index: uint16(i), Shard: seqShard}.String(),
+						ApproximateArrivalTimestamp: m.arrival,
+						Data:                        data,
+						PartitionKey:                string(pk),
+						EncryptionType:              encryption,
+					})
+					bytes += len(data)
+					r.tok.Index = uint16(i) + 1
+					r.tok.NotBefore = 0
 				}
-				if len(out.Records) == r.limit || (bytes+len(data) > maxBytes && len(out.Records) > 0) {
-					full = true
-					break
-				}
-				out.Records = append(out.Records, kinesis.Record{
-					SequenceNumber:              kinesis.SequenceNumber{Epoch: r.tok.Epoch, MsgSeq: m.Seq, Index: uint16(i)}.String(),
-					ApproximateArrivalTimestamp: arrival,
-					Data:                        data,
-					PartitionKey:                string(pk),
-					EncryptionType:              encryption,
-				})
-				bytes += len(data)
-				r.tok.Index = uint16(i) + 1
-				r.tok.NotBefore = 0
-				lastArrival = arrival
 			}
 			if full {
 				break
 			}
-			r.tok.MsgSeq, r.tok.Index = m.Seq+1, 0
+			r.tok.MsgSeq, r.tok.Index = m.seq+1, 0
 		}
 		if full {
 			break
 		}
-		if len(msgs) < want {
-			caughtUp = true
-			break
-		}
 	}
 	if !caughtUp && !lastArrival.IsZero() {
-		out.MillisBehindLatest = max(0, r.b.cfg.Now().Sub(lastArrival).Milliseconds())
+		out.MillisBehindLatest = max(0, now.Sub(lastArrival).Milliseconds())
 	}
 	return out, nil
 }

@@ -16,8 +16,9 @@ type iteratorToken struct {
 	StreamName string
 	StreamID   string
 	Epoch      uint64 // the shard
+	Log        uint64 // epoch of the log holding the next record
 	MsgSeq     uint64 // next message to read
-	Index      uint16 // first record of that message to return
+	Index      uint16 // first record of the shard's in that message to return
 	// NotBefore skips records that arrived before it (Unix ms; 0 = none):
 	// AT_TIMESTAMP iterators carry it until a record at or after it is seen.
 	NotBefore int64
@@ -26,11 +27,15 @@ type iteratorToken struct {
 
 // Token layout, then base64 (standard alphabet, like AWS's):
 //
-//	version 1 | issued ms int64 | uvarints: epoch, msgSeq, index, notBefore |
+//	version 2 | issued ms int64 | uvarints: epoch, log, msgSeq, index, notBefore |
 //	uvarint len | stream id | uvarint len | stream name | HMAC-SHA256[:16]
+//
+// Version 1, of servers before stream logs, had no log: every shard read
+// its own, named by its epoch.
 const (
-	tokenVersion = 1
-	tokenMACSize = 16
+	tokenVersion   = 2
+	tokenVersionV1 = 1
+	tokenMACSize   = 16
 )
 
 var errBadToken = errors.New("invalid token")
@@ -43,6 +48,7 @@ func (c tokenCodec) encodeIterator(t iteratorToken) string {
 	b = append(b, tokenVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.IssuedAt.UnixMilli()))
 	b = binary.AppendUvarint(b, t.Epoch)
+	b = binary.AppendUvarint(b, t.Log)
 	b = binary.AppendUvarint(b, t.MsgSeq)
 	b = binary.AppendUvarint(b, uint64(t.Index))
 	b = binary.AppendUvarint(b, uint64(t.NotBefore))
@@ -58,11 +64,16 @@ func (c tokenCodec) decodeIterator(s string) (iteratorToken, error) {
 	}
 	r := tokenReader{buf: b}
 	var t iteratorToken
-	if v := r.byte(); v != tokenVersion {
+	v := r.byte()
+	if v != tokenVersion && v != tokenVersionV1 {
 		return iteratorToken{}, errBadToken
 	}
 	t.IssuedAt = time.UnixMilli(int64(r.uint64()))
 	t.Epoch = r.uvarint()
+	t.Log = t.Epoch
+	if v == tokenVersion {
+		t.Log = r.uvarint()
+	}
 	t.MsgSeq = r.uvarint()
 	idx := r.uvarint()
 	t.NotBefore = int64(r.uvarint())

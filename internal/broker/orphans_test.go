@@ -10,15 +10,15 @@ import (
 )
 
 // interruptReshard does what a reshard does before its server dies: it
-// records child logs as pending and creates them.
+// records the stream's next log as pending and creates it.
 func interruptReshard(t *testing.T, b *Broker, name string) []uint64 {
 	t.Helper()
 	ctx := context.Background()
-	first, err := b.allocEpochs(ctx, 2)
+	first, err := b.allocEpochs(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	epochs := []uint64{first, first + 1}
+	epochs := []uint64{first}
 	if err := b.addPendingLogs(ctx, name, epochs); err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +51,9 @@ func TestBroker_SweepDeletesOrphanChildLogs(t *testing.T) {
 	epochs := interruptReshard(t, b, "s")
 	// The reaper (every second, also at start) sweeps once the grace is over.
 	deadline := time.Now().Add(time.Minute)
-	for logExists(t, b, epochs[0]) || logExists(t, b, epochs[1]) {
+	for logExists(t, b, epochs[0]) {
 		if time.Now().After(deadline) {
-			t.Fatal("orphan child logs were not deleted")
+			t.Fatal("orphan log was not deleted")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -71,14 +71,14 @@ func TestBroker_SweepDeletesOrphanChildLogs(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// The stream's own shard is untouched, and resharding still works.
+	// The stream's log is untouched, and resharding still works.
 	if err := b.SplitShard(ctx, kinesis.StreamRef{Name: "s"}, kinesis.ShardID(0), "1000"); err != nil {
 		t.Fatal(err)
 	}
 	s, _, _ := b.loadStream(ctx, "s")
-	for _, sh := range s.Shards {
-		if !logExists(t, b, sh.Epoch) {
-			t.Errorf("log of %s deleted", sh.ID)
+	for _, l := range s.Logs {
+		if !logExists(t, b, l.Epoch) {
+			t.Errorf("log %d of the stream deleted", l.Epoch)
 		}
 	}
 	if len(s.PendingLogs) != 0 {
@@ -86,8 +86,8 @@ func TestBroker_SweepDeletesOrphanChildLogs(t *testing.T) {
 	}
 }
 
-// A reshard whose pending logs were swept (it took longer than the grace)
-// must not add children whose logs are gone.
+// A reshard whose pending log was swept (it took longer than the grace)
+// must not add children writing to a log that is gone.
 func TestBroker_SweptReshardCannotComplete(t *testing.T) {
 	b := openBroker(t, Config{})
 	ctx := context.Background()
@@ -95,6 +95,11 @@ func TestBroker_SweptReshardCannotComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _, _ := b.loadStream(ctx, "s")
+	// Epochs are handed out in order: the reshard's log gets the next.
+	probe, err := b.allocEpochs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sweepAll := func(cur *kinesis.Stream) error {
 		// Stands in for a sweep running between the reshard's steps.
 		for i := range cur.PendingLogs {
@@ -106,20 +111,23 @@ func TestBroker_SweptReshardCannotComplete(t *testing.T) {
 		{ParentShardID: kinesis.ShardID(0), HashRange: kinesis.HashRange{Start: s.Shards[0].HashRange.Start, End: kinesis.HashKey{Lo: 999}}},
 		{ParentShardID: kinesis.ShardID(0), HashRange: kinesis.HashRange{Start: kinesis.HashKey{Lo: 1000}, End: s.Shards[0].HashRange.End}},
 	}
-	err := b.reshard(ctx, s, []string{kinesis.ShardID(0)}, children, byClient, func(cur *kinesis.Stream) error {
+	err = b.reshard(ctx, s, []string{kinesis.ShardID(0)}, children, byClient, func(cur *kinesis.Stream) error {
 		return sweepAll(cur)
 	})
 	if err == nil {
 		t.Fatal("a swept reshard completed")
 	}
-	s, _, _ = b.loadStream(ctx, "s")
-	if len(s.Shards) != 1 || len(s.PendingLogs) != 0 {
-		t.Fatalf("after the swept reshard: %d shards, pending %+v", len(s.Shards), s.PendingLogs)
+	if logExists(t, b, probe+1) {
+		t.Errorf("the swept reshard's log %d was left behind", probe+1)
 	}
-	for _, c := range children {
-		if logExists(t, b, c.Epoch) {
-			t.Errorf("child log %d left behind", c.Epoch)
-		}
+	// Its seal of the stream's log did not stop the stream: a plain
+	// rollover opened the next log at once.
+	s, _, _ = b.loadStream(ctx, "s")
+	if len(s.Shards) != 1 || len(s.PendingLogs) != 0 || len(s.Logs) != 2 || s.Logs[1].Sealed() {
+		t.Fatalf("after the swept reshard: %d shards, pending %+v, logs %+v", len(s.Shards), s.PendingLogs, s.Logs)
+	}
+	if res, err := b.PutRecords(ctx, kinesis.StreamRef{Name: "s"}, []kinesis.PutRecordEntry{{PartitionKey: "k", Data: []byte("x")}}); err != nil || res[0].ErrorCode != "" {
+		t.Fatalf("put after the swept reshard: %v %+v", err, res)
 	}
 }
 

@@ -2,9 +2,9 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,14 +34,9 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	}
 
 	// Group the entries by shard, keeping request order within each shard.
-	type group struct {
-		shard kinesis.Shard
-		recs  []packedRecord
-		keys  []kinesis.HashKey // hash key of each record
-		idx   []int             // entry index of each record
-	}
-	var groups []*group
-	byEpoch := make(map[uint64]*group, 4)
+	rt := b.routing(s)
+	var groups []*shardGroup
+	byShard := make(map[uint64]*shardGroup, 4)
 	total := 0
 	for i, e := range entries {
 		key, err := b.hashKeyOf(e)
@@ -60,14 +55,14 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 				return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", e.SequenceNumberForOrdering, name, b.cfg.AccountID)
 			}
 		}
-		sh, ok := s.ShardForHashKey(key)
+		sh, ok := rt.shardFor(key)
 		if !ok {
 			return nil, fmt.Errorf("no open shard of %s holds hash key %s", name, key)
 		}
-		g := byEpoch[sh.Epoch]
+		g := byShard[sh.Epoch]
 		if g == nil {
-			g = &group{shard: sh}
-			byEpoch[sh.Epoch] = g
+			g = &shardGroup{shard: sh}
+			byShard[sh.Epoch] = g
 			groups = append(groups, g)
 		}
 		g.recs = append(g.recs, packedRecord{PartitionKey: e.PartitionKey, Data: e.Data})
@@ -83,47 +78,15 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	}
 	start := time.Now()
 	results := make([]kinesis.PutRecordResult, len(entries))
-	store := func(g *group) {
-		if g.recs, g.keys, g.idx = b.admitWrites(name, g.shard, g.recs, g.keys, g.idx, results); len(g.recs) == 0 {
-			return // every record throttled
-		}
-		msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs, key)
-		if errors.Is(err, kinesis.ErrLogSealed) {
-			// A reshard closed the shard: nothing was stored, so the
-			// records go to the shards that took over its hash range.
-			b.storeResealed(ctx, name, g.shard.Epoch, g.recs, g.keys, g.idx, results, 0)
-			return
-		}
-		for j, i := range g.idx {
-			if err != nil {
-				code, msg := kinesis.ErrInternalFailure, "Internal service failure."
-				switch {
-				case errors.Is(err, kinesis.ErrLogNotFound):
-					code, msg = kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", name, b.cfg.AccountID)
-				case errors.Is(err, kinesis.ErrStorageFull):
-					msg = kinesis.StorageFullMessage
-				}
-				results[i] = kinesis.PutRecordResult{ErrorCode: code, ErrorMessage: msg}
-				continue
-			}
-			results[i] = kinesis.PutRecordResult{
-				ShardID:        g.shard.ID,
-				SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
-				EncryptionType: key.encryptionType(),
-			}
-		}
-		if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) && !errors.Is(err, kinesis.ErrStorageFull) {
-			b.cfg.Logger.Error("append records", "stream", name, "shard", g.shard.ID, "err", err)
+	kept := groups[:0]
+	for _, g := range groups {
+		if g.recs, g.keys, g.idx = b.admitWrites(name, g.shard, g.recs, g.keys, g.idx, results); len(g.recs) > 0 {
+			kept = append(kept, g)
 		}
 	}
-	// Shards are written in parallel; the last group on this goroutine, so
-	// a single-shard put (every PutRecord) starts no goroutine at all.
-	var wg sync.WaitGroup
-	for _, g := range groups[:len(groups)-1] {
-		wg.Go(func() { store(g) })
+	if len(kept) > 0 {
+		b.store(ctx, s, kept, key, results, 0)
 	}
-	store(groups[len(groups)-1])
-	wg.Wait()
 	b.m.putLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	// Like CloudWatch's IncomingRecords, count only what was stored, not
 	// throttled or failed entries.
@@ -145,6 +108,107 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		return nil, kinesis.Errorf(kinesis.ErrServiceUnavailable, "%s", kinesis.StorageFullMessage)
 	}
 	return results, nil
+}
+
+// shardGroup is the records of one request for one shard, with their hash
+// keys and their places in the request.
+type shardGroup struct {
+	shard kinesis.Shard
+	recs  []packedRecord
+	keys  []kinesis.HashKey
+	idx   []int
+}
+
+// store writes the groups of one request to the stream's current log as
+// (part of) one message, and fills in their results. If a reshard sealed
+// the log meanwhile, nothing was stored: it waits for the stream's next
+// log and routes the records again by hash key, as often as reshards keep
+// coming (up to maxReroutes).
+func (b *Broker) store(ctx context.Context, s *kinesis.Stream, groups []*shardGroup, key *dataCipher, results []kinesis.PutRecordResult, depth int) {
+	fail := func(code kinesis.ErrorCode, msg string) {
+		for _, g := range groups {
+			for _, i := range g.idx {
+				results[i] = kinesis.PutRecordResult{ErrorCode: code, ErrorMessage: msg}
+			}
+		}
+	}
+	cur, ok := s.CurrentLog()
+	if !ok || cur.Sealed() {
+		// A stream from before stream logs, or one whose log a reshard
+		// has sealed.
+		ns, err := b.nextLog(ctx, s, cur)
+		if err != nil {
+			b.cfg.Logger.Error("open the stream's log", "stream", s.Name, "err", err)
+			fail(kinesis.ErrInternalFailure, "Internal service failure.")
+			return
+		}
+		b.store(ctx, ns, b.regroup(ns, groups), key, results, depth+1)
+		return
+	}
+	batches := make([]*shardBatch, len(groups))
+	for i, g := range groups {
+		batches[i] = &shardBatch{shard: g.shard.Number(), recs: g.recs, size: batchSize(g.recs)}
+	}
+	msgSeq, first, err := b.appenderFor(s, cur.Epoch).append(ctx, batches, key)
+	switch {
+	case errors.Is(err, kinesis.ErrLogSealed) && depth < maxReroutes:
+		// A reshard sealed the log: nothing was stored.
+		ns, err := b.nextLog(ctx, s, cur)
+		if err != nil {
+			b.cfg.Logger.Error("re-route records after reshard", "stream", s.Name, "err", err)
+			fail(kinesis.ErrInternalFailure, "Internal service failure.")
+			return
+		}
+		b.store(ctx, ns, b.regroup(ns, groups), key, results, depth+1)
+		return
+	case errors.Is(err, kinesis.ErrLogNotFound):
+		fail(kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", s.Name, b.cfg.AccountID))
+		return
+	case errors.Is(err, kinesis.ErrStorageFull):
+		fail(kinesis.ErrInternalFailure, kinesis.StorageFullMessage)
+		return
+	case err != nil:
+		b.cfg.Logger.Error("append records", "stream", s.Name, "log", logName(cur.Epoch), "err", err)
+		fail(kinesis.ErrInternalFailure, "Internal service failure.")
+		return
+	}
+	for gi, g := range groups {
+		seqShard := g.shard.Number() + 1
+		for j, i := range g.idx {
+			results[i] = kinesis.PutRecordResult{
+				ShardID:        g.shard.ID,
+				SequenceNumber: kinesis.SequenceNumber{Epoch: cur.Epoch, MsgSeq: msgSeq, Index: uint16(first[gi] + j), Shard: seqShard}.String(),
+				EncryptionType: key.encryptionType(),
+			}
+		}
+		b.writeCounter(g.shard.Epoch).add(len(g.recs), batches[gi].size)
+	}
+}
+
+// regroup routes the records of groups by hash key to the open shards of
+// s, keeping their order.
+func (b *Broker) regroup(s *kinesis.Stream, groups []*shardGroup) []*shardGroup {
+	rt := b.routing(s)
+	var out []*shardGroup
+	byShard := make(map[uint64]*shardGroup, len(groups))
+	for _, g := range groups {
+		for j, k := range g.keys {
+			sh, ok := rt.shardFor(k)
+			if !ok {
+				continue // cannot happen: open shards cover the hash space
+			}
+			n := byShard[sh.Epoch]
+			if n == nil {
+				n = &shardGroup{shard: sh}
+				byShard[sh.Epoch] = n
+				out = append(out, n)
+			}
+			n.recs = append(n.recs, g.recs[j])
+			n.keys = append(n.keys, k)
+			n.idx = append(n.idx, g.idx[j])
+		}
+	}
+	return out
 }
 
 // allStorageFull reports whether every record failed for want of storage
@@ -169,13 +233,17 @@ func (b *Broker) hashKeyOf(e kinesis.PutRecordEntry) (kinesis.HashKey, error) {
 	return k, nil
 }
 
-func (b *Broker) appenderFor(epoch uint64) *appender {
+// appenderFor returns the appender of the stream log of epoch.
+func (b *Broker) appenderFor(s *kinesis.Stream, epoch uint64) *appender {
 	b.appendersMu.Lock()
 	defer b.appendersMu.Unlock()
 	a := b.appenders[epoch]
 	if a == nil {
-		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now, written: b.writeCounter(epoch),
-			stored: func(seq uint64) { b.appended(epoch, seq) }}
+		a = &appender{log: b.log, name: logName(epoch), epoch: epoch, now: b.cfg.Now,
+			stored: func(seq uint64, m *logMsg) {
+				b.msgs.put(msgKey{epoch, seq}, m)
+				b.appended(epoch, seq)
+			}}
 		b.appenders[epoch] = a
 	}
 	return a
@@ -188,47 +256,57 @@ func (b *Broker) dropAppender(epoch uint64) {
 }
 
 // Limits of one coalesced message. One request's records always go into a
-// single message, even past maxBatchBytes, so they stay contiguous.
+// single message, even past maxBatchBytes, so they stay contiguous; and
+// no shard has more than maxBatchRecords in one message.
 const (
 	maxBatchBytes   = 4 << 20
 	maxBatchRecords = kinesis.MaxIndex + 1
 )
 
-// appender coalesces concurrent appends to one shard log into single
+// appender coalesces concurrent appends to one stream log into single
 // messages: group commit. While one message is being stored, later
-// requests queue; the next message carries all of them. One message is in
-// flight per shard, so record order in the log is the order of the queue.
+// requests queue; the next message carries all of them, every shard's
+// records in one section. One message is in flight per log, so record
+// order in every shard is the order of the queue.
 type appender struct {
 	log   kinesis.Log
 	name  string
 	epoch uint64
 	now   func() time.Time
-	// written counts what this appender stored, for the autoscaler.
-	written *writeCounter
 	// stored is told of every message stored, before its writers are
-	// answered, so that subscribers here get the records at once.
-	stored func(seq uint64)
+	// answered, so that readers and subscribers here get the records at
+	// once, without reading them back.
+	stored func(seq uint64, m *logMsg)
 
 	mu      sync.Mutex
 	queue   []*appendReq
 	writing bool
+
+	mb  logMsgBuilder // used by the writing caller only
+	buf []byte
 }
 
 type appendReq struct {
-	recs []packedRecord
-	key  *dataCipher // seals the message; nil stores it plain
-	size int
-	done chan struct{}
+	batches []*shardBatch
+	key     *dataCipher // seals the message; nil stores it plain
+	size    int
+	count   int
+	done    chan struct{}
 	// Outcome, set before done is closed.
 	msgSeq uint64
-	first  int
+	first  []int // index of each batch's first record in its shard's section
 	err    error
 }
 
-// append stores recs, sealed with key unless it is nil, and returns the
-// message sequence and index of the first of them.
-func (a *appender) append(ctx context.Context, recs []packedRecord, key *dataCipher) (uint64, int, error) {
-	req := &appendReq{recs: recs, key: key, size: batchSize(recs), done: make(chan struct{})}
+// append stores the batches, sealed with key unless it is nil, and
+// returns the message sequence and, for each batch, the index of its
+// first record among its shard's records in the message.
+func (a *appender) append(ctx context.Context, batches []*shardBatch, key *dataCipher) (uint64, []int, error) {
+	req := &appendReq{batches: batches, key: key, done: make(chan struct{})}
+	for _, sb := range batches {
+		req.size += sb.size
+		req.count += len(sb.recs)
+	}
 	a.mu.Lock()
 	a.queue = append(a.queue, req)
 	lead := !a.writing
@@ -243,13 +321,24 @@ func (a *appender) append(ctx context.Context, recs []packedRecord, key *dataCip
 	case <-req.done:
 		return req.msgSeq, req.first, req.err
 	case <-ctx.Done():
-		// The write may still land; the caller reports it as failed.
-		return 0, 0, ctx.Err()
 	}
+	// A request still queued was never sent: take it out, so that it is
+	// never stored after its caller reports it failed. One already in a
+	// message waits for the log's answer, which the log bounds.
+	a.mu.Lock()
+	i := slices.Index(a.queue, req)
+	if i >= 0 {
+		a.queue = slices.Delete(a.queue, i, i+1)
+	}
+	a.mu.Unlock()
+	if i >= 0 {
+		return 0, nil, fmt.Errorf("not written (waited for the write before it): %w", ctx.Err())
+	}
+	<-req.done
+	return req.msgSeq, req.first, req.err
 }
 
 func (a *appender) drain(ctx context.Context) {
-	var buf []byte
 	for {
 		a.mu.Lock()
 		if len(a.queue) == 0 {
@@ -261,37 +350,59 @@ func (a *appender) drain(ctx context.Context) {
 		for _, r := range a.queue {
 			// Requests sealed differently (encryption turned on or off
 			// meanwhile) go into messages of their own.
-			if n > 0 && (size+r.size > maxBatchBytes || count+len(r.recs) > maxBatchRecords || r.key != a.queue[0].key) {
+			if n > 0 && (size+r.size > maxBatchBytes || count+r.count > maxBatchRecords || r.key != a.queue[0].key) {
 				break
 			}
-			n, size, count = n+1, size+r.size, count+len(r.recs)
+			n, size, count = n+1, size+r.size, count+r.count
 		}
 		batch := a.queue[:n:n]
 		a.queue = a.queue[n:]
 		a.mu.Unlock()
 
-		key := batch[0].key
-		if key == nil {
-			buf = appendBatchHeader(buf[:0], a.now(), count)
-		} else {
-			buf = binary.AppendUvarint(key.appendSealedHeader(buf[:0], a.now()), uint64(count))
-		}
-		for _, r := range batch {
-			buf = appendBatchRecords(buf, r.recs)
-		}
-		if key != nil {
-			buf = key.seal(buf, a.epoch)
-		}
-		seq, err := a.log.Append(ctx, a.name, buf)
+		seq, msg, err := a.write(ctx, batch)
 		if err == nil {
-			a.written.add(count, size)
-			a.stored(seq)
+			a.stored(seq, msg)
 		}
-		first := 0
 		for _, r := range batch {
-			r.msgSeq, r.first, r.err = seq, first, err
-			first += len(r.recs)
+			r.msgSeq, r.err = seq, err
 			close(r.done)
 		}
 	}
+}
+
+// write stores the requests of batch as one message and returns its
+// sequence and its decoded form.
+func (a *appender) write(ctx context.Context, batch []*appendReq) (uint64, *logMsg, error) {
+	a.mb.reset()
+	for _, r := range batch {
+		r.first = make([]int, len(r.batches))
+		for i, sb := range r.batches {
+			r.first[i] = a.mb.add(sb)
+		}
+	}
+	key := batch[0].key
+	now := a.now()
+	hdr := logHeaderSize
+	if key == nil {
+		a.buf = appendLogHeader(a.buf[:0], now)
+	} else {
+		a.buf = key.appendSealedLogHeader(a.buf[:0], now)
+		hdr = sealedHeaderSize
+	}
+	a.buf = a.mb.appendBody(a.buf)
+	// The readers' copy, decoded from the plaintext before it is sealed.
+	m, err := parseLogBody(slices.Clone(a.buf[hdr:]))
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode message for %s: %w", a.name, err)
+	}
+	m.arrival, m.sealed = time.UnixMilli(now.UnixMilli()), key != nil
+	if key != nil {
+		a.buf = key.seal(a.buf, a.epoch)
+	}
+	seq, err := a.log.Append(ctx, a.name, a.buf)
+	if err != nil {
+		return 0, nil, err
+	}
+	m.seq = seq
+	return seq, m, nil
 }

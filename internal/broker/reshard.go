@@ -4,39 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
 // Resharding (SplitShard, MergeShards) closes one or two parent shards and
-// opens one or two children that take over their hash ranges. It is safe
-// with any number of brokers over one store:
+// opens one or two children that take over their hash ranges. It is a
+// rollover of the stream's log (streamlog.go) whose compare-and-swap also
+// closes the parents, at the end of the sealed log, and adds the
+// children, which write to the new log. The change re-checks the request
+// against the stream as stored, so of two concurrent reshards of a shard
+// one wins; a reshard that lost the rollover to another of the stream
+// tries again against the stream as the other left it.
 //
-//  1. check the request against the stream as stored;
-//  2. allocate epochs for the children and create their logs;
-//  3. seal each parent log: from then on no broker can append to it, and
-//     SealLog returns the parent's last message, its EndingMsgSeq;
-//  4. one compare-and-swap of the stream closes the parents (ClosedAt,
-//     EndingMsgSeq) and adds the children. The change re-checks that the
-//     parents are still open, so of two concurrent reshards of a shard
-//     one wins; the loser deletes its child logs.
-//
-// A writer whose append meets a sealed parent reloads the stream and
-// re-routes its records to the children (see PutRecords): no acknowledged
-// record is lost, and every record of a key acknowledged before the seal
-// sits in the parent, every later one in a child, so reading parents
-// before children keeps each key's order.
-//
-// Known limitation: a broker that crashes between steps 3 and 4 leaves a
-// sealed parent that the stream still shows open. Writes to its hash range
-// then fail with InternalFailure (after a few seconds of waiting) until the
-// reshard is repeated: a SplitShard or MergeShards of that parent completes
-// normally, since sealing again is harmless and yields the same end. The
-// records already stored stay readable. The crashed attempt's child logs
-// are listed in the stream's PendingLogs before they are created, and a
-// sweep deletes them once they are old enough (see orphans.go).
+// A writer whose append meets the sealed log reloads the stream and
+// routes its records again (store, in put.go): no acknowledged record is
+// lost, and every record of a key acknowledged before the seal sits in
+// the parent, every later one in a child, so reading parents before
+// children keeps each key's order. A server that dies between sealing and
+// the compare-and-swap leaves a sealed log that the stream still shows
+// current: writers then wait for a few seconds and roll the stream over
+// themselves, without the reshard, and the sweep deletes the dead
+// reshard's new log (orphans.go).
 
 // SplitShard splits an open shard in two at newStartingHashKey. The split
 // is complete when it returns.
@@ -219,194 +210,70 @@ func (b *Broker) checkShardLimit(ctx context.Context, extra int) error {
 // still to fill in), following the protocol above. recheck repeats the
 // request's checks against the stream about to be changed.
 func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []string, children []kinesis.Shard, by reshardBy, recheck func(*kinesis.Stream) error) error {
-	// Past this point a cancelled request must not leave the work half
-	// done: the steps run to the end (or fail) on their own.
-	ctx = context.WithoutCancel(ctx)
-	first, err := b.allocEpochs(ctx, len(children))
-	if err != nil {
-		return err
-	}
-	epochs := make([]uint64, len(children))
-	for i := range children {
-		children[i].Epoch = first + uint64(i)
-		epochs[i] = children[i].Epoch
-	}
-	// The stream records the children's logs before they exist, so that
-	// if this server dies before the last step a sweep finds and deletes
-	// them (see sweepPendingLogs).
-	if err := b.addPendingLogs(ctx, s.Name, epochs); err != nil {
-		return err
-	}
-	abandon := func() {
-		b.deleteChildLogs(ctx, children)
-		b.dropPendingLogs(ctx, s.Name, epochs)
-	}
-	if err := b.createLogs(ctx, s, children); err != nil {
-		abandon()
-		return err
-	}
-	ending := make(map[string]uint64, len(parents))
-	for _, id := range parents {
-		sh, _ := s.Shard(id)
-		last, err := b.log.SealLog(ctx, logName(sh.Epoch))
-		if err != nil {
-			// A parent already sealed stays sealed; its writers wait and
-			// then fail, as after a crash (see above).
-			abandon()
-			return fmt.Errorf("seal log of %s/%s: %w", s.Name, id, err)
-		}
-		ending[id] = last
-	}
-	now := b.cfg.Now().Truncate(time.Millisecond)
-	_, err = b.update(ctx, s.Name, func(s *kinesis.Stream) error {
-		if err := recheck(s); err != nil {
-			return err
-		}
-		if found, swept := removePending(s, epochs); !found || swept {
-			// A sweep judged this reshard dead and deleted its logs.
-			return fmt.Errorf("child logs %v were swept", epochs)
-		}
-		for i := range s.Shards {
-			if last, ok := ending[s.Shards[i].ID]; ok {
-				s.Shards[i].ClosedAt = now
-				s.Shards[i].EndingMsgSeq = last
+	for attempt := 1; ; attempt++ {
+		ns, err := b.rollover(ctx, s, len(children), func(ns *kinesis.Stream, first, _ uint64) error {
+			if err := recheck(ns); err != nil {
+				return err
 			}
-		}
-		for _, c := range children {
-			c.ID = kinesis.ShardID(s.NextShardIndex)
-			c.CreatedAt = now
-			s.NextShardIndex++
-			s.Shards = append(s.Shards, c)
-		}
-		if by == byClient {
-			b.startUpdating(s, now) // AWS shows UPDATING after a split or merge
-		}
-		return nil
-	})
-	if err != nil {
-		abandon()
-		var kerr *kinesis.Error
-		if errors.As(err, &kerr) {
-			return err
-		}
-		return fmt.Errorf("reshard %s: %w", s.Name, err)
-	}
-	b.cfg.Logger.Info("stream resharded", "stream", s.Name, "closed", parents, "opened", len(children))
-	return nil
-}
-
-func (b *Broker) deleteChildLogs(ctx context.Context, children []kinesis.Shard) {
-	for _, c := range children {
-		if err := b.log.DeleteLog(ctx, logName(c.Epoch)); err != nil {
-			b.cfg.Logger.Warn("delete unused child log", "log", logName(c.Epoch), "err", err)
-		}
-	}
-}
-
-// Bounds of a writer's wait for a reshard to finish once it has met a
-// sealed parent that the stream still shows open.
-const (
-	sealedWaitFirst = 20 * time.Millisecond
-	sealedWaitMax   = 5 * time.Second
-	// maxReroutes bounds how often one record is re-routed: each time its
-	// shard was resharded while the record was on its way.
-	maxReroutes = 8
-)
-
-// storeResealed stores records whose append to the shard of epoch sealed
-// failed because a reshard sealed its log. It waits for the stream to show
-// the shard closed, routes each record to the open shard that now holds
-// its hash key and appends them there, in order per shard, filling in
-// results at idx. Records it cannot place fail with InternalFailure.
-func (b *Broker) storeResealed(ctx context.Context, name string, sealed uint64, recs []packedRecord, keys []kinesis.HashKey, idx []int, results []kinesis.PutRecordResult, depth int) {
-	fail := func(msg string, err error) {
-		for _, i := range idx {
-			results[i] = kinesis.PutRecordResult{ErrorCode: kinesis.ErrInternalFailure, ErrorMessage: "Internal service failure."}
-		}
-		b.cfg.Logger.Error(msg, "stream", name, "epoch", sealed, "records", len(recs), "err", err)
-	}
-	if depth >= maxReroutes {
-		fail("re-route records after reshard", errors.New("too many reshards"))
-		return
-	}
-	var s *kinesis.Stream
-	deadline := time.Now().Add(sealedWaitMax)
-	for wait := sealedWaitFirst; ; wait = min(2*wait, time.Second) {
-		var err error
-		s, _, err = b.loadStream(ctx, name)
-		if err != nil {
-			fail("reload stream after reshard", err)
-			return
-		}
-		if sh, ok := s.ShardByEpoch(sealed); !ok || !sh.Open() {
-			break
-		}
-		// The resharding broker is between sealing and storing the new
-		// shards, or it crashed there.
-		if time.Now().Add(wait).After(deadline) {
-			fail("re-route records after reshard", errors.New("shard log is sealed but the shard is still open"))
-			return
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			fail("re-route records after reshard", ctx.Err())
-			return
-		}
-	}
-
-	key, err := b.writeCipher(ctx, s)
-	if err != nil {
-		fail("re-route records after reshard", err)
-		return
-	}
-	type group struct {
-		shard kinesis.Shard
-		recs  []packedRecord
-		keys  []kinesis.HashKey
-		idx   []int
-	}
-	var groups []*group
-	byEpoch := make(map[uint64]*group, 2)
-	for j, k := range keys {
-		sh, ok := s.ShardForHashKey(k)
-		if !ok {
-			fail("re-route records after reshard", fmt.Errorf("no open shard holds hash key %s", k))
-			return
-		}
-		g := byEpoch[sh.Epoch]
-		if g == nil {
-			g = &group{shard: sh}
-			byEpoch[sh.Epoch] = g
-			groups = append(groups, g)
-		}
-		g.recs = append(g.recs, recs[j])
-		g.keys = append(g.keys, k)
-		g.idx = append(g.idx, idx[j])
-	}
-	var wg sync.WaitGroup
-	for _, g := range groups {
-		wg.Go(func() {
-			msgSeq, first, err := b.appenderFor(g.shard.Epoch).append(ctx, g.recs, key)
-			if errors.Is(err, kinesis.ErrLogSealed) {
-				b.storeResealed(ctx, name, g.shard.Epoch, g.recs, g.keys, g.idx, results, depth+1)
-				return
-			}
-			for j, i := range g.idx {
-				if err != nil {
-					results[i] = kinesis.PutRecordResult{ErrorCode: kinesis.ErrInternalFailure, ErrorMessage: "Internal service failure."}
-					continue
-				}
-				results[i] = kinesis.PutRecordResult{
-					ShardID:        g.shard.ID,
-					SequenceNumber: kinesis.SequenceNumber{Epoch: g.shard.Epoch, MsgSeq: msgSeq, Index: uint16(first + j)}.String(),
-					EncryptionType: key.encryptionType(),
+			now := b.cfg.Now().Truncate(time.Millisecond)
+			for i := range ns.Shards {
+				if slices.Contains(parents, ns.Shards[i].ID) {
+					closeParent(ns, i, first, now)
 				}
 			}
-			if err != nil {
-				b.cfg.Logger.Error("append records", "stream", name, "shard", g.shard.ID, "err", err)
+			for i, c := range children {
+				c.ID = kinesis.ShardID(ns.NextShardIndex)
+				c.Epoch = first + 1 + uint64(i)
+				c.FirstLog = first
+				c.CreatedAt = now
+				ns.NextShardIndex++
+				ns.Shards = append(ns.Shards, c)
 			}
+			if by == byClient {
+				b.startUpdating(ns, now) // AWS shows UPDATING after a split or merge
+			}
+			return nil
 		})
+		if errors.Is(err, errRolledOver) && attempt < maxRolloverAttempts {
+			// Another reshard (or a writer's repair) rolled the stream
+			// over first: try again on the stream as it is now.
+			if s, _, err = b.loadStream(ctx, s.Name); err != nil {
+				return err
+			}
+			if err := recheck(s); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			var kerr *kinesis.Error
+			if errors.As(err, &kerr) {
+				return err
+			}
+			return fmt.Errorf("reshard %s: %w", s.Name, err)
+		}
+		if ns.RetentionHours != s.RetentionHours {
+			if err := b.applyRetention(ctx, ns); err != nil {
+				b.cfg.Logger.Warn("set retention of the new log", "stream", s.Name, "err", err)
+			}
+		}
+		b.cfg.Logger.Info("stream resharded", "stream", s.Name, "closed", parents, "opened", len(children))
+		return nil
 	}
-	wg.Wait()
+}
+
+// closeParent closes shard i of s at the end of the log the rollover to
+// log newLog sealed.
+func closeParent(s *kinesis.Stream, i int, newLog uint64, now time.Time) {
+	sh := &s.Shards[i]
+	sh.ClosedAt = now
+	if sh.OwnLogSealed && sh.FirstLog == newLog {
+		// Its stream moved to stream logs in this very rollover: it ends
+		// where its own log does.
+		sh.EndingMsgSeq = sh.OwnLogEnd
+		sh.FirstLog, sh.OwnLogSealed, sh.OwnLogEnd = 0, false, 0
+		return
+	}
+	sealed := s.Logs[len(s.Logs)-2]
+	sh.LastLog, sh.EndingMsgSeq = sealed.Epoch, sealed.LastMsgSeq
 }

@@ -359,9 +359,10 @@ func TestBroker_ConcurrentSplitsOfOneShard(t *testing.T) {
 	}
 }
 
-// A parent sealed by a reshard that has not (or, after a crash, never)
-// stored the new shards: writers wait, and a repeated split completes it.
-func TestBroker_InterruptedSplitCompletedByRetry(t *testing.T) {
+// A stream log sealed by a reshard that has not (or, after a crash, never)
+// stored the new shards: writers wait, then open the next log themselves
+// without the reshard, and a repeated split completes normally.
+func TestBroker_InterruptedSplitHealedByWriters(t *testing.T) {
 	b := openBroker(t, Config{})
 	ctx := context.Background()
 	ref := kinesis.StreamRef{Name: "s"}
@@ -384,39 +385,48 @@ func TestBroker_InterruptedSplitCompletedByRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The "crashed" resharder got as far as sealing the parent's log.
-	if _, err := b.log.SealLog(ctx, logName(s.Shards[0].Epoch)); err != nil {
+	cur, _ := s.CurrentLog()
+	// The "crashed" resharder got as far as sealing the stream's log.
+	if _, err := b.log.SealLog(ctx, logName(cur.Epoch)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if r := put("stuck"); r.ErrorCode != kinesis.ErrInternalFailure {
-		t.Fatalf("put to a sealed shard still open = %+v, want InternalFailure", r)
+	if r := put("stuck"); r.ErrorCode != "" || r.ShardID != kinesis.ShardID(0) {
+		t.Fatalf("put to a sealed log still current = %+v, want stored in the same shard", r)
 	}
 	if d := time.Since(start); d < sealedWaitMax/2 {
-		t.Errorf("put gave up after %v, want a wait of about %v", d, sealedWaitMax)
+		t.Errorf("put rolled the log over after %v, want a wait of about %v for the reshard", d, sealedWaitMax)
+	}
+	s, _, err = b.loadStream(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Logs) != 2 || !s.Logs[0].Sealed() || s.Logs[0].LastMsgSeq != 1 || s.Logs[1].Sealed() || len(s.Shards) != 1 {
+		t.Fatalf("after the writer's rollover: logs %+v, %d shards", s.Logs, len(s.Shards))
 	}
 
-	done := make(chan kinesis.PutRecordResult)
-	go func() { done <- put("waiting") }()
-	time.Sleep(100 * time.Millisecond)
 	if err := b.SplitShard(ctx, ref, kinesis.ShardID(0), "1000"); err != nil {
 		t.Fatalf("repeated split: %v", err)
 	}
-	if r := <-done; r.ErrorCode != "" || r.ShardID == kinesis.ShardID(0) {
-		t.Fatalf("put waiting for the split = %+v, want stored in a child", r)
+	if r := put("after"); r.ErrorCode != "" || r.ShardID == kinesis.ShardID(0) {
+		t.Fatalf("put after the split = %+v, want stored in a child", r)
 	}
 	recs, children := readShard(t, b, "s", kinesis.ShardID(0))
-	if len(recs) != 2 || string(recs[0].Data) != "before" || len(children) != 2 {
-		t.Fatalf("parent holds %d records and %d children", len(recs), len(children))
-	}
 	var got []string
+	for _, r := range recs {
+		got = append(got, string(r.Data))
+	}
+	if strings.Join(got, ",") != "before,before+,stuck,stuck+" || len(children) != 2 {
+		t.Fatalf("parent holds %v and %d children", got, len(children))
+	}
+	got = nil
 	for _, c := range children {
 		recs, _ := readShard(t, b, "s", c.ShardID)
 		for _, r := range recs {
 			got = append(got, string(r.Data))
 		}
 	}
-	if strings.Join(got, ",") != "waiting,waiting+" {
+	if strings.Join(got, ",") != "after,after+" {
 		t.Fatalf("children hold %v", got)
 	}
 }

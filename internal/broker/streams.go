@@ -14,8 +14,8 @@ import (
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
-// CreateStream creates a stream: its shard logs first, then its metadata
-// with a put-if-absent, so a name is taken only once its logs exist.
+// CreateStream creates a stream: its log first, then its metadata with a
+// put-if-absent, so a name is taken only once its log exists.
 func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput) error {
 	mode := in.Mode
 	if mode == "" {
@@ -86,10 +86,12 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		}
 	}
 
-	first, err := b.allocEpochs(ctx, count)
+	// One epoch per shard, and one for the stream's first log.
+	first, err := b.allocEpochs(ctx, count+1)
 	if err != nil {
 		return err
 	}
+	logEpoch := first + uint64(count)
 	now := b.cfg.Now().Truncate(time.Millisecond)
 	// AWS gives a stream's creation time in whole seconds, and clients
 	// send it back as StreamCreationTimestamp (ListShards,
@@ -112,10 +114,11 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 		s.WarmThroughputMiBps = &in.WarmThroughputMiBps
 	}
 	for i, r := range kinesis.SplitHashSpace(count) {
-		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: created})
+		s.Shards = append(s.Shards, kinesis.Shard{ID: kinesis.ShardID(i), HashRange: r, Epoch: first + uint64(i), CreatedAt: created, FirstLog: logEpoch})
 	}
-	if err := b.createLogs(ctx, s, s.Shards); err != nil {
-		return err
+	s.Logs = []kinesis.StreamLog{{Epoch: logEpoch, OpenedAt: now}}
+	if err := b.log.CreateLog(ctx, logName(logEpoch), kinesis.LogConfig{MaxAge: b.retention(s)}); err != nil {
+		return fmt.Errorf("create log for %s: %w", s.Name, err)
 	}
 	val, err := json.Marshal(s)
 	if err != nil {
@@ -138,36 +141,39 @@ func (b *Broker) streamExists(name string) error {
 	return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s already exists.", name, b.cfg.AccountID)
 }
 
-func (b *Broker) createLogs(ctx context.Context, s *kinesis.Stream, shards []kinesis.Shard) error {
-	cfg := kinesis.LogConfig{MaxAge: b.retention(s)}
-	for _, sh := range shards {
-		if err := b.log.CreateLog(ctx, logName(sh.Epoch), cfg); err != nil {
-			return fmt.Errorf("create log for %s/%s: %w", s.Name, sh.ID, err)
+// logEpochs returns the epochs of every log of the stream: its stream
+// logs, the own logs of shards from before stream logs, and the pending
+// logs of rollovers in progress.
+func logEpochs(s *kinesis.Stream) []uint64 {
+	var out []uint64
+	for _, sh := range s.Shards {
+		if sh.HasOwnLog() {
+			out = append(out, sh.Epoch)
 		}
 	}
-	return nil
+	for _, l := range s.Logs {
+		out = append(out, l.Epoch)
+	}
+	for _, p := range s.PendingLogs {
+		out = append(out, p.Epochs...)
+	}
+	return out
 }
 
 func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 	var errs []error
-	for _, sh := range s.Shards {
-		if err := b.log.DeleteLog(ctx, logName(sh.Epoch)); err != nil {
-			errs = append(errs, fmt.Errorf("delete log for %s/%s: %w", s.Name, sh.ID, err))
+	for _, epoch := range logEpochs(s) {
+		if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
+			errs = append(errs, fmt.Errorf("delete log %s of %s: %w", logName(epoch), s.Name, err))
 		}
-		b.dropAppender(sh.Epoch)
+		b.dropAppender(epoch)
+	}
+	for _, sh := range s.Shards {
 		b.recordsPerMsg.Delete(sh.Epoch)
 		b.quotas.forget(sh.Epoch)
 		b.writes.Delete(sh.Epoch)
 	}
 	b.forgetActivity(s)
-	// Child logs of reshards that never completed (see orphans.go).
-	for _, p := range s.PendingLogs {
-		for _, epoch := range p.Epochs {
-			if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
-				errs = append(errs, fmt.Errorf("delete pending log %s of %s: %w", logName(epoch), s.Name, err))
-			}
-		}
-	}
 	return errors.Join(errs...)
 }
 
@@ -268,6 +274,7 @@ func (b *Broker) reap(ctx context.Context) {
 		}
 		if !b.gone(&s) {
 			b.sweepPendingLogs(ctx, &s)
+			b.dropExpiredLogs(ctx, &s)
 			b.resumeScaling(ctx, &s)
 			continue
 		}
@@ -372,16 +379,26 @@ func (b *Broker) SetRetention(ctx context.Context, ref kinesis.StreamRef, hours 
 		case !increase && hours > s.RetentionHours:
 			return kinesis.Errorf(kinesis.ErrInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, name, s.RetentionHours)
 		}
+		if hours > s.RetentionHours {
+			if floor := b.cfg.Now().Add(-b.retention(s)).Truncate(time.Millisecond); floor.After(s.ExpiredBefore) {
+				s.ExpiredBefore = floor
+			}
+		}
 		s.RetentionHours = hours
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	return b.applyRetention(ctx, s)
+}
+
+// applyRetention sets the retention period of every log of the stream.
+func (b *Broker) applyRetention(ctx context.Context, s *kinesis.Stream) error {
 	cfg := kinesis.LogConfig{MaxAge: b.retention(s)}
-	for _, sh := range s.Shards {
-		if err := b.log.UpdateLog(ctx, logName(sh.Epoch), cfg); err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
-			return fmt.Errorf("set retention of %s/%s: %w", name, sh.ID, err)
+	for _, epoch := range logEpochs(s) {
+		if err := b.log.UpdateLog(ctx, logName(epoch), cfg); err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
+			return fmt.Errorf("set retention of %s: %w", s.Name, err)
 		}
 	}
 	return nil

@@ -15,7 +15,8 @@ import (
 // registered consumer. It holds no buffer of its own: each Next reads the
 // next batch from the log when the previous event has been handed over,
 // so a slow client holds at most one batch and delays nobody else. An idle
-// feed waits on its shard's watch, which wakes every feed of the shard on
+// feed waits on the watch of its shard's current log (its stream's log,
+// shared by the stream's shards), which wakes every feed of the log on
 // this broker when a message is stored: at once for appends made here
 // (the appender tells it before answering the writer), and through
 // Log.WatchAppends for appends made by other servers over the store.
@@ -28,7 +29,7 @@ const maxEventBytes = 1 << 20
 type fanout struct {
 	mu      sync.Mutex
 	active  map[string]*slot       // by "consumerARN shardID": the open subscription
-	watches map[uint64]*shardWatch // by shard epoch, while any feed reads it
+	watches map[uint64]*shardWatch // by log epoch, while any feed waits on it
 	meta    chan struct{}          // closed and replaced on metadata changes
 	ended   chan struct{}          // closed by EndSubscriptions
 	endOnce sync.Once
@@ -71,7 +72,8 @@ type slot struct {
 	over chan struct{}
 }
 
-// shardWatch wakes the feeds of one shard when messages are stored.
+// shardWatch wakes the feeds of one log's shards when messages are
+// stored.
 type shardWatch struct {
 	mu      sync.Mutex
 	lastSeq uint64        // newest message known stored
@@ -111,7 +113,8 @@ func (b *Broker) appended(epoch, seq uint64) {
 	}
 }
 
-// acquireWatch returns the shard's watch, starting it for the first feed.
+// acquireWatch returns the watch of the log of epoch, starting it for the
+// first feed.
 func (b *Broker) acquireWatch(ctx context.Context, epoch uint64) (*shardWatch, error) {
 	f := &b.fanout
 	f.mu.Lock()
@@ -232,7 +235,9 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		}
 		f.mu.Unlock()
 	}
-	w, err := b.acquireWatch(ctx, sh.Epoch)
+	segs := s.Segments(sh)
+	watched := segs[len(segs)-1].Epoch
+	w, err := b.acquireWatch(ctx, watched)
 	if err != nil {
 		release()
 		if errors.Is(err, kinesis.ErrLogNotFound) {
@@ -245,8 +250,9 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		consumerARN: in.ConsumerARN,
 		shardID:     sh.ID,
 		watch:       w,
+		watched:     watched,
 		tok:         tok,
-		cont:        positionBefore(tok),
+		cont:        positionBefore(sh, tok),
 		deadline:    time.Now().Add(b.cfg.SubscriptionLifetime),
 		over:        mine.over,
 		release:     release,
@@ -267,13 +273,14 @@ func consumerByARN(s *kinesis.Stream, arn string, now time.Time) (kinesis.Consum
 	return kinesis.Consumer{}, false
 }
 
-// positionBefore is the sequence number just before the record at tok: an
-// AFTER_SEQUENCE_NUMBER start there reads from tok on.
-func positionBefore(tok iteratorToken) kinesis.SequenceNumber {
+// positionBefore is the sequence number just before the record of shard
+// sh at tok: an AFTER_SEQUENCE_NUMBER start there reads from tok on.
+func positionBefore(sh kinesis.Shard, tok iteratorToken) kinesis.SequenceNumber {
+	shard := sh.SeqShard(tok.Log)
 	if tok.Index > 0 {
-		return kinesis.SequenceNumber{Epoch: tok.Epoch, MsgSeq: tok.MsgSeq, Index: tok.Index - 1}
+		return kinesis.SequenceNumber{Epoch: tok.Log, MsgSeq: tok.MsgSeq, Index: tok.Index - 1, Shard: shard}
 	}
-	return kinesis.SequenceNumber{Epoch: tok.Epoch, MsgSeq: tok.MsgSeq - 1, Index: kinesis.MaxIndex}
+	return kinesis.SequenceNumber{Epoch: tok.Log, MsgSeq: tok.MsgSeq - 1, Index: kinesis.MaxIndex, Shard: shard}
 }
 
 // subscription implements kinesis.Subscription.
@@ -282,6 +289,7 @@ type subscription struct {
 	consumerARN string
 	shardID     string
 	watch       *shardWatch
+	watched     uint64        // the epoch of the watched log
 	tok         iteratorToken // the next record to send
 	// cont is the ContinuationSequenceNumber: the last record sent, or
 	// the position before tok.
@@ -321,11 +329,19 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			return kinesis.SubscribeToShardEvent{}, err
 		}
 		closed := !sh.Open()
-		if closed && s.tok.MsgSeq > sh.EndingMsgSeq {
+		segs := stream.Segments(sh)
+		if closed && atShardEnd(segs, s.tok) {
 			s.done = true
 			return kinesis.SubscribeToShardEvent{Records: []kinesis.Record{}, ChildShards: childShards(stream, sh)}, nil
 		}
-		r := reader{b: b, s: stream, name: logName(sh.Epoch), tok: s.tok, limit: kinesis.MaxGetRecordsLimit, maxBytes: maxEventBytes}
+		if cur := segs[len(segs)-1].Epoch; cur != s.watched {
+			// A reshard moved the shard (and its stream) to a new log.
+			if err := s.rewatch(ctx, cur); err != nil {
+				return kinesis.SubscribeToShardEvent{}, err
+			}
+			continue
+		}
+		r := reader{b: b, s: stream, sh: sh, tok: s.tok, limit: kinesis.MaxGetRecordsLimit, maxBytes: maxEventBytes}
 		out, err := r.read(ctx)
 		if errors.Is(err, kinesis.ErrLogNotFound) {
 			return kinesis.SubscribeToShardEvent{}, kinesis.StreamNotFound(stream.Name, b.cfg.AccountID)
@@ -351,7 +367,7 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 				MillisBehindLatest:         out.MillisBehindLatest,
 			}, nil
 		}
-		if (known >= s.tok.MsgSeq || closed) && retries < lagRetries {
+		if ((s.tok.Log == s.watched && known >= s.tok.MsgSeq) || closed) && retries < lagRetries {
 			retries++
 			if err := sleepCtx(ctx, time.Duration(1<<retries)*time.Millisecond); err != nil {
 				return kinesis.SubscribeToShardEvent{}, err
@@ -412,11 +428,25 @@ func (s *subscription) current(ctx context.Context) (*kinesis.Stream, kinesis.Sh
 	return stream, sh, nil
 }
 
-// Close frees the (consumer, shard) slot and the shard's watch.
+// rewatch moves the subscription to the watch of the log of epoch.
+func (s *subscription) rewatch(ctx context.Context, epoch uint64) error {
+	w, err := s.b.acquireWatch(ctx, epoch)
+	if errors.Is(err, kinesis.ErrLogNotFound) {
+		return kinesis.StreamNotFound(s.tok.StreamName, s.b.cfg.AccountID)
+	}
+	if err != nil {
+		return fmt.Errorf("watch %s/%s: %w", s.tok.StreamName, s.shardID, err)
+	}
+	s.b.releaseWatch(s.watched, s.watch)
+	s.watch, s.watched = w, epoch
+	return nil
+}
+
+// Close frees the (consumer, shard) slot and the log's watch.
 func (s *subscription) Close() error {
 	s.closeOnce.Do(func() {
 		s.release()
-		s.b.releaseWatch(s.tok.Epoch, s.watch)
+		s.b.releaseWatch(s.watched, s.watch)
 		s.b.m.subscriptions.WithLabelValues(s.tok.StreamName).Dec()
 		if a, ok := s.b.consumerStats.Load(s.consumerARN); ok { // gone with a deleted stream
 			a.(*consumerActivity).subscriptions.Add(-1)

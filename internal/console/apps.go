@@ -184,7 +184,7 @@ func (c *Console) readersOf(ctx context.Context, stream string) []appRef {
 
 // streamIndex maps what a lease can name to streams.
 type streamIndex struct {
-	byEpoch map[uint64]string
+	byEpoch map[uint64]string   // epochs of shards and logs
 	shards  map[string][]string // shard id -> streams having it
 	acts    []kinesis.StreamActivity
 }
@@ -195,6 +195,9 @@ func newStreamIndex(acts []kinesis.StreamActivity) streamIndex {
 		for _, s := range a.Shards {
 			ix.byEpoch[s.Epoch] = a.Name
 			ix.shards[s.ShardID] = append(ix.shards[s.ShardID], a.Name)
+		}
+		for _, e := range a.Logs {
+			ix.byEpoch[e] = a.Name
 		}
 	}
 	return ix

@@ -197,7 +197,7 @@ func (c *Console) startCursor(ctx context.Context, d kinesis.StreamDescription, 
 		if !ok {
 			return cursor{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "%q is not a sequence number of this server.", in.StartingSequenceNumber)
 		}
-		sh, ok := d.ShardByEpoch(seq.Epoch)
+		sh, ok := d.ShardOfSequence(seq)
 		if !ok {
 			return cursor{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "Sequence number %s is of no shard of stream %s.", in.StartingSequenceNumber, d.Name)
 		}

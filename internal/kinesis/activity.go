@@ -47,6 +47,9 @@ type StreamActivity struct {
 	EncryptionType string // "" means NONE
 	CreatedAt      time.Time
 	Shards         []ShardActivity
+	// Logs are the epochs of the stream's logs, which lead the sequence
+	// numbers of records in them.
+	Logs []uint64
 	// Consumers are the fan-out consumers that are not gone.
 	Consumers []ConsumerActivity
 }

@@ -11,14 +11,20 @@ import (
 //
 //	bits 187..184  version (2), as AWS's, so every number lies in
 //	               [2·2^184, 3·2^184): 56 digits starting with 49..74
-//	bits 183..140  shard epoch: unique per shard, never reused, growing
-//	bits 139..76   message sequence in the shard's log
-//	bits  75..60   index of the record inside that message
-//	bits  59..0    zero
+//	bits 183..140  epoch of the log holding the record: unique per log,
+//	               never reused, growing
+//	bits 139..76   message sequence in that log
+//	bits  75..60   index of the record among the shard's records in that
+//	               message
+//	bits  59..28   the shard's number plus one, in a log shared by the
+//	               shards of a stream (a stream log); 0 in a shard's own log
+//	bits  27..0    zero
 //
-// Numbers grow within a shard, a child shard's numbers sort after its parents'
-// (its epoch is larger), and no number is ever handed out twice, even after a
-// stream is deleted and created again, because epochs are never reused.
+// Numbers grow within a shard (its records move only to logs of larger
+// epochs), a child shard's numbers sort after its parents' (its first log
+// was created after theirs), and no number is ever handed out twice, even
+// after a stream is deleted and created again, because epochs are never
+// reused.
 //
 // Servers before 2026-12 formatted the same fields as 38 digits (the 128-bit
 // layout below, version 2 in bits 127..124: epoch, message sequence, index).
@@ -30,6 +36,9 @@ type SequenceNumber struct {
 	Epoch  uint64 // 44 bits
 	MsgSeq uint64
 	Index  uint16
+	// Shard is the shard's number plus one for a record in a stream log
+	// (kinesis.Stream.Logs), 0 for one in a shard's own log.
+	Shard uint32
 }
 
 const seqVersion = 2
@@ -56,7 +65,7 @@ func (s SequenceNumber) String() string {
 func (s SequenceNumber) limbs() (hi, mid, lo uint64) {
 	hi = uint64(seqVersion)<<56 | (s.Epoch&MaxEpoch)<<12 | s.MsgSeq>>52
 	mid = s.MsgSeq<<12 | uint64(s.Index)>>4
-	lo = uint64(s.Index&0xF) << 60
+	lo = uint64(s.Index&0xF)<<60 | uint64(s.Shard)<<28
 	return hi, mid, lo
 }
 
@@ -130,13 +139,14 @@ func ParseSequenceNumber(s string) (SequenceNumber, bool) {
 	switch len(s) {
 	case SequenceNumberDigits:
 		hi, mid, lo, ok := parse192(s)
-		if !ok || hi>>56 != seqVersion || lo<<4 != 0 {
+		if !ok || hi>>56 != seqVersion || lo<<36 != 0 {
 			return SequenceNumber{}, false
 		}
 		return SequenceNumber{
 			Epoch:  hi >> 12 & MaxEpoch,
 			MsgSeq: hi<<52 | mid>>12,
 			Index:  uint16(mid<<4 | lo>>60),
+			Shard:  uint32(lo >> 28),
 		}, true
 	case legacyDigits:
 		k, ok := ParseHashKey(s) // same 128-bit decimal parsing
@@ -221,13 +231,16 @@ func cmpUint(a, b uint64) int {
 }
 
 // ShardStartingSequence is the number a shard reports as its
-// StartingSequenceNumber: below every record it will hold.
-func ShardStartingSequence(epoch uint64) SequenceNumber {
-	return SequenceNumber{Epoch: epoch}
+// StartingSequenceNumber: below every record it will hold. epoch is the
+// epoch of its first log, shard its number plus one in a stream log (0
+// in a log of its own).
+func ShardStartingSequence(epoch uint64, shard uint32) SequenceNumber {
+	return SequenceNumber{Epoch: epoch, Shard: shard}
 }
 
 // ShardEndingSequence is the number a closed shard reports as its
-// EndingSequenceNumber: at or above every record it holds.
-func ShardEndingSequence(epoch, lastMsgSeq uint64) SequenceNumber {
-	return SequenceNumber{Epoch: epoch, MsgSeq: lastMsgSeq, Index: MaxIndex}
+// EndingSequenceNumber: at or above every record it holds. epoch is the
+// epoch of its last log, lastMsgSeq that log's last message.
+func ShardEndingSequence(epoch, lastMsgSeq uint64, shard uint32) SequenceNumber {
+	return SequenceNumber{Epoch: epoch, MsgSeq: lastMsgSeq, Index: MaxIndex, Shard: shard}
 }

@@ -10,6 +10,8 @@ func TestSequenceNumber_RoundTrip(t *testing.T) {
 		{Epoch: 1, MsgSeq: 1, Index: 0},
 		{Epoch: 7, MsgSeq: 123456789, Index: 499},
 		{Epoch: MaxEpoch, MsgSeq: ^uint64(0), Index: MaxIndex},
+		{Epoch: 9, MsgSeq: 4, Index: 2, Shard: 1},
+		{Epoch: MaxEpoch, MsgSeq: ^uint64(0), Index: MaxIndex, Shard: MaxShardIndex + 1},
 	} {
 		str := s.String()
 		if len(str) != SequenceNumberDigits || str[:2] < "49" || str[:2] > "74" {
@@ -26,13 +28,19 @@ func TestSequenceNumber_Order(t *testing.T) {
 	// Decimal strings of one width sort like the numbers they encode, so
 	// records of one shard sort by sequence number as strings and numbers.
 	seqs := []SequenceNumber{
-		ShardStartingSequence(3),
+		ShardStartingSequence(3, 0),
 		{Epoch: 3, MsgSeq: 1, Index: 0},
 		{Epoch: 3, MsgSeq: 1, Index: 1},
 		{Epoch: 3, MsgSeq: 2, Index: 0},
 		{Epoch: 3, MsgSeq: 1 << 40, Index: 0},
-		ShardEndingSequence(3, 1<<40),
-		ShardStartingSequence(4),
+		ShardEndingSequence(3, 1<<40, 0),
+		// The shard moved to stream logs: their epochs are larger.
+		ShardStartingSequence(4, 8),
+		{Epoch: 4, MsgSeq: 1, Index: 0, Shard: 8},
+		{Epoch: 4, MsgSeq: 1, Index: 1, Shard: 8},
+		{Epoch: 4, MsgSeq: 3, Index: 0, Shard: 8},
+		ShardEndingSequence(4, 3, 8),
+		{Epoch: 6, MsgSeq: 1, Index: 0, Shard: 8},
 	}
 	for i := 1; i < len(seqs); i++ {
 		a, b := seqs[i-1], seqs[i]

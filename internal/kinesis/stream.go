@@ -59,26 +59,73 @@ const TagPunctuation = "_./=+-%@"
 const ShardLimitHelpURL = "http://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html"
 
 // Shard is one shard of a stream as the metadata describes it.
+//
+// Where its records are: a shard created before stream logs has a log of
+// its own, named by its Epoch (FirstLog 0), which it keeps until it closes
+// or its stream moves to stream logs (OwnLogSealed, OwnLogEnd its last
+// message). Every other shard, and those that moved, write to the stream
+// log open at the time: from FirstLog on, every later log of the stream
+// up to LastLog, the one sealed when the shard closed. See Segments.
 type Shard struct {
 	ID                    string    `json:"id"`
 	ParentShardID         string    `json:"parent,omitempty"`
 	AdjacentParentShardID string    `json:"adjacentParent,omitempty"`
 	HashRange             HashRange `json:"hashRange"`
-	// Epoch is unique across all shards ever created; it names the shard's
-	// log and leads its sequence numbers.
+	// Epoch is unique across all shards and logs ever created; it tells
+	// shards apart and names the log of a shard that has one of its own.
 	Epoch     uint64    `json:"epoch"`
 	CreatedAt time.Time `json:"createdAt"`
 	// ClosedAt and EndingMsgSeq are set once the shard is closed by a
-	// reshard; EndingMsgSeq is the last message sequence it holds.
+	// reshard; EndingMsgSeq is the last message of its last log.
 	ClosedAt     time.Time `json:"closedAt,omitzero"`
 	EndingMsgSeq uint64    `json:"endingMsgSeq,omitempty"`
+	// FirstLog is the epoch of the first stream log holding the shard's
+	// records, 0 while it writes to a log of its own.
+	FirstLog uint64 `json:"firstLog,omitempty"`
+	// LastLog is the epoch of the stream log sealed when the shard closed;
+	// 0 while it is open (and for a shard closed in its own log).
+	LastLog uint64 `json:"lastLog,omitempty"`
+	// OwnLogSealed is set when a shard with a log of its own moved to
+	// stream logs; OwnLogEnd is that log's last message.
+	OwnLogSealed bool   `json:"ownLogSealed,omitempty"`
+	OwnLogEnd    uint64 `json:"ownLogEnd,omitempty"`
 }
 
 // Open reports whether the shard still accepts writes.
 func (s Shard) Open() bool { return s.ClosedAt.IsZero() }
 
+// Number is n of the shard's id shardId-n.
+func (s Shard) Number() uint32 {
+	_, num, _ := strings.Cut(s.ID, "-")
+	n, _ := strconv.ParseUint(num, 10, 32)
+	return uint32(n)
+}
+
+// HasOwnLog reports whether some of the shard's records are in a log of
+// its own, named by its Epoch.
+func (s Shard) HasOwnLog() bool { return s.FirstLog == 0 || s.OwnLogSealed }
+
+// seqShard is the Shard field of the shard's sequence numbers in a log
+// of epoch: its number plus one in a stream log, 0 in its own.
+func (s Shard) seqShard(epoch uint64) uint32 {
+	if s.HasOwnLog() && epoch == s.Epoch {
+		return 0
+	}
+	return s.Number() + 1
+}
+
+// SeqShard is the Shard field of the shard's sequence numbers in the log
+// of epoch.
+func (s Shard) SeqShard(epoch uint64) uint32 { return s.seqShard(epoch) }
+
 // StartingSequenceNumber is the shard's first possible sequence number.
-func (s Shard) StartingSequenceNumber() string { return ShardStartingSequence(s.Epoch).String() }
+func (s Shard) StartingSequenceNumber() string {
+	first := s.Epoch
+	if !s.HasOwnLog() {
+		first = s.FirstLog
+	}
+	return ShardStartingSequence(first, s.seqShard(first)).String()
+}
 
 // EndingSequenceNumber is the shard's last sequence number once it is
 // closed, and "" while it is open.
@@ -86,7 +133,104 @@ func (s Shard) EndingSequenceNumber() string {
 	if s.Open() {
 		return ""
 	}
-	return ShardEndingSequence(s.Epoch, s.EndingMsgSeq).String()
+	last := s.Epoch
+	if s.LastLog != 0 {
+		last = s.LastLog
+	}
+	return ShardEndingSequence(last, s.EndingMsgSeq, s.seqShard(last)).String()
+}
+
+// StreamLog is one log of a stream's records. Every open shard of the
+// stream writes to the same log, so that the records of a PutRecords call
+// for many shards are stored (and synced) as one message, grouped by
+// shard. A reshard seals the log and opens the next: the epochs of a
+// stream's logs grow, and so do the sequence numbers of every shard.
+type StreamLog struct {
+	// Epoch is unique across all logs and shards ever created; it names
+	// the log and leads the sequence numbers of the records in it.
+	Epoch    uint64    `json:"epoch"`
+	OpenedAt time.Time `json:"openedAt"`
+	// SealedAt and LastMsgSeq are set once the log is sealed; LastMsgSeq
+	// is its last message.
+	SealedAt   time.Time `json:"sealedAt,omitzero"`
+	LastMsgSeq uint64    `json:"lastMsgSeq,omitempty"`
+}
+
+// Sealed reports whether the log takes no more writes.
+func (l StreamLog) Sealed() bool { return !l.SealedAt.IsZero() }
+
+// Segment is the part of a shard's records that one log holds.
+type Segment struct {
+	Epoch uint64 // the log
+	// Own: the shard's own log, whose messages hold only its records;
+	// else a stream log, whose messages hold a section per shard.
+	Own bool
+	// Sealed: the log takes no more of the shard's records, and End is
+	// the last message that may hold some.
+	Sealed bool
+	End    uint64
+}
+
+// Segments returns where the shard's records are, oldest first: its own
+// log if it has one, then the stream logs from its first to its last (or
+// the stream's current one). Logs that expired and were dropped from the
+// stream are left out.
+func (s *Stream) Segments(sh Shard) []Segment {
+	var out []Segment
+	if sh.HasOwnLog() {
+		seg := Segment{Epoch: sh.Epoch, Own: true}
+		switch {
+		case sh.OwnLogSealed:
+			seg.Sealed, seg.End = true, sh.OwnLogEnd
+		case !sh.Open():
+			seg.Sealed, seg.End = true, sh.EndingMsgSeq
+		}
+		out = append(out, seg)
+		if sh.FirstLog == 0 {
+			return out
+		}
+	}
+	for _, l := range s.Logs {
+		if l.Epoch < sh.FirstLog || (sh.LastLog != 0 && l.Epoch > sh.LastLog) {
+			continue
+		}
+		out = append(out, Segment{Epoch: l.Epoch, Sealed: l.Sealed(), End: l.LastMsgSeq})
+	}
+	return out
+}
+
+// ShardOfSequence returns the shard whose sequence number seq would be:
+// the shard of its number in a stream log of s, or the shard whose own log
+// its epoch names.
+func (s *Stream) ShardOfSequence(seq SequenceNumber) (Shard, bool) {
+	if seq.Shard == 0 {
+		sh, ok := s.ShardByEpoch(seq.Epoch)
+		return sh, ok && sh.HasOwnLog()
+	}
+	sh, ok := s.Shard(ShardID(int(seq.Shard - 1)))
+	if !ok || sh.FirstLog == 0 || seq.Epoch < sh.FirstLog || (sh.LastLog != 0 && seq.Epoch > sh.LastLog) {
+		return Shard{}, false
+	}
+	return sh, true
+}
+
+// CurrentLog returns the stream log that takes writes, if the stream has
+// one.
+func (s *Stream) CurrentLog() (StreamLog, bool) {
+	if len(s.Logs) == 0 {
+		return StreamLog{}, false
+	}
+	return s.Logs[len(s.Logs)-1], true
+}
+
+// LogByEpoch returns the stream log of the given epoch.
+func (s *Stream) LogByEpoch(epoch uint64) (StreamLog, bool) {
+	for _, l := range s.Logs {
+		if l.Epoch == epoch {
+			return l, true
+		}
+	}
+	return StreamLog{}, false
 }
 
 // ShardID formats the n-th shard id of a stream: shardId-000000000000.
@@ -164,6 +308,16 @@ type Stream struct {
 	Scaling *Scaling `json:"scaling,omitempty"`
 	// PendingLogs are logs of reshards not yet completed.
 	PendingLogs []PendingLogs `json:"pendingLogs,omitempty"`
+	// Logs are the stream's logs, oldest first; the last one, unless
+	// sealed, takes the writes of every open shard. Empty for a stream
+	// created before stream logs whose shards still have logs of their
+	// own.
+	Logs []StreamLog `json:"logs,omitempty"`
+	// ExpiredBefore hides records that arrived before it: those that had
+	// expired when the retention period was last increased, which a
+	// longer period must not bring back (logs and caches may hold them a
+	// while longer).
+	ExpiredBefore time.Time `json:"expiredBefore,omitzero"`
 	// ModeSwitches are the times of the stream's recent mode changes.
 	ModeSwitches []time.Time `json:"modeSwitches,omitempty"`
 	// AutoscaledAt is when the on-demand autoscaler last resharded the

@@ -1,0 +1,144 @@
+package broker
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
+)
+
+// msgCache keeps recently written and read log messages decoded (and
+// decrypted), shared by every reader of the broker. A stream log holds
+// the records of all of a stream's shards, so its readers, one per shard,
+// read the same messages: the cache fetches each message from the store
+// once for all of them, and the messages this broker wrote are there
+// before anyone asks. It is bounded by bytes and drops the least recently
+// used messages first; a miss is one read of the log shared by every
+// reader asking for the same position at the same time.
+type msgCache struct {
+	max int64 // bytes; 0 keeps nothing
+
+	mu      sync.Mutex
+	size    int64
+	entries map[msgKey]*list.Element // of *cacheEntry
+	lru     list.List                // most recently used at the front
+	fetches map[msgKey]*msgFetch     // reads of the log in progress
+}
+
+type msgKey struct{ log, seq uint64 }
+
+type cacheEntry struct {
+	key  msgKey
+	msg  *logMsg
+	size int64
+}
+
+type msgFetch struct {
+	done chan struct{}
+	msgs []*logMsg
+	err  error
+}
+
+func newMsgCache(max int64) *msgCache {
+	return &msgCache{max: max, entries: make(map[msgKey]*list.Element), fetches: make(map[msgKey]*msgFetch)}
+}
+
+// get returns the cached message, if any.
+func (c *msgCache) get(k msgKey) *logMsg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok {
+		return nil
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*cacheEntry).msg
+}
+
+// put caches m, dropping the least recently used messages past the budget.
+func (c *msgCache) put(k msgKey, m *logMsg) {
+	size := int64(m.size())
+	if size > c.max/4 {
+		return // one huge message would flush everything else
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		c.lru.MoveToFront(e)
+		return
+	}
+	c.entries[k] = c.lru.PushFront(&cacheEntry{key: k, msg: m, size: size})
+	c.size += size
+	for c.size > c.max {
+		last := c.lru.Back()
+		ce := last.Value.(*cacheEntry)
+		c.lru.Remove(last)
+		delete(c.entries, ce.key)
+		c.size -= ce.size
+	}
+}
+
+// fetch runs read once for every caller asking for the same key while it
+// runs; each waits for it (or its own ctx).
+func (c *msgCache) fetch(ctx context.Context, k msgKey, read func() ([]*logMsg, error)) ([]*logMsg, error) {
+	c.mu.Lock()
+	f, ok := c.fetches[k]
+	if !ok {
+		f = &msgFetch{done: make(chan struct{})}
+		c.fetches[k] = f
+		c.mu.Unlock()
+		go func() {
+			f.msgs, f.err = read()
+			c.mu.Lock()
+			delete(c.fetches, k)
+			c.mu.Unlock()
+			close(f.done)
+		}()
+	} else {
+		c.mu.Unlock()
+	}
+	select {
+	case <-f.done:
+		return f.msgs, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// logMessages returns decoded messages of the segment's log from
+// sequence from on (from the first retained one after it, if from is
+// gone), at most want of them: those the cache holds (cached), else what
+// one read of the log brings, about maxBytes.
+func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, want, maxBytes int) (msgs []*logMsg, cached bool, err error) {
+	for seq := from; len(msgs) < want; seq++ {
+		m := b.msgs.get(msgKey{seg.Epoch, seq})
+		if m == nil {
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) > 0 {
+		return msgs, true, nil
+	}
+	// The read outlives a caller that goes away: others may wait for it.
+	rctx := context.WithoutCancel(ctx)
+	msgs, err = b.msgs.fetch(ctx, msgKey{seg.Epoch, from}, func() ([]*logMsg, error) {
+		raw, err := b.log.Read(rctx, logName(seg.Epoch), from, want, maxBytes)
+		if err != nil {
+			return nil, err
+		}
+		msgs := make([]*logMsg, 0, len(raw))
+		for _, r := range raw {
+			m, err := b.decodeLogMsg(rctx, s, seg, r.Seq, r.Data)
+			if err != nil {
+				return nil, fmt.Errorf("decode message %d of %s: %w", r.Seq, logName(seg.Epoch), err)
+			}
+			b.msgs.put(msgKey{seg.Epoch, r.Seq}, m)
+			msgs = append(msgs, m)
+		}
+		return msgs, nil
+	})
+	return msgs, false, err
+}
