@@ -422,7 +422,8 @@ func TestFidelity_SequenceNumbers(t *testing.T) {
 		t.Errorf("%s is not below %s", *first.SequenceNumber, *second.SequenceNumber)
 	}
 	// The same record's number in the 38-digit form older servers gave:
-	// the same fields and version, without the 60 low zero bits.
+	// the same fields and version, without the 60 low bits (which now
+	// carry the shard's number, and were zero then).
 	n := seqNum(t, *second.SequenceNumber)
 	legacy := new(big.Int).Rsh(n, 60).String()
 	if len(legacy) != 38 {

@@ -471,13 +471,31 @@ func (b *Broker) allStreams(ctx context.Context) ([]*kinesis.Stream, error) {
 	}
 	streams := make([]*kinesis.Stream, 0, len(entries))
 	for _, e := range entries {
-		var s kinesis.Stream
-		if err := json.Unmarshal(e.Value, &s); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", e.Key, err)
+		s, err := b.decodeStream(e)
+		if err != nil {
+			return nil, err
 		}
-		if !b.gone(&s) {
-			streams = append(streams, &s)
+		if !b.gone(s) {
+			streams = append(streams, s)
 		}
 	}
 	return streams, nil
+}
+
+// decodeStream decodes a stream's metadata entry, or takes the cached
+// stream of the same revision: the descriptor of a stream of thousands of
+// shards is megabytes of JSON. The result is shared: callers must not
+// modify it.
+func (b *Broker) decodeStream(e kinesis.MetaEntry) (*kinesis.Stream, error) {
+	b.cacheMu.RLock()
+	c, ok := b.cache[e.Key[len(streamKeyPrefix):]]
+	b.cacheMu.RUnlock()
+	if ok && c.rev == e.Revision {
+		return c.stream, nil
+	}
+	var s kinesis.Stream
+	if err := json.Unmarshal(e.Value, &s); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", e.Key, err)
+	}
+	return &s, nil
 }

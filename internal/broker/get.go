@@ -152,12 +152,14 @@ func (b *Broker) parseStartingSequence(s *kinesis.Stream, sh kinesis.Shard, v st
 }
 
 // sequenceOf reports whether seq is a position in shard sh of s: in one
-// of its logs, or in a stream log of its that expired since.
+// of its logs, or in a stream log of its that expired since. A number
+// without its shard (Shard 0) in a stream log of sh is taken as sh's: the
+// 38-digit form of older servers cannot carry the shard.
 func sequenceOf(s *kinesis.Stream, sh kinesis.Shard, seq kinesis.SequenceNumber) bool {
-	if seq.Shard == 0 {
-		return sh.HasOwnLog() && seq.Epoch == sh.Epoch
+	if seq.Shard == 0 && sh.HasOwnLog() && seq.Epoch == sh.Epoch {
+		return true
 	}
-	if seq.Shard != sh.Number()+1 || sh.FirstLog == 0 || seq.Epoch < sh.FirstLog || (sh.LastLog != 0 && seq.Epoch > sh.LastLog) {
+	if (seq.Shard != 0 && seq.Shard != sh.Number()+1) || sh.FirstLog == 0 || seq.Epoch < sh.FirstLog || (sh.LastLog != 0 && seq.Epoch > sh.LastLog) {
 		return false
 	}
 	if _, ok := s.LogByEpoch(seq.Epoch); ok {

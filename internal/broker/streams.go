@@ -268,17 +268,17 @@ func (b *Broker) reap(ctx context.Context) {
 		return
 	}
 	for _, e := range entries {
-		var s kinesis.Stream
-		if json.Unmarshal(e.Value, &s) != nil {
+		s, err := b.decodeStream(e)
+		if err != nil {
 			continue
 		}
-		if !b.gone(&s) {
-			b.sweepPendingLogs(ctx, &s)
-			b.dropExpiredLogs(ctx, &s)
-			b.resumeScaling(ctx, &s)
+		if !b.gone(s) {
+			b.sweepPendingLogs(ctx, s)
+			b.dropExpiredLogs(ctx, s)
+			b.resumeScaling(ctx, s)
 			continue
 		}
-		if err := b.finishDelete(ctx, &s); err != nil && ctx.Err() == nil {
+		if err := b.finishDelete(ctx, s); err != nil && ctx.Err() == nil {
 			b.cfg.Logger.Warn("finish deleting stream", "stream", s.Name, "err", err)
 		}
 	}
