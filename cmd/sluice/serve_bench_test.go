@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,43 +22,47 @@ import (
 // BenchmarkServe runs the bench command's load against Sluice with its
 // durable JetStream store and, side by side in the same run, against the
 // same protocol layer over a service that stores nothing, so that the
-// ratio shows what storage costs with the same client on the same machine.
+// ratio shows what storage costs with the same client on the same machine;
+// at 4 shards and at 1,000 (records spread over all of them), so that it
+// also shows what the shard count costs.
 // Client and server share one process here; `sluice bench` against
 // `sluice serve` measures them apart.
 //
 //	go test -run '^$' -bench Serve -benchtime 1x ./cmd/sluice
 func BenchmarkServe(b *testing.B) {
-	for _, store := range []string{"jetstream", "none"} {
-		b.Run("store="+store, func(b *testing.B) {
-			var svc kinesis.Service
-			if store == "jetstream" {
-				svc = openDurableService(b)
-			} else {
-				svc = newNullService(4)
-			}
-			endpoint := serveForBench(b, svc)
-			client, err := (&clientFlags{endpoint: endpoint, region: "us-east-1"}).newClient(b.Context())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if store == "jetstream" {
-				if err := ensureStream(b.Context(), client, "bench", 4); err != nil {
-					b.Fatal(err)
+	for _, shards := range []int{4, 1000} {
+		for _, store := range []string{"jetstream", "none"} {
+			b.Run(fmt.Sprintf("shards=%d/store=%s", shards, store), func(b *testing.B) {
+				var svc kinesis.Service
+				if store == "jetstream" {
+					svc = openDurableService(b)
+				} else {
+					svc = newNullService(shards)
 				}
-			}
-			var put, read float64
-			for b.Loop() {
-				res, err := benchmark(b.Context(), client, benchConfig{
-					Stream: "bench", Producers: 4, RecordSize: 100, Batch: 500, Duration: 5 * time.Second, Read: true,
-				})
+				endpoint := serveForBench(b, svc)
+				client, err := (&clientFlags{endpoint: endpoint, region: "us-east-1"}).newClient(b.Context())
 				if err != nil {
 					b.Fatal(err)
 				}
-				put, read = res.Put.recordsPerSec(), res.Read.recordsPerSec()
-			}
-			b.ReportMetric(put, "put-records/s")
-			b.ReportMetric(read, "read-records/s")
-		})
+				if store == "jetstream" {
+					if err := ensureStream(b.Context(), client, "bench", shards); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var res benchResult
+				for b.Loop() {
+					res, err = benchmark(b.Context(), client, benchConfig{
+						Stream: "bench", Producers: 4, RecordSize: 100, Batch: 500, Duration: 5 * time.Second, Read: true,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(res.Put.recordsPerSec(), "put-records/s")
+				b.ReportMetric(float64(res.Put.Latency.P99.Microseconds())/1000, "put-p99-ms")
+				b.ReportMetric(res.Read.recordsPerSec(), "read-records/s")
+			})
+		}
 	}
 }
 
@@ -67,7 +72,7 @@ func openDurableService(b *testing.B) kinesis.Service {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	br, err := broker.New(b.Context(), store, store, broker.Config{})
+	br, err := broker.New(b.Context(), store, store, broker.Config{ShardLimit: 10000})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,12 +121,11 @@ func (s *nullService) PutRecords(_ context.Context, _ kinesis.StreamRef, entries
 		if e.ExplicitHashKey != "" {
 			key, _ = kinesis.ParseHashKey(e.ExplicitHashKey)
 		}
-		for j, sh := range s.shards {
-			if sh.HashRange.Contains(key) {
-				n := s.counts[j].Add(1)
-				out[i] = kinesis.PutRecordResult{ShardID: sh.ID, SequenceNumber: kinesis.SequenceNumber{Epoch: sh.Epoch, MsgSeq: uint64(n)}.String()}
-			}
-		}
+		// The shards' ranges are in order: the last starting at or below key.
+		j := sort.Search(len(s.shards), func(j int) bool { return s.shards[j].HashRange.Start.Cmp(key) > 0 }) - 1
+		n := s.counts[j].Add(1)
+		sh := s.shards[j]
+		out[i] = kinesis.PutRecordResult{ShardID: sh.ID, SequenceNumber: kinesis.SequenceNumber{Epoch: sh.Epoch, MsgSeq: uint64(n)}.String()}
 	}
 	return out, nil
 }

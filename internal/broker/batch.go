@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// A stored message packs the records of one or more PutRecords calls bound
-// for one shard, so that the log's per-message cost (an fsync) is paid once
-// per batch rather than once per record:
+// A message of a shard's own log (the layout of servers before stream
+// logs, logmsg.go, which are still read) packs the records of one or more
+// PutRecords calls bound for one shard, so that the log's per-message cost
+// (an fsync) is paid once per batch rather than once per record:
 //
 //	byte     version (1)
 //	byte     flags (reserved, 0)

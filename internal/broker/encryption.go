@@ -30,11 +30,14 @@ import (
 //	[12]byte  nonce, random
 //	...       AES-256-GCM(uvarint record count | records as in batch.go), 16-byte tag
 //
+// A stream-log message (logmsg.go) is sealed the same way with version 4,
+// its body being the section table and the records.
+//
 // The additional authenticated data binds the message to its place: the
-// stream's id (unique per incarnation of a name), the shard's epoch
-// (unique across all shards ever) and the 26 header bytes before the
-// ciphertext. A message copied into another shard or stream, or with its
-// arrival time or key id changed, fails to open. The message sequence is
+// stream's id (unique per incarnation of a name), the log's epoch (unique
+// across all logs and shards ever) and the 26 header bytes before the
+// ciphertext. A message copied into another log or stream, or with its
+// arrival time, version or key id changed, fails to open. The message sequence is
 // assigned by the log after sealing, so it is not bound (see
 // docs/ARCHITECTURE.md). StopStreamEncryption only stops sealing new
 // messages; old data keys stay, so records written under them stay

@@ -8,19 +8,20 @@ import (
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
-// A reshard creates its children's logs before the compare-and-swap that
-// adds the children to the stream. If its server dies in between, those
-// logs belong to no shard. To find them without listing the log store,
-// the reshard first records their epochs in the stream's PendingLogs, and
-// its final compare-and-swap removes the record together with adding the
-// children (a failed reshard removes it after deleting the logs).
+// A rollover (streamlog.go: a reshard, or a stream's move to stream logs)
+// creates the stream's next log before the compare-and-swap that makes it
+// current. If its server dies in between, that log belongs to nobody. To
+// find it without listing the log store, the rollover first records its
+// epoch in the stream's PendingLogs, and its final compare-and-swap
+// removes the record together with installing the log (a failed rollover
+// removes it after deleting the log).
 //
 // The sweep (run by every broker's reaper, so also right after a start)
 // deletes the logs of entries older than Config.OrphanLogGrace in three
 // steps, each safe to repeat after a crash: mark the entry Swept (from
-// then on the reshard's own compare-and-swap fails, so it can never add
-// children whose logs are gone), delete the logs, drop the entry. A
-// deleted stream's pending logs go with its shards' logs.
+// then on the rollover's own compare-and-swap fails, so it can never
+// install a log that is gone), delete the logs, drop the entry. A deleted
+// stream's pending logs go with its other logs.
 
 // addPendingLogs records epochs as pending in the stream.
 func (b *Broker) addPendingLogs(ctx context.Context, name string, epochs []uint64) error {
@@ -46,7 +47,7 @@ func (b *Broker) dropPendingLogs(ctx context.Context, name string, epochs []uint
 	if err != nil && !errors.Is(err, errNoChange) {
 		var kerr *kinesis.Error
 		if !errors.As(err, &kerr) {
-			b.cfg.Logger.Warn("forget pending child logs; the sweep will", "stream", name, "epochs", epochs, "err", err)
+			b.cfg.Logger.Warn("forget pending logs; the sweep will", "stream", name, "epochs", epochs, "err", err)
 		}
 	}
 }
@@ -69,7 +70,7 @@ func removePending(s *kinesis.Stream, epochs []uint64) (found, swept bool) {
 	return false, false
 }
 
-// sweepPendingLogs deletes the logs of the stream's reshards that have
+// sweepPendingLogs deletes the logs of the stream's rollovers that have
 // been pending longer than the grace period.
 func (b *Broker) sweepPendingLogs(ctx context.Context, s *kinesis.Stream) {
 	now := b.cfg.Now()
@@ -97,18 +98,18 @@ func (b *Broker) sweepPendingLogs(ctx context.Context, s *kinesis.Stream) {
 	})
 	if err != nil {
 		if !errors.Is(err, errNoChange) && ctx.Err() == nil {
-			b.cfg.Logger.Warn("mark pending child logs swept", "stream", s.Name, "err", err)
+			b.cfg.Logger.Warn("mark pending logs swept", "stream", s.Name, "err", err)
 		}
 		return
 	}
 	for _, p := range swept {
 		for _, epoch := range p.Epochs {
 			if err := b.log.DeleteLog(ctx, logName(epoch)); err != nil {
-				b.cfg.Logger.Warn("delete orphan child log", "stream", s.Name, "log", logName(epoch), "err", err)
+				b.cfg.Logger.Warn("delete orphan log", "stream", s.Name, "log", logName(epoch), "err", err)
 				return
 			}
 		}
-		b.cfg.Logger.Info("deleted orphan child logs of an interrupted reshard", "stream", s.Name, "epochs", p.Epochs)
+		b.cfg.Logger.Info("deleted orphan logs of an interrupted rollover", "stream", s.Name, "epochs", p.Epochs)
 		b.dropPendingLogs(ctx, s.Name, p.Epochs)
 	}
 }

@@ -263,6 +263,10 @@ const (
 	maxBatchRecords = kinesis.MaxIndex + 1
 )
 
+// keptBufBytes is the largest message buffer an appender keeps while its
+// log is idle.
+const keptBufBytes = 256 << 10
+
 // appender coalesces concurrent appends to one stream log into single
 // messages: group commit. While one message is being stored, later
 // requests queue; the next message carries all of them, every shard's
@@ -343,6 +347,10 @@ func (a *appender) drain(ctx context.Context) {
 		a.mu.Lock()
 		if len(a.queue) == 0 {
 			a.writing = false
+			if cap(a.buf) > keptBufBytes {
+				// A burst's big buffer is not kept for an idle log.
+				a.buf, a.mb = nil, logMsgBuilder{}
+			}
 			a.mu.Unlock()
 			return
 		}
