@@ -4,6 +4,7 @@
 //	sluice stream create|list|describe|delete
 //	sluice put | tail | bench    write, follow and load-test any Kinesis endpoint
 //	sluice keys create|list      the server's encryption keyring
+//	sluice pipeline run|validate|list|query   pipelines from YAML files
 package main
 
 import (
@@ -49,6 +50,7 @@ func commands() []command {
 		{"tail", "follow every shard of a stream and print records", runTail},
 		{"bench", "load-test a Kinesis endpoint", runBench},
 		{"keys", "create or list the server's encryption keys", runKeys},
+		{"pipeline", "run, validate or list pipelines described in YAML files", runPipeline},
 	}
 }
 
