@@ -368,4 +368,3 @@ func runPipelineQuery(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	return queryDuckDB(ctx, pos[0], pos[1], env.stdout)
 }
-

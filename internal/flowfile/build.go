@@ -31,7 +31,7 @@ type Deps struct {
 	DynamoDB flow.DynamoDBAPI
 	// OpenDuckDB opens a DuckDB sink; nil in a binary built without
 	// DuckDB, where ErrNoDuckDB says how to get one.
-	OpenDuckDB func(context.Context, DuckDBSink) (flow.Sink, error)
+	OpenDuckDB  func(context.Context, DuckDBSink) (flow.Sink, error)
 	ErrNoDuckDB error
 	// Registerer receives the metrics sinks' gauges; nil makes a metrics
 	// sink an error (there would be nowhere to show them).
@@ -425,7 +425,7 @@ func (s *Spec) openAlert(d Deps, a *aggSpec, c *AlertSink) (flow.Sink, error) {
 	var opts []alert.Option
 	if target == "" {
 		// No webhook: print the notifications, for trying rules out.
-		target = "http://stdout.invalid/"
+		target = "http://stdout/"
 		opts = append(opts, alert.WithHTTPClient(&http.Client{Transport: &printTransport{w: d.Stdout}}))
 	} else if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("alert: webhook %q: want an http:// or https:// URL", target)

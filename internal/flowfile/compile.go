@@ -122,6 +122,9 @@ func syntaxError(err error) Error {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
+	if strings.Contains(msg, "mapping values are not allowed") {
+		msg += ` (a value that holds ": ", such as the expression a ? b : c, must be quoted: 'a ? b : c')`
+	}
 	return Error{Pos: Pos{line, 1}, Msg: "not valid YAML: " + msg}
 }
 
