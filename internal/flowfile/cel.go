@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,7 +149,15 @@ func (s *scope) compile(src string, costLimit uint64) (*program, []celError) {
 		for _, e := range iss.Errors() {
 			msg := e.Message
 			if name, ok := undeclared(msg); ok {
+				var known []string
+				for f := range s.fields {
+					known = append(known, f)
+				}
+				slices.Sort(known)
 				msg = fmt.Sprintf("undeclared reference to %s: not a field of the schema, a field set by map, or one of %s", name, builtinNames())
+				if c := closest(name, known); c != "" {
+					msg = fmt.Sprintf("undeclared reference to %s (did you mean %s?): not a field of the schema, a field set by map, or one of %s", name, c, builtinNames())
+				}
 			}
 			errs = append(errs, celError{e.Location.Line(), e.Location.Column() + 1, msg})
 		}

@@ -240,6 +240,7 @@ func (c *checker) check(f *File) *Spec {
 			c.errorf(fd.NamePos, "schema: %s is a built-in name (%s); read the field as record.%s", fd.Name, builtinNames(), fd.Name)
 		case !ok:
 			c.errorf(fd.Expr.Pos, "schema.%s: unknown type %q; want int, float, string, bool, timestamp or any", fd.Name, fd.Expr.Src)
+			fields[fd.Name] = cel.DynType // so that its uses are not reported too
 		default:
 			fields[fd.Name] = t.cel
 			s.schema = append(s.schema, schemaField{fd.Name, t})
@@ -548,7 +549,8 @@ func (c *checker) aggregate(sc *scope, ag Named, what string) (aggFunc, bool) {
 	if call.fn == "percentile" {
 		q, err := strconv.ParseFloat(strings.TrimSpace(call.args[1].text), 64)
 		if err != nil || !(q >= 0 && q <= 1) {
-			line, col := lineCol(e.Src, call.args[1].off)
+			text := call.args[1].text
+			line, col := lineCol(e.Src, call.args[1].off+len(text)-len(strings.TrimLeft(text, " \t\n")))
 			c.errorf(e.exprPos(c.src, line, col), "%s: the quantile %q: want a number from 0 to 1 (0.99 for p99)", what, strings.TrimSpace(call.args[1].text))
 			return aggFunc{}, false
 		}
