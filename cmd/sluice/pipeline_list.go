@@ -131,6 +131,12 @@ func readPipelineGraph(ctx context.Context, api scanAPI, table string, now time.
 				}
 			}
 			p.Sinks = unionSorted(p.Sinks, attrL(it["sinks"]))
+			for _, sk := range attrL(it["sinks"]) {
+				// A stream sink's stream is an edge of the graph.
+				if st, ok := streamSink(sk); ok {
+					p.Outputs = unionSorted(p.Outputs, []string{st})
+				}
+			}
 			w := listedWorker{ID: attrS(it["worker"])}
 			if hb, ok := attrN(it["heartbeatMillis"]); ok {
 				w.HeartbeatAgeMillis = max(0, now.UnixMilli()-int64(hb))
@@ -167,7 +173,9 @@ func readPipelineGraph(ctx context.Context, api scanAPI, table string, now time.
 			g.Edges = append(g.Edges, graphEdge{"pipeline:" + p.Name, "stream:" + o})
 		}
 		for _, s := range p.Sinks {
-			g.Edges = append(g.Edges, graphEdge{"pipeline:" + p.Name, "sink:" + s})
+			if _, ok := streamSink(s); !ok {
+				g.Edges = append(g.Edges, graphEdge{"pipeline:" + p.Name, "sink:" + s})
+			}
 		}
 	}
 	return g, nil
@@ -245,9 +253,24 @@ func printPipelineGraph(w io.Writer, g *pipelineGraph) {
 		for _, o := range p.Outputs {
 			to = append(to, "stream "+o)
 		}
-		to = append(to, p.Sinks...)
+		for _, s := range p.Sinks {
+			if _, ok := streamSink(s); !ok {
+				to = append(to, s)
+			}
+		}
 		fmt.Fprintf(w, "  %s → %s → %s\n", strings.Join(p.Sources, ", "), p.Name, strings.Join(to, ", "))
 	}
+}
+
+// streamSink returns the stream of a stream sink's registry name
+// ("stream:NAME#table").
+func streamSink(sink string) (string, bool) {
+	rest, ok := strings.CutPrefix(sink, "stream:")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, "#")
+	return name, name != ""
 }
 
 func fmtLag(ms int64) string {
