@@ -150,6 +150,10 @@ var sinkKinds = []string{"duckdb", "postgres", "parquet", "stream", "metrics", "
 
 func (s *Sink) decodeNode(d *decoder, n *yaml.Node, path string) {
 	s.Pos = posOf(n)
+	if n.Kind == yaml.ScalarNode && n.Value == "metrics" {
+		s.Metrics = &MetricsSink{Pos: posOf(n)} // the one sink with nothing to set
+		return
+	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
 		d.errorf(posOf(n), "%s: want one sink, a mapping with one key of %s (e.g. duckdb: results.duckdb), got %s",
 			path, joinOr(sinkKinds), kindName(n))
