@@ -31,14 +31,27 @@ var duckBin struct {
 // and fails under CI=true, where .ci/run installs them.
 func sluiceDuckDB(t *testing.T) string {
 	t.Helper()
-	out, _ := exec.Command(goTool(), "env", "CGO_ENABLED").Output()
-	_, gxx := exec.LookPath("g++")
-	if strings.TrimSpace(string(out)) != "1" || gxx != nil {
+	if !cgoAvailable() {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("cgo or g++ missing, and CI=true: .ci/run must install gcc and g++")
 		}
 		t.Skip("a sluice with DuckDB needs cgo and g++ (Debian's gcc and g++)")
 	}
+	path, err := buildDuckDBSluice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func cgoAvailable() bool {
+	out, _ := exec.Command(goTool(), "env", "CGO_ENABLED").Output()
+	_, gxx := exec.LookPath("g++")
+	return strings.TrimSpace(string(out)) == "1" && gxx == nil
+}
+
+// buildDuckDBSluice builds sluice with -tags duckdb, once per test binary.
+func buildDuckDBSluice() (string, error) {
 	duckBin.once.Do(func() {
 		duckBin.path = filepath.Join(filepath.Dir(sluiceBin), "sluice-duckdb")
 		args := []string{"build", "-buildvcs=false", "-tags", "duckdb", "-o", duckBin.path, "github.com/sluicehq/sluice/cmd/sluice"}
@@ -46,10 +59,7 @@ func sluiceDuckDB(t *testing.T) string {
 			duckBin.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, b)
 		}
 	})
-	if duckBin.err != nil {
-		t.Fatal(duckBin.err)
-	}
-	return duckBin.path
+	return duckBin.path, duckBin.err
 }
 
 // TestPipelineExample_Clickstream runs examples/clickstream/pipeline.yaml:

@@ -133,12 +133,13 @@ func runPipelineValidate(ctx context.Context, env *cmdEnv, args []string) error 
 		return err
 	}
 	b.Close()
-	// With an endpoint named on the command line, the sources must exist.
+	// With an endpoint named on the command line, the streams read and
+	// the streams written (which the pipeline does not create) must exist.
 	if isFlagSet(fs, "endpoint") {
-		for _, src := range spec.File.Sources {
-			name, arn := streamRef(src.S)
+		for _, ref := range spec.Streams() {
+			name, arn := streamRef(ref.Name)
 			if _, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name, StreamARN: arn}); err != nil {
-				return fmt.Errorf("%s:%d:%d: sources: stream %s: %w", pos[0], src.Pos.Line, src.Pos.Col, src.S, err)
+				return fmt.Errorf("%s:%d:%d: %s: stream %s: %w", pos[0], ref.Pos.Line, ref.Pos.Col, ref.What, ref.Name, err)
 			}
 		}
 	}

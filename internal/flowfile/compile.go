@@ -748,3 +748,31 @@ func (k *Sink) kind() string {
 	}
 	return "?"
 }
+
+// StreamRef is a stream a file names that must exist before it runs.
+type StreamRef struct {
+	Name string
+	What string // sources, outputs[0].stream, aggregations[0].sinks[1].stream
+	Pos  Pos
+}
+
+// Streams lists the streams the pipeline reads and the streams it writes
+// that it does not create (outputs and stream sinks; the late, repartition
+// and dead-letter streams are created when missing).
+func (s *Spec) Streams() []StreamRef {
+	var out []StreamRef
+	for _, src := range s.File.Sources {
+		out = append(out, StreamRef{src.S, "sources", src.Pos})
+	}
+	for i, o := range s.File.Outputs {
+		out = append(out, StreamRef{o.Stream.S, fmt.Sprintf("outputs[%d].stream", i), o.Stream.Pos})
+	}
+	for i, a := range s.File.Aggregations {
+		for j, k := range a.Sinks {
+			if k.Stream != nil {
+				out = append(out, StreamRef{k.Stream.Stream.S, fmt.Sprintf("aggregations[%d].sinks[%d].stream", i, j), k.Stream.Stream.Pos})
+			}
+		}
+	}
+	return out
+}
