@@ -51,6 +51,8 @@ settings: {repartition_shards: 1}   # one stage-2 shard writes each window's row
 //
 //	eval "$(bash .ci/start-postgres)"   # for the postgres case; durable: no --fast
 //	go test ./e2e -run '^$' -bench BenchmarkPipelineRun_WindowLatency -benchtime 1x
+//
+// (SLUICE_DUCKDB_BIN=path uses a sluice built with -tags duckdb already.)
 func BenchmarkPipelineRun_WindowLatency(b *testing.B) {
 	for _, sink := range []string{"duckdb", "postgres"} {
 		b.Run(sink, func(b *testing.B) {
@@ -99,7 +101,7 @@ func windowLatency(b *testing.B, bin, sink, dsn string, run int) {
 	os.WriteFile(file, []byte(strings.NewReplacer("PIPELINE", name, "SINK", sinkLine).Replace(latencyFile)), 0o644)
 	cmd := exec.CommandContext(ctx, bin, "pipeline", "run", file, "--endpoint", s.Endpoint, "--report-interval", "0", "--metrics-addr", "127.0.0.1:0")
 	cmd.Env = append(cliEnv(b), "SLUICE_TEST_POSTGRES_DSN="+dsn)
-	stderr := &tailBuffer{}
+	stderr := &tailBuffer{max: 1 << 20}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

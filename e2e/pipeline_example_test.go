@@ -50,8 +50,12 @@ func cgoAvailable() bool {
 	return strings.TrimSpace(string(out)) == "1" && gxx == nil
 }
 
-// buildDuckDBSluice builds sluice with -tags duckdb, once per test binary.
+// buildDuckDBSluice builds sluice with -tags duckdb, once per test binary,
+// or takes the one $SLUICE_DUCKDB_BIN names (for benchmarks run again).
 func buildDuckDBSluice() (string, error) {
+	if p := os.Getenv("SLUICE_DUCKDB_BIN"); p != "" {
+		return p, nil
+	}
 	duckBin.once.Do(func() {
 		duckBin.path = filepath.Join(filepath.Dir(sluiceBin), "sluice-duckdb")
 		args := []string{"build", "-buildvcs=false", "-tags", "duckdb", "-o", duckBin.path, "github.com/sluicehq/sluice/cmd/sluice"}
@@ -85,7 +89,7 @@ func TestPipelineExample_Clickstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &tailBuffer{}
+	stderr := &tailBuffer{max: 1 << 20}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

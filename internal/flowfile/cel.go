@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -440,17 +441,7 @@ func convertField(g any, t fieldType) (any, error) {
 	return toColumn(g, t.flow)
 }
 
-func validIdent(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// identRe is a name the sinks can use as a column or table: flow's rule.
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+func validIdent(s string) bool { return identRe.MatchString(s) }
