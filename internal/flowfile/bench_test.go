@@ -190,11 +190,10 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 	run := 0
 	for b.Loop() {
 		run++
-		r, c := measure(yaml(run))
-		yRate, yCPU = yRate+r, yCPU+c
-		r, c = measure(golang(run))
-		gRate, gCPU = gRate+r, gCPU+c
-		b.Logf("run %d: file %.0f records/s %.2f cpu-µs/record; Go %.0f records/s %.2f cpu-µs/record", run, yRate/float64(run), yCPU/float64(run), gRate/float64(run), gCPU/float64(run))
+		yr, yc := measure(yaml(run))
+		gr, gc := measure(golang(run))
+		yRate, yCPU, gRate, gCPU = yRate+yr, yCPU+yc, gRate+gr, gCPU+gc
+		b.Logf("run %d: file %.0f records/s %.2f cpu-µs/record; Go %.0f records/s %.2f cpu-µs/record", run, yr, yc, gr, gc)
 	}
 	k := float64(run)
 	b.ReportMetric(yRate/k, "file-records/s")
