@@ -16,8 +16,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/kinesis"
-	"github.com/sluicehq/sluice/internal/sigv4"
 )
 
 // TargetPrefix starts the X-Amz-Target of every DynamoDB request.
@@ -55,6 +55,18 @@ type Options struct {
 	CreateDelay time.Duration
 	// Logger receives internal errors. Nil discards.
 	Logger *slog.Logger
+	// Auth authenticates and authorizes requests. Nil checks only that
+	// a signature is present, as emulators do, and allows everything.
+	Auth Guard
+}
+
+// Guard verifies a request's signature once its body is read, returning
+// the context (carrying the caller) the operation runs in, and decides
+// whether the caller may take an action (dynamodb:<Operation>) on a
+// resource (a table ARN, or "*"). Errors are *kinesis.Error.
+type Guard interface {
+	Authenticate(r *http.Request, action string, body []byte) (context.Context, error)
+	Authorize(ctx context.Context, action, resource, resourcePolicy string) error
 }
 
 // Handler answers DynamoDB API requests (JSON 1.0) from a Store.
@@ -96,8 +108,9 @@ var operations = map[string]operation{
 }
 
 // ServeHTTP answers one request. Checks run in DynamoDB's order: method
-// and Content-Type, X-Amz-Target, authentication presence, body, then the
-// operation (decoding, validation, the store).
+// and Content-Type, X-Amz-Target, the body (size, then JSON), the
+// signature, authorization, then the operation (decoding, validation,
+// the store).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", requestID())
 	out, err := h.serve(r)
@@ -119,12 +132,10 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if r.Method != http.MethodPost || (ct != "application/x-amz-json-1.0" && ct != "application/json") {
 		return nil, serviceError("UnknownOperationException", "")
 	}
-	op, ok := operations[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)]
+	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+	op, ok := operations[name]
 	if !ok || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix) {
 		return nil, serviceError("UnknownOperationException", "")
-	}
-	if err := checkAuth(r); err != nil {
-		return nil, err
 	}
 	if r.ContentLength > maxBody {
 		return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
@@ -140,27 +151,64 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) || bytes.TrimSpace(body)[0] != '{' {
 		return nil, serializationError()
 	}
-	return op(h, r.Context(), body)
-}
-
-// checkAuth checks that a request carries a SigV4 signature, as emulators
-// do: the parts must be present; nothing is verified. DynamoDB, unlike
-// Kinesis, takes an Authorization header of another scheme as missing.
-func checkAuth(r *http.Request) error {
-	if auth := r.Header.Get("Authorization"); auth != "" && !strings.HasPrefix(strings.TrimSpace(auth), "AWS4-") {
-		if _, hasQuery := r.URL.Query()["X-Amz-Algorithm"]; !hasQuery {
-			return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+	ctx, err := h.authenticate(r, name, body)
+	if err != nil {
+		return nil, err
+	}
+	if h.opts.Auth != nil {
+		if resource := h.resource(name, body); resource != "" {
+			if err := h.opts.Auth.Authorize(ctx, "dynamodb:"+name, resource, ""); err != nil {
+				return nil, fromAuthError(err)
+			}
 		}
 	}
-	switch problem, msg := sigv4.Check(r); problem {
-	case sigv4.BothForms:
-		return serviceError("InvalidSignatureException", msg)
-	case sigv4.Missing:
-		return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
-	case sigv4.Incomplete:
-		return serviceError("IncompleteSignatureException", msg)
+	return op(h, ctx, body)
+}
+
+// resource is the ARN an operation is authorized on: its table's, or "*"
+// for ListTables. "" when the request names no table: the operation then
+// refuses it.
+func (h *Handler) resource(op string, body []byte) string {
+	if op == "ListTables" {
+		return "*"
 	}
-	return nil
+	var in struct{ TableName string }
+	if json.Unmarshal(body, &in) != nil || in.TableName == "" {
+		return ""
+	}
+	if strings.HasPrefix(in.TableName, "arn:") {
+		return in.TableName
+	}
+	return "arn:aws:dynamodb:" + h.opts.Region + ":" + h.opts.Account + ":table/" + in.TableName
+}
+
+// authenticate checks the request's signature: verified by the Guard when
+// there is one, else only present. DynamoDB, unlike Kinesis, takes an
+// Authorization header of another scheme as missing.
+func (h *Handler) authenticate(r *http.Request, op string, body []byte) (context.Context, error) {
+	if a := r.Header.Get("Authorization"); a != "" && !strings.HasPrefix(strings.TrimSpace(a), "AWS4-") {
+		if _, hasQuery := r.URL.Query()["X-Amz-Algorithm"]; !hasQuery {
+			return nil, serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+		}
+	}
+	if h.opts.Auth == nil {
+		return r.Context(), fromAuthError(auth.CheckPresence(r))
+	}
+	ctx, err := h.opts.Auth.Authenticate(r, "dynamodb:"+op, body)
+	return ctx, fromAuthError(err)
+}
+
+// fromAuthError turns an authentication or authorization error into
+// DynamoDB's shape: the front end's exceptions, in its words.
+func fromAuthError(err error) error {
+	var ke *kinesis.Error
+	if !errors.As(err, &ke) {
+		return err
+	}
+	if ke.Code == kinesis.ErrMissingAuthToken {
+		return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+	}
+	return serviceError(string(ke.Code), ke.Message)
 }
 
 func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) {

@@ -5,16 +5,19 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
@@ -33,6 +36,13 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Pprof serves Go profiles under /debug/pprof/.
+	Pprof bool
+	// Auth authenticates and authorizes every request, and guards
+	// /metrics, /debug/pprof and the console. Nil: an open server (a
+	// signature must be present, nothing is verified), stored resource
+	// policies still enforced.
+	Auth *auth.Gate
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
@@ -80,13 +90,26 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
+	region, account := cmp.Or(bc.Region, "us-east-1"), cmp.Or(bc.AccountID, "000000000000")
+	gate := c.Auth
+	if gate == nil {
+		gate = auth.New(auth.Options{Region: region, Account: account, Audit: logger.With("component", "audit")})
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", gate.Protect(auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if c.Pprof {
+		mux.Handle("GET /debug/pprof/", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Trace)))
+	}
+	mux.Handle(auth.LoginPath, gate.Login())
+	mux.Handle(auth.LogoutPath, gate.Login())
 	mux.Handle("/", byTarget{
-		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
-		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
+		kinesis: httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
+		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
+			Region: region, Account: account}),
 	})
-	return &Server{store: store, broker: b, handler: mux}, nil
+	return &Server{store: store, broker: b, handler: gate.CheckHost(mux)}, nil
 }
 
 // DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
@@ -105,8 +128,9 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.kinesis.ServeHTTP(w, r)
 }
 
-// Handler serves the Kinesis and DynamoDB APIs on every path and
-// Prometheus metrics on GET /metrics.
+// Handler serves the Kinesis and DynamoDB APIs on every path, Prometheus
+// metrics on GET /metrics, profiles under /debug/pprof/ when asked, and
+// the console's sign-in under /auth/; every request's Host is checked.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
