@@ -302,8 +302,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) 
 // checks the rest.
 func wellFormed(c codec, body []byte) bool {
 	if _, ok := c.(cborCodec); ok {
-		m := bytes.TrimPrefix(body, []byte{0xd9, 0xd9, 0xf7})                    // the self-describe tag
-		return cborDecMode.Wellformed(body) == nil && len(m) > 0 && m[0]>>5 == 5 // major type 5: map
+		// A map (major type 5), perhaps after the self-describe tag.
+		m := bytes.TrimPrefix(body, []byte{0xd9, 0xd9, 0xf7})
+		return cborDecMode.Wellformed(body) == nil && len(m) > 0 && m[0]>>5 == 5
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(body)
