@@ -183,9 +183,22 @@ func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
 
 func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {
 	start := time.Now()
+	creds, err := loadCredentials(c.auth, c.accountID)
+	if err != nil {
+		return err
+	}
+	var addrs []net.Addr
+	if !c.auth.tlsOnly {
+		addrs = append(addrs, literalAddr(c.addr))
+	}
+	if c.tlsCert != "" || c.tlsSelfSigned {
+		addrs = append(addrs, literalAddr(c.tlsAddr))
+	}
+	if err := checkExposure(c.auth, creds == nil, addrs...); err != nil {
+		return err
+	}
 	// Listen first: a taken port should not cost opening the store.
 	var ln net.Listener
-	var err error
 	if !c.auth.tlsOnly {
 		if ln, err = net.Listen("tcp", c.addr); err != nil {
 			return fmt.Errorf("listen: %w", err)
@@ -204,11 +217,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
-	creds, err := loadCredentials(c.auth, c.accountID)
-	if err != nil {
-		return err
-	}
-	if err := checkExposure(c.auth, creds == nil, ln, tlsLn); err != nil {
+	if err := checkExposure(c.auth, creds == nil, listenerAddrs(ln, tlsLn)...); err != nil {
 		return err
 	}
 	gate := auth.New(auth.Options{

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,22 +69,49 @@ func loadCredentials(c authConfig, account string) (*auth.Config, error) {
 }
 
 // checkExposure refuses to serve an open server on an address other than
-// loopback unless told --insecure.
-func checkExposure(c authConfig, open bool, listeners ...net.Listener) error {
+// loopback unless told --insecure. It is called with the addresses to
+// listen on before listening (an IP or an empty host settles it without
+// binding), then with the listeners (a host name resolved).
+func checkExposure(c authConfig, open bool, addrs ...net.Addr) error {
 	if !open || c.insecure {
 		return nil
 	}
-	for _, ln := range listeners {
-		if ln == nil {
-			continue
-		}
-		if !isLoopback(ln.Addr()) {
+	for _, a := range addrs {
+		if a != nil && !isLoopback(a) {
 			return fmt.Errorf("refusing to serve on %s without credentials: anyone who can reach it could read, write and delete every stream. "+
 				"Give --credentials FILE (or %s and %s), serve on 127.0.0.1, or pass --insecure to serve it open anyway",
-				ln.Addr(), envRootKeyID, envRootSecret)
+				a, envRootKeyID, envRootSecret)
 		}
 	}
 	return nil
+}
+
+// literalAddr is hostPort as a TCP address when its host is an IP or
+// empty (every interface), nil for a name (known only once resolved).
+func literalAddr(hostPort string) net.Addr {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return nil
+	}
+	p, _ := strconv.Atoi(port)
+	if host == "" {
+		return &net.TCPAddr{IP: net.IPv6unspecified, Port: p}
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return &net.TCPAddr{IP: ip, Port: p}
+	}
+	return nil
+}
+
+// listenerAddrs are the addresses of the listeners that exist.
+func listenerAddrs(lns ...net.Listener) []net.Addr {
+	var out []net.Addr
+	for _, ln := range lns {
+		if ln != nil {
+			out = append(out, ln.Addr())
+		}
+	}
+	return out
 }
 
 func isLoopback(a net.Addr) bool {

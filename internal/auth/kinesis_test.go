@@ -49,7 +49,10 @@ func TestKinesis_ActionsAndResources(t *testing.T) {
 		}},
 		{"DeleteStream", ordersARN, func(ctx context.Context) error { return svc.DeleteStream(ctx, byARN, false) }},
 		{"DescribeStream", ordersARN, func(ctx context.Context) error { _, err := svc.DescribeStream(ctx, orders); return err }},
-		{"ListStreams", "*", func(ctx context.Context) error { _, err := svc.ListStreams(ctx, kinesis.ListStreamsInput{}); return err }},
+		{"ListStreams", "*", func(ctx context.Context) error {
+			_, err := svc.ListStreams(ctx, kinesis.ListStreamsInput{})
+			return err
+		}},
 		{"ListShards", ordersARN, func(ctx context.Context) error {
 			_, err := svc.ListShards(ctx, kinesis.ListShardsInput{Stream: orders})
 			return err
