@@ -337,3 +337,19 @@ func TestHandler_JSON10Envelope(t *testing.T) {
 		t.Fatalf("got %d %s, want 200 %s", rec.Code, rec.Body, want)
 	}
 }
+
+// The Authorization header an IncompleteSignatureException quotes back to
+// its caller never reaches the log, even at debug level.
+func TestHandler_NoAuthorizationInLog(t *testing.T) {
+	var logs strings.Builder
+	h := New(newFakeService(), Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	r := newRequest("ListStreams", "{}")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Sig=0123456789abcdef")
+	got := readError(t, serve(h, r))
+	if got.Code != "IncompleteSignatureException" || !strings.Contains(got.Message, "Sig=0123456789abcdef") {
+		t.Fatalf("got %+v", got)
+	}
+	if strings.Contains(logs.String(), "0123456789abcdef") || !strings.Contains(logs.String(), "Authorization=(redacted)") {
+		t.Fatalf("log: %s", logs.String())
+	}
+}
