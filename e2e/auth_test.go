@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -386,5 +387,45 @@ func TestAuth_Reload(t *testing.T) {
 	}
 	if _, err := clientAs(s, newKey).ListStreams(t.Context(), &kinesis.ListStreamsInput{}); err != nil {
 		t.Fatalf("after a broken file: %v", err)
+	}
+}
+
+// The AWS CLI (botocore's signer, another implementation than the Go
+// SDK's) against an authenticating server: the right key works, a wrong
+// one gets AWS's error, a denied call AWS's words.
+func TestAuth_AWSCLI(t *testing.T) {
+	awsBin, err := exec.LookPath("aws")
+	if err != nil {
+		missingTool(t, "the aws CLI", ".ci/run installs Debian's awscli")
+	}
+	t.Parallel()
+	s, _ := startAuthServer(t)
+	env := func(creds aws.Credentials) []string {
+		var out []string
+		for _, kv := range cliEnv(t) {
+			if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+				out = append(out, kv)
+			}
+		}
+		return append(out, "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey)
+	}
+	cli := func(creds aws.Credentials, args ...string) (string, error) {
+		stdout, stderr, err := tryCmd(t, env(creds), "", awsBin, append([]string{"--endpoint-url", s.Endpoint, "--output", "json", "kinesis"}, args...)...)
+		return stdout + stderr, err
+	}
+	if out, err := cli(rootKey, "create-stream", "--stream-name", "cli", "--shard-count", "1"); err != nil {
+		t.Fatalf("create-stream as root: %v\n%s", err, out)
+	}
+	if out, err := cli(rootKey, "describe-stream-summary", "--stream-name", "cli"); err != nil || !strings.Contains(out, `"StreamName": "cli"`) {
+		t.Fatalf("describe-stream-summary as root: %v\n%s", err, out)
+	}
+	out, err := cli(aws.Credentials{AccessKeyID: rootKey.AccessKeyID, SecretAccessKey: "guess"}, "list-streams")
+	if err == nil || !strings.Contains(out, "InvalidSignatureException") || !strings.Contains(out, "The request signature we calculated does not match") {
+		t.Errorf("wrong secret: %v\n%s", err, out)
+	}
+	out, err = cli(writerKey, "delete-stream", "--stream-name", "cli")
+	if err == nil || !strings.Contains(out, "AccessDeniedException") ||
+		!strings.Contains(out, "User: arn:aws:iam::000000000000:user/writer is not authorized to perform: kinesis:DeleteStream on resource: arn:aws:kinesis:us-east-1:000000000000:stream/cli") {
+		t.Errorf("writer delete-stream: %v\n%s", err, out)
 	}
 }
