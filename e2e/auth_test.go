@@ -123,25 +123,19 @@ func TestAuth_Signatures(t *testing.T) {
 		"InvalidSignatureException", "Signature not yet current: ")
 
 	// Presigned query parameters with garbage values, and none at all.
-	post := func(query string) (int, string) {
-		r, _ := http.NewRequest(http.MethodPost, s.Endpoint+"/?"+query, strings.NewReader(`{"StreamName":"orders","PartitionKey":"k","Data":"eA=="}`))
-		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
-		r.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecord")
-		resp, err := s.http.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+	post := func(query string) rawResponse {
+		return s.post(t, "PutRecord", `{"StreamName":"orders","PartitionKey":"k","Data":"eA=="}`, func(r *http.Request) {
+			r.Header.Del("Authorization")
+			r.URL.RawQuery = query
+		})
 	}
 	for query, want := range map[string]string{
 		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDROOTE2E/20260101/us-east-1/kinesis/aws4_request&X-Amz-Signature=" + strings.Repeat("0", 64) + "&X-Amz-SignedHeaders=host&X-Amz-Date=" + time.Now().UTC().Format("20060102T150405Z"): "InvalidSignatureException",
 		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=garbage&X-Amz-Signature=garbage&X-Amz-SignedHeaders=garbage&X-Amz-Date=garbage":                                                                                                         "IncompleteSignatureException",
 		"": "MissingAuthenticationTokenException",
 	} {
-		if code, body := post(query); code != 400 || !strings.Contains(body, `"__type":"`+want+`"`) {
-			t.Errorf("presigned %q: %d %s, want 400 %s", query, code, body, want)
+		if r := post(query); r.status != 400 || r.errType != want {
+			t.Errorf("presigned %q: %d %s %s, want 400 %s", query, r.status, r.errType, r.message, want)
 		}
 	}
 	// The records that were refused were not stored.
