@@ -149,7 +149,7 @@ func TestAuth_Policies(t *testing.T) {
 	s, _ := startAuthServer(t)
 	root, writer := clientAs(s, rootKey), clientAs(s, writerKey)
 	createStream(t, root, "orders", 1)
-	createStream(t, root, "payroll", 1)
+	createStream(t, root, "payroll", 2)
 	ctx := t.Context()
 
 	// Allowed and denied by the writer's identity policy.
@@ -179,6 +179,14 @@ func TestAuth_Policies(t *testing.T) {
 	_, err = writer.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(it)})
 	wantAPIError(t, "writer GetRecords", err, "AccessDeniedException",
 		"User: arn:aws:iam::000000000000:user/writer is not authorized to perform: kinesis:GetRecords on resource: arn:aws:kinesis:us-east-1:000000000000:stream/orders")
+	// So is a later page of ListShards, on the stream its token names.
+	page, err := root.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("payroll"), MaxResults: aws.Int32(1)})
+	if err != nil || page.NextToken == nil {
+		t.Fatalf("ListShards: %v", err)
+	}
+	_, err = writer.ListShards(ctx, &kinesis.ListShardsInput{NextToken: page.NextToken})
+	wantAPIError(t, "writer ListShards page", err, "AccessDeniedException",
+		"User: arn:aws:iam::000000000000:user/writer is not authorized to perform: kinesis:ListShards on resource: arn:aws:kinesis:us-east-1:000000000000:stream/payroll")
 	// A stream that does not exist is refused before it is looked for.
 	_, err = writer.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("nope")})
 	wantAPIError(t, "writer DescribeStreamSummary nope", err, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/writer")

@@ -344,5 +344,5 @@ func signedPutRecords(b *testing.B, body []byte, at time.Time) *http.Request {
 type noPolicies struct{}
 
 func (noPolicies) ResourcePolicy(context.Context, string) (string, error)  { return "", nil }
-func (noPolicies) IteratorStream(string) (string, bool)                    { return "", false }
+func (noPolicies) TokenStream(string) (string, bool)                       { return "", false }
 func (noPolicies) ConsumerARN(context.Context, kinesis.ConsumerRef) string { return "" }

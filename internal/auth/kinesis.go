@@ -13,9 +13,9 @@ type KinesisResources interface {
 	// ResourcePolicy returns the policy attached to the stream or consumer
 	// arn names; "" when none, or when there is no such resource.
 	ResourcePolicy(ctx context.Context, arn string) (string, error)
-	// IteratorStream names the stream a shard iterator reads, if the
-	// iterator is genuine.
-	IteratorStream(iterator string) (string, bool)
+	// TokenStream names the stream a shard iterator reads, or a ListShards
+	// NextToken pages through, if the token is genuine.
+	TokenStream(token string) (string, bool)
 	// ConsumerARN returns the ARN of the consumer ref names, "" if none.
 	ConsumerARN(ctx context.Context, ref kinesis.ConsumerRef) string
 }
@@ -124,7 +124,11 @@ func (k *kinesisGate) ListStreams(ctx context.Context, in kinesis.ListStreamsInp
 }
 
 func (k *kinesisGate) ListShards(ctx context.Context, in kinesis.ListShardsInput) (kinesis.ListShardsOutput, error) {
-	if err := k.check(ctx, "ListShards", k.streamARN(in.Stream)); err != nil {
+	resource := k.streamARN(in.Stream)
+	if name, ok := k.res.TokenStream(in.NextToken); ok && resource == "" {
+		resource = k.streamARN(kinesis.StreamRef{Name: name}) // a later page
+	}
+	if err := k.check(ctx, "ListShards", resource); err != nil {
 		return kinesis.ListShardsOutput{}, err
 	}
 	return k.svc.ListShards(ctx, in)
@@ -147,7 +151,7 @@ func (k *kinesisGate) GetShardIterator(ctx context.Context, in kinesis.GetShardI
 func (k *kinesisGate) GetRecords(ctx context.Context, iterator string, limit int) (kinesis.GetRecordsOutput, error) {
 	// An iterator that is not genuine reads nothing: the service refuses it.
 	resource := ""
-	if name, ok := k.res.IteratorStream(iterator); ok {
+	if name, ok := k.res.TokenStream(iterator); ok {
 		resource = k.streamARN(kinesis.StreamRef{Name: name})
 	}
 	if err := k.check(ctx, "GetRecords", resource); err != nil {

@@ -19,7 +19,7 @@ func (f fakeResources) ResourcePolicy(_ context.Context, arn string) (string, er
 	return f.policies[arn], nil
 }
 
-func (f fakeResources) IteratorStream(it string) (string, bool) {
+func (f fakeResources) TokenStream(it string) (string, bool) {
 	s, ok := f.iterators[it]
 	return s, ok
 }
@@ -55,6 +55,10 @@ func TestKinesis_ActionsAndResources(t *testing.T) {
 		}},
 		{"ListShards", ordersARN, func(ctx context.Context) error {
 			_, err := svc.ListShards(ctx, kinesis.ListShardsInput{Stream: orders})
+			return err
+		}},
+		{"ListShards", ordersARN, func(ctx context.Context) error {
+			_, err := svc.ListShards(ctx, kinesis.ListShardsInput{NextToken: "it-orders"})
 			return err
 		}},
 		{"PutRecords", ordersARN, func(ctx context.Context) error { _, err := svc.PutRecords(ctx, orders, nil); return err }},

@@ -32,14 +32,17 @@ func (b *Broker) ResourcePolicy(ctx context.Context, arn string) (string, error)
 	return *policy, nil
 }
 
-// IteratorStream returns the name of the stream a shard iterator reads,
-// if it is one this server's secret signed (expired or not).
-func (b *Broker) IteratorStream(iterator string) (string, bool) {
-	t, err := b.tokens.decodeIterator(iterator)
-	if err != nil {
-		return "", false
+// TokenStream returns the name of the stream a shard iterator reads, or a
+// ListShards NextToken pages through, if this server's secret signed it
+// (an iterator expired or not).
+func (b *Broker) TokenStream(token string) (string, bool) {
+	if t, err := b.tokens.decodeIterator(token); err == nil {
+		return t.StreamName, true
 	}
-	return t.StreamName, true
+	if t, err := b.decodePageToken(token, pageShards); err == nil {
+		return t.Stream, true
+	}
+	return "", false
 }
 
 // ConsumerARN returns the ARN of the consumer ref names by its stream's
