@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // The credentials of the authenticating server: the root user, a writer
@@ -429,5 +432,63 @@ func TestAuth_AWSCLI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "AccessDeniedException") ||
 		!strings.Contains(out, "User: arn:aws:iam::000000000000:user/writer is not authorized to perform: kinesis:DeleteStream on resource: arn:aws:kinesis:us-east-1:000000000000:stream/cli") {
 		t.Errorf("writer delete-stream: %v\n%s", err, out)
+	}
+}
+
+// CBOR requests, as the Java SDK and the KCL send them, are verified the
+// same way; UNSIGNED-PAYLOAD (which the Java SDK may send over TLS) is
+// accepted; errors come back in CBOR.
+func TestAuth_CBOR(t *testing.T) {
+	t.Parallel()
+	s, _ := startAuthServer(t)
+	createStream(t, clientAs(s, rootKey), "orders-java", 1)
+	send := func(creds aws.Credentials, payloadHash func([]byte) string, tamper bool) (int, map[string]any) {
+		body, err := cbor.Marshal(map[string]any{"StreamName": "orders-java", "PartitionKey": "k", "Data": []byte{0, 1, 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.Endpoint+"/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-amz-cbor-1.1")
+		r.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecord")
+		hash := payloadHash(body)
+		if hash == "UNSIGNED-PAYLOAD" {
+			r.Header.Set("X-Amz-Content-Sha256", hash)
+		}
+		if err := v4.NewSigner().SignHTTP(t.Context(), creds, r, hash, "kinesis", testRegion, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if tamper {
+			body[len(body)-1] ^= 1
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := s.http.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if err := cbor.Unmarshal(b, &out); err != nil {
+			t.Fatalf("answer %x is not CBOR: %v", b, err)
+		}
+		return resp.StatusCode, out
+	}
+	sha := func(b []byte) string { sum := sha256.Sum256(b); return hex.EncodeToString(sum[:]) }
+	unsigned := func([]byte) string { return "UNSIGNED-PAYLOAD" }
+	if code, out := send(rootKey, sha, false); code != 200 || out["SequenceNumber"] == nil {
+		t.Fatalf("signed CBOR: %d %v", code, out)
+	}
+	if code, out := send(rootKey, unsigned, false); code != 200 {
+		t.Fatalf("UNSIGNED-PAYLOAD: %d %v", code, out)
+	}
+	if code, out := send(rootKey, sha, true); code != 400 || out["__type"] != "InvalidSignatureException" {
+		t.Fatalf("CBOR body changed after signing: %d %v", code, out)
+	}
+	if code, out := send(writerKey, sha, false); code != 200 {
+		t.Fatalf("writer: %d %v", code, out)
+	}
+	if code, out := send(appKey, sha, false); code != 400 || out["__type"] != "AccessDeniedException" ||
+		!strings.HasPrefix(out["message"].(string), "User: arn:aws:iam::000000000000:user/app is not authorized to perform: kinesis:PutRecord") {
+		t.Fatalf("app: %d %v", code, out)
 	}
 }
