@@ -44,7 +44,6 @@ type groupRun struct {
 	stream    string
 	group     string
 	leases    *consumer.DynamoDBLeaseStore
-	extraArgs []string
 
 	mu      sync.Mutex
 	printed map[string][]int // partition key -> record numbers, in the order printed
