@@ -44,7 +44,7 @@ var operators = map[string]bool{
 func parseConditions(raw json.RawMessage) ([]condition, error) {
 	var block map[string]map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &block); err != nil {
-		return nil, fmt.Errorf(`Condition must be an object such as {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}`)
+		return nil, fmt.Errorf(`the Condition must be an object such as {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}`)
 	}
 	var out []condition
 	for opName, keys := range block {

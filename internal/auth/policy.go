@@ -64,7 +64,7 @@ func ParsePolicy(doc string, kind PolicyKind) (*Policy, error) {
 	if v, ok := top["Version"]; ok {
 		var version string
 		if err := json.Unmarshal(v, &version); err != nil || (version != "2012-10-17" && version != "2008-10-17") {
-			return nil, fmt.Errorf("Version %s: want \"2012-10-17\"", v)
+			return nil, fmt.Errorf("the Version %s: want \"2012-10-17\"", v)
 		}
 	}
 	raw, ok := top["Statement"]
@@ -74,12 +74,12 @@ func ParsePolicy(doc string, kind PolicyKind) (*Policy, error) {
 	var stmts []map[string]json.RawMessage
 	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("[")) {
 		if err := json.Unmarshal(raw, &stmts); err != nil {
-			return nil, fmt.Errorf("Statement: want an object or an array of objects: %w", err)
+			return nil, fmt.Errorf("the Statement: want an object or an array of objects: %w", err)
 		}
 	} else {
 		var one map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &one); err != nil {
-			return nil, fmt.Errorf("Statement: want an object or an array of objects: %w", err)
+			return nil, fmt.Errorf("the Statement: want an object or an array of objects: %w", err)
 		}
 		stmts = append(stmts, one)
 	}
@@ -105,7 +105,7 @@ func parseStatement(m map[string]json.RawMessage, kind PolicyKind) (statement, e
 	var st statement
 	if raw, ok := m["Sid"]; ok {
 		if err := json.Unmarshal(raw, &st.sid); err != nil {
-			return st, errors.New("Sid must be a string")
+			return st, errors.New("the Sid must be a string")
 		}
 	}
 	for k := range m {
@@ -117,7 +117,7 @@ func parseStatement(m map[string]json.RawMessage, kind PolicyKind) (statement, e
 	}
 	var effect string
 	if err := json.Unmarshal(m["Effect"], &effect); err != nil || (effect != "Allow" && effect != "Deny") {
-		return st, errors.New(`Effect must be "Allow" or "Deny"`)
+		return st, errors.New(`the Effect must be "Allow" or "Deny"`)
 	}
 	st.deny = effect == "Deny"
 

@@ -132,12 +132,12 @@ func (g *Gate) operatorKey(r *http.Request) (*Key, error) {
 	}
 	if id, secret, ok := r.BasicAuth(); ok {
 		if r.TLS == nil && !sourceIP(r).IsLoopback() {
-			return nil, errors.New("HTTP Basic authentication is accepted only over TLS or from this machine.")
+			return nil, errors.New("HTTP Basic authentication is accepted only over TLS or from this machine")
 		}
 		if k := cfg.Key(id); k != nil && k.SessionToken == "" && constantTimeEqual(k.secret, secret) {
 			return k, nil
 		}
-		return nil, errors.New("The access key id or secret is not right.")
+		return nil, errors.New("the access key id or secret is not right")
 	}
 	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("X-Amz-Algorithm") {
 		if err := CheckPresence(r); err != nil {

@@ -144,7 +144,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	out := getBuffer()
 	defer putBuffer(out)
-	c, body, err := h.serve(ctx, w, r, op, out.B[:0])
+	c, body, err := h.serve(w, r, op, out.B[:0])
 	if c == nil {
 		c = jsonCodec11
 	}
@@ -161,7 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve runs the request up to its response body, which it appends to
 // out. It returns the codec of the request once its content type is known.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
 		return nil, nil, accessDenied()
 	}
@@ -207,7 +207,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		return c, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Unknown operation %q", target)
 	}
-	ctx, err = h.authenticate(r, op, in.B)
+	ctx, err := h.authenticate(r, op, in.B)
 	if err != nil {
 		if !wellFormed(c, in.B) { // AWS parses the body before it authenticates
 			return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body")
