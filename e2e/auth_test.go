@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,6 +38,7 @@ const authCredentials = `{"principals": [
    "accessKeys": [{"accessKeyId": "AKIDWRITERE2E", "secretAccessKey": "writer-secret-e2e"}],
    "policies": [{"Version": "2012-10-17", "Statement": [
      {"Effect": "Allow", "Action": ["kinesis:PutRecord*", "kinesis:Describe*", "kinesis:ListShards"], "Resource": "arn:aws:kinesis:*:000000000000:stream/orders*"},
+     {"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": "arn:aws:kinesis:*:000000000000:stream/js-orders-*"},
      {"Effect": "Allow", "Action": "kinesis:ListStreams", "Resource": "*"}]}]},
   {"arn": "arn:aws:iam::000000000000:user/app",
    "accessKeys": [{"accessKeyId": "AKIDAPPE2E", "secretAccessKey": "app-secret-e2e"}],
@@ -491,4 +493,37 @@ func TestAuth_CBOR(t *testing.T) {
 		!strings.HasPrefix(out["message"].(string), "User: arn:aws:iam::000000000000:user/app is not authorized to perform: kinesis:PutRecord") {
 		t.Fatalf("app: %d %v", code, out)
 	}
+}
+
+// The JavaScript SDK v3 (its own signer, over HTTP/2) against an
+// authenticating server, on h2c and on TLS: e2e/sdk/jsauth.
+func TestAuth_JavaScript(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missingTool(t, "node", ".ci/run installs Node.js")
+	}
+	if _, err := os.Stat(filepath.Join("..", "testdata", "node", "node_modules", "@aws-sdk", "client-kinesis")); err != nil {
+		missingTool(t, "the JavaScript SDK in testdata/node", "run `npm ci --prefix testdata/node` (.ci/run does)")
+	}
+	t.Parallel()
+	tlsAddr := freeAddr(t)
+	s, _ := startAuthServer(t, "--tls-self-signed", "--tls-addr", tlsAddr)
+	for _, run := range []struct {
+		name string
+		env  []string
+	}{
+		{"h2c", []string{"SLUICE_ENDPOINT=" + s.Endpoint}},
+		{"tls", []string{"SLUICE_ENDPOINT=https://" + tlsAddr, "NODE_EXTRA_CA_CERTS=" + filepath.Join(s.dataDir, "tls-cert.pem")}},
+	} {
+		t.Run(run.name, func(t *testing.T) {
+			env := append(run.env, "NO_COLOR=1", "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true",
+				"SLUICE_ROOT_KEY="+rootKey.AccessKeyID+":"+rootKey.SecretAccessKey,
+				"SLUICE_WRITER_KEY="+writerKey.AccessKeyID+":"+writerKey.SecretAccessKey)
+			out := runSuite(t, env, node, "--test", "--test-reporter=spec", filepath.Join("sdk", "jsauth")+string(filepath.Separator))
+			if m := regexp.MustCompile(`(?m)^\S*\s*pass (\d+)`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+				t.Fatalf("node ran no passing test; output:\n%s", out)
+			}
+		})
+	}
+	checkNoSecrets(t, s.proc.stderr.String())
 }

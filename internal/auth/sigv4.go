@@ -218,7 +218,7 @@ func (s *signature) checkScope(service string) error {
 	if len(problems) > 0 {
 		return kinesis.Errorf(kinesis.ErrInvalidSignature, "%s", strings.Join(problems, " "))
 	}
-	if !slices.Contains(strings.Split(s.signedHeaders, ";"), "host") {
+	if signed := strings.Split(s.signedHeaders, ";"); !slices.Contains(signed, "host") && !slices.Contains(signed, ":authority") {
 		return kinesis.Errorf(kinesis.ErrInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	return nil
@@ -318,10 +318,11 @@ func canonicalQuery(u *url.URL, presigned bool) string {
 
 // canonicalHeaderValue is a signed header's value: its values joined by
 // commas, each trimmed with inner runs of spaces made one. Go moves Host
-// out of the header map, and HTTP/2 carries it as :authority.
+// out of the header map, and HTTP/2 carries it as :authority, which the
+// JavaScript SDK signs under that name.
 func canonicalHeaderValue(r *http.Request, name string) string {
 	switch name {
-	case "host":
+	case "host", ":authority":
 		return stripSpaces(r.Host)
 	case "content-length":
 		if v := r.Header.Values("Content-Length"); len(v) == 0 && r.ContentLength >= 0 {
