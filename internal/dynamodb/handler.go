@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,7 +157,7 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if h.opts.Auth != nil {
-		if resource := h.resource(name, body); resource != "" {
+		for _, resource := range h.resources(body) {
 			if err := h.opts.Auth.Authorize(ctx, "dynamodb:"+name, resource, ""); err != nil {
 				return nil, fromAuthError(err)
 			}
@@ -165,21 +166,42 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	return op(h, ctx, body)
 }
 
-// resource is the ARN an operation is authorized on: its table's, or "*"
-// for ListTables. "" when the request names no table: the operation then
-// refuses it.
-func (h *Handler) resource(op string, body []byte) string {
-	if op == "ListTables" {
-		return "*"
+// resources are the ARNs an operation is authorized on: its table's, the
+// tables of a batch or a transaction, or "*" when it names none
+// (ListTables), which only a policy allowing the action on every
+// resource allows.
+func (h *Handler) resources(body []byte) []string {
+	var in struct {
+		TableName     string
+		RequestItems  map[string]json.RawMessage
+		TransactItems []map[string]struct{ TableName string }
 	}
-	var in struct{ TableName string }
-	if json.Unmarshal(body, &in) != nil || in.TableName == "" {
-		return ""
+	_ = json.Unmarshal(body, &in) // a body that does not decode names no table
+	var names []string
+	if in.TableName != "" {
+		names = append(names, in.TableName)
 	}
-	if strings.HasPrefix(in.TableName, "arn:") {
-		return in.TableName
+	for t := range in.RequestItems {
+		names = append(names, t)
 	}
-	return "arn:aws:dynamodb:" + h.opts.Region + ":" + h.opts.Account + ":table/" + in.TableName
+	for _, item := range in.TransactItems {
+		for _, op := range item {
+			names = append(names, op.TableName)
+		}
+	}
+	if len(names) == 0 {
+		return []string{"*"}
+	}
+	arns := make([]string, 0, len(names))
+	for _, n := range names {
+		if strings.HasPrefix(n, "arn:") {
+			arns = append(arns, n)
+		} else {
+			arns = append(arns, "arn:aws:dynamodb:"+h.opts.Region+":"+h.opts.Account+":table/"+n)
+		}
+	}
+	slices.Sort(arns)
+	return slices.Compact(arns)
 }
 
 // authenticate checks the request's signature: verified by the Guard when
