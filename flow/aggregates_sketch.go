@@ -279,8 +279,10 @@ func (a *percentileAcc) decode(b []byte) error {
 		if n > uint64(len(r.b))/2 { // a bin takes two bytes at least
 			return errTruncated
 		}
+		type bin struct{ index, count int64 }
+		bins := make([]bin, n)
 		index := int64(0)
-		for range n {
+		for i := range bins {
 			index += r.varint()
 			count := r.count()
 			if r.err != nil {
@@ -289,7 +291,19 @@ func (a *percentileAcc) decode(b []byte) error {
 			if index < percentileIndexes.min || index > percentileIndexes.max || count == 0 || count > 1<<53 {
 				return errors.New("bin out of range")
 			}
-			s.AddWithCount(int(index), float64(count))
+			bins[i] = bin{index, count}
+		}
+		// The outermost bins first, so that the store is sized once.
+		for i := range bins {
+			j := i
+			switch {
+			case len(bins) < 3:
+			case i == 1:
+				j = len(bins) - 1
+			case i == len(bins)-1:
+				j = 1
+			}
+			s.AddWithCount(int(bins[j].index), float64(bins[j].count))
 			empty = false
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/server"
 )
@@ -48,6 +49,8 @@ type serveConfig struct {
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
 	auth          authConfig
+
+	consoleSample time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -69,11 +72,12 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
 	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
-	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
+	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption, SplitShard, MergeShards, and at least after UpdateShardCount")
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
 	authFlags(fs, &c.auth)
+	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -254,6 +258,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		ProcessMetrics: true,
 		Pprof:          c.pprof,
 		Auth:           gate,
+		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
 	})
 	if err != nil {
 		return err
@@ -338,4 +343,13 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// version is the module version the binary was built from, for the
+// console's footer; "" for a development build.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return ""
 }

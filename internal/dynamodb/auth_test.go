@@ -37,6 +37,7 @@ func TestResources(t *testing.T) {
 	const arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/"
 	for body, want := range map[string][]string{
 		`{"TableName":"leases","Key":{}}`:                                 {arn + "leases"},
+		`{"TableName":"leases","IndexName":"byOwner"}`:                    {arn + "leases/index/byOwner"},
 		`{"TableName":"arn:aws:dynamodb:eu-west-1:123456789012:table/x"}`: {arn + "x"},
 		`{}`:                               {"*"},
 		`{"Limit":3}`:                      {"*"},

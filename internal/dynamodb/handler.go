@@ -96,16 +96,25 @@ func New(store Store, opts Options) *Handler {
 type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
 
 var operations = map[string]operation{
-	"CreateTable":   (*Handler).createTable,
-	"DescribeTable": (*Handler).describeTable,
-	"DeleteTable":   (*Handler).deleteTable,
-	"ListTables":    (*Handler).listTables,
-	"GetItem":       (*Handler).getItem,
-	"PutItem":       (*Handler).putItem,
-	"UpdateItem":    (*Handler).updateItem,
-	"DeleteItem":    (*Handler).deleteItem,
-	"Scan":          (*Handler).scan,
-	"Query":         (*Handler).query,
+	"CreateTable":               (*Handler).createTable,
+	"DescribeTable":             (*Handler).describeTable,
+	"UpdateTable":               (*Handler).updateTable,
+	"DeleteTable":               (*Handler).deleteTable,
+	"ListTables":                (*Handler).listTables,
+	"DescribeTimeToLive":        (*Handler).describeTimeToLive,
+	"UpdateTimeToLive":          (*Handler).updateTimeToLive,
+	"DescribeContinuousBackups": (*Handler).describeContinuousBackups,
+	"UpdateContinuousBackups":   (*Handler).updateContinuousBackups,
+	"GetItem":                   (*Handler).getItem,
+	"PutItem":                   (*Handler).putItem,
+	"UpdateItem":                (*Handler).updateItem,
+	"DeleteItem":                (*Handler).deleteItem,
+	"Scan":                      (*Handler).scan,
+	"Query":                     (*Handler).query,
+	"BatchGetItem":              (*Handler).batchGetItem,
+	"BatchWriteItem":            (*Handler).batchWriteItem,
+	"TransactGetItems":          (*Handler).transactGetItems,
+	"TransactWriteItems":        (*Handler).transactWriteItems,
 }
 
 // ServeHTTP answers one request. Checks run in DynamoDB's order: method
@@ -166,19 +175,24 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	return op(h, ctx, body)
 }
 
-// resources are the ARNs an operation is authorized on: its table's, the
-// tables of a batch or a transaction, or "*" when it names none
-// (ListTables), which only a policy allowing the action on every
-// resource allows.
+// resources are the ARNs an operation is authorized on: its table's (its
+// index's, table/T/index/I, for a Query or Scan of an index, as
+// DynamoDB does), the tables of a batch or a transaction, or "*" when it
+// names none (ListTables), which only a policy allowing the action on
+// every resource allows.
 func (h *Handler) resources(body []byte) []string {
 	var in struct {
 		TableName     string
+		IndexName     string
 		RequestItems  map[string]json.RawMessage
 		TransactItems []map[string]struct{ TableName string }
 	}
 	_ = json.Unmarshal(body, &in) // a body that does not decode names no table
 	var names []string
-	if in.TableName != "" {
+	switch {
+	case in.TableName != "" && in.IndexName != "":
+		names = append(names, in.TableName+"/index/"+in.IndexName)
+	case in.TableName != "":
 		names = append(names, in.TableName)
 	}
 	for t := range in.RequestItems {
@@ -243,12 +257,24 @@ func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) 
 	b.WriteString(`{"__type":`)
 	writeJSONString(&b, ae.typ)
 	if ae.msg != "" {
-		b.WriteString(`,"message":`)
+		if ae.reasons != nil {
+			b.WriteString(`,"Message":`)
+		} else {
+			b.WriteString(`,"message":`)
+		}
 		writeJSONString(&b, ae.msg)
 	}
 	if ae.item != nil {
 		b.WriteString(`,"Item":`)
 		appendMapJSON(&b, ae.item)
+	}
+	if ae.reasons != nil {
+		b.WriteString(`,"CancellationReasons":`)
+		enc, err := json.Marshal(ae.reasons)
+		if err != nil {
+			enc = []byte("[]")
+		}
+		b.Write(enc)
 	}
 	b.WriteByte('}')
 	write(w, ae.status, b.Bytes())

@@ -139,6 +139,9 @@ var unsupportedOperations = map[string]bool{
 // authorization (AccessDeniedException) and the service call.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setRequestIDs(w.Header())
+	if answerCORS(w, r) {
+		return
+	}
 	ctx := r.Context()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 
@@ -163,7 +166,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // out. It returns the codec of the request once its content type is known.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
-		return nil, nil, accessDenied()
+		// AWS answers every other method (GET, PUT, DELETE, OPTIONS without
+		// an Origin) in XML, whatever the request.
+		return nil, nil, accessDenied(w)
 	}
 	if r.ContentLength > h.maxBody {
 		return nil, nil, h.tooLarge()
@@ -177,7 +182,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op string, out [
 	switch {
 	case err != nil && !strings.Contains(target, "."):
 		// A form post, say: AWS cannot tell what is being asked.
-		return nil, nil, accessDenied()
+		return nil, nil, accessDenied(w)
 	case err != nil:
 		return c, nil, err
 	case c == jsonCodecPlain:
@@ -244,9 +249,11 @@ func (h *Handler) authenticate(r *http.Request, op string, body []byte) (context
 	return h.auth.Authenticate(r, "kinesis:"+op, body)
 }
 
-func accessDenied() error {
-	return &statusError{status: http.StatusForbidden, err: kinesis.Errorf(kinesis.ErrAccessDenied,
-		"Unable to determine service/operation name to be authorized")}
+// accessDenied answers as AWS does a request it cannot tell the
+// operation of: 403 AccessDeniedException, in XML.
+func accessDenied(w http.ResponseWriter) error {
+	writeXMLError(w, http.StatusForbidden, kinesis.ErrAccessDenied, "Unable to determine service/operation name to be authorized")
+	return errResponded
 }
 
 // writeJSON10Unknown answers as AWS's JSON 1.0 front door does a call
@@ -311,9 +318,10 @@ func wellFormed(c codec, body []byte) bool {
 }
 
 // setRequestIDs sets the ids AWS puts on every response: x-amzn-RequestId,
-// a random UUID, and x-amz-id-2, random base64.
+// a random UUID, and x-amz-id-2, 72 random bytes in base64 (AWS's decode
+// to 64 to 80 bytes).
 func setRequestIDs(hdr http.Header) {
-	var b [16 + 48]byte
+	var b [16 + 72]byte
 	_, _ = rand.Read(b[:])  // crypto/rand.Read never fails
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/jetstream"
@@ -43,12 +44,16 @@ type Config struct {
 	// signature must be present, nothing is verified), stored resource
 	// policies still enforced.
 	Auth *auth.Gate
+	// Console tunes the web console under /console/; its services are
+	// filled in here.
+	Console console.Config
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
 type Server struct {
 	store   *jetstream.Backend
 	broker  *broker.Broker
+	console *console.Console
 	handler http.Handler
 }
 
@@ -95,6 +100,39 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	if gate == nil {
 		gate = auth.New(auth.Options{Region: region, Account: account, Audit: logger.With("component", "audit")})
 	}
+	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
+		Region: region, Account: account})
+	cc := c.Console
+	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
+	if cc.Authorize == nil {
+		// The console's actions are authorized as the Kinesis action for
+		// whoever signed in, resource policies included; its pages need
+		// sluice:ViewConsole (the Protect below).
+		cc.Authorize = func(ctx context.Context, action, resource string) error {
+			policy := ""
+			if resource != "*" {
+				var err error
+				if policy, err = b.ResourcePolicy(ctx, resource); err != nil {
+					return err
+				}
+			}
+			return gate.Authorize(ctx, action, resource, policy)
+		}
+	}
+	if cc.Logger == nil {
+		cc.Logger = logger.With("component", "console")
+	}
+	con, err := console.New(cc)
+	if err != nil {
+		b.Close()
+		store.Close()
+		return nil, fmt.Errorf("start console: %w", err)
+	}
+	api := byTarget{
+		kinesis:  httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
+		dynamodb: ddb,
+	}
+	guarded := gate.Protect(auth.ActionViewConsole, con)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", gate.Protect(auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	if c.Pprof {
@@ -104,12 +142,36 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	}
 	mux.Handle(auth.LoginPath, gate.Login())
 	mux.Handle(auth.LogoutPath, gate.Login())
-	mux.Handle("/", byTarget{
-		kinesis: httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
-		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
-			Region: region, Account: account}),
-	})
-	return &Server{store: store, broker: b, handler: gate.CheckHost(mux)}, nil
+	mux.Handle("/console/", consoleOrAPI{console: guarded, api: api})
+	mux.Handle("/console", consoleOrAPI{console: guarded, api: api})
+	mux.Handle("/", browserToConsole{api})
+	return &Server{store: store, broker: b, console: con, handler: gate.CheckHost(mux)}, nil
+}
+
+// consoleOrAPI serves the console under /console/, except API requests
+// (with an X-Amz-Target), which keep going to the API whatever their path.
+type consoleOrAPI struct{ console, api http.Handler }
+
+func (h consoleOrAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Amz-Target") != "" {
+		h.api.ServeHTTP(w, r)
+		return
+	}
+	h.console.ServeHTTP(w, r)
+}
+
+// browserToConsole redirects a browser opening the server's root (GET /
+// accepting HTML, no X-Amz-Target) to the console; everything else goes to
+// the API as before.
+type browserToConsole struct{ api http.Handler }
+
+func (h browserToConsole) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/" && r.Header.Get("X-Amz-Target") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, "/console/", http.StatusFound)
+		return
+	}
+	h.api.ServeHTTP(w, r)
 }
 
 // DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
@@ -128,17 +190,21 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.kinesis.ServeHTTP(w, r)
 }
 
-// Handler serves the Kinesis and DynamoDB APIs on every path, Prometheus
-// metrics on GET /metrics, profiles under /debug/pprof/ when asked, and
-// the console's sign-in under /auth/; every request's Host is checked.
+// Handler serves the Kinesis and DynamoDB APIs on every path (routed by
+// X-Amz-Target), Prometheus metrics on GET /metrics, profiles under
+// /debug/pprof/ when asked, the web console under /console/ (a browser's
+// GET / is sent there) and its sign-in under /auth/, the operational
+// surfaces behind the credentials when there are some; every request's
+// Host is checked.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
 // subscribe again): an HTTP server calls it when it starts shutting down.
 func (s *Server) EndSubscriptions() { s.broker.EndSubscriptions() }
 
-// Close stops the broker, then the store.
+// Close stops the console, the broker, then the store.
 func (s *Server) Close() error {
+	s.console.Close()
 	s.broker.Close()
 	return s.store.Close()
 }
