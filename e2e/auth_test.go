@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -524,6 +526,77 @@ func TestAuth_JavaScript(t *testing.T) {
 				t.Fatalf("node ran no passing test; output:\n%s", out)
 			}
 		})
+	}
+	checkNoSecrets(t, s.proc.stderr.String())
+}
+
+// The console behind credentials: a browser is sent to the sign-in form,
+// signs in, reads the console, and its actions are authorized as the
+// Kinesis action for whoever signed in.
+func TestAuth_Console(t *testing.T) {
+	t.Parallel()
+	s, _ := startAuthServer(t)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, Timeout: requestTimeout}
+	do := func(method, path, body string, header ...string) (int, string) {
+		r, _ := http.NewRequestWithContext(t.Context(), method, s.Endpoint+path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		resp, err := browser.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// GET / from a browser: to the console, then to the sign-in form.
+	if code, body := do(http.MethodGet, "/", "", "Accept", "text/html"); code != 200 || !strings.Contains(body, `name="secret_access_key"`) {
+		t.Fatalf("GET / without a session: %d %.300s", code, body)
+	}
+	// The console's own script, its session gone: 401, no Basic dialog.
+	if code, _ := do(http.MethodGet, "/console/api/overview", "", "Sec-Fetch-Mode", "cors"); code != 401 {
+		t.Fatalf("overview without a session: %d", code)
+	}
+	// Signing in sets the session and follows on to the console.
+	signIn := func(creds aws.Credentials) (int, string) {
+		form := url.Values{"access_key_id": {creds.AccessKeyID}, "secret_access_key": {creds.SecretAccessKey}, "next": {"/console/"}}
+		return do(http.MethodPost, "/auth/login", form.Encode(), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
+	}
+	if code, body := signIn(aws.Credentials{AccessKeyID: rootKey.AccessKeyID, SecretAccessKey: "guess"}); code != 401 || !strings.Contains(body, "secret_access_key") {
+		t.Fatalf("sign in with a wrong secret: %d %.300s", code, body)
+	}
+	// The writer may not view the console at all.
+	if code, body := signIn(writerKey); code != 403 || !strings.Contains(body, "sluice:ViewConsole") {
+		t.Fatalf("writer signs in: %d %.300s", code, body)
+	}
+	if code, body := do(http.MethodGet, "/console/api/overview", ""); code != 403 || !strings.Contains(body, "sluice:ViewConsole") {
+		t.Fatalf("writer's overview: %d %s", code, body)
+	}
+	// The root user may, and may act.
+	if code, body := signIn(rootKey); code != 200 || strings.Contains(body, "secret_access_key") {
+		t.Fatalf("root signs in: %d %.300s", code, body)
+	}
+	if code, body := do(http.MethodGet, "/console/api/overview", ""); code != 200 {
+		t.Fatalf("root's overview: %d %s", code, body)
+	}
+	create := `{"name":"orders-console","shards":1}`
+	if code, body := do(http.MethodPost, "/console/api/streams", create, "Content-Type", "application/json", "X-Sluice-Console", "1"); code != 200 {
+		t.Fatalf("root creates a stream in the console: %d %s", code, body)
+	}
+	// A resource policy's Deny binds the console's actions too.
+	deny := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"kinesis:DeleteStream","Resource":"*"}]}`
+	if _, err := clientAs(s, rootKey).PutResourcePolicy(t.Context(), &kinesis.PutResourcePolicyInput{
+		ResourceARN: aws.String(streamARNOf("orders-console")), Policy: aws.String(deny)}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := do(http.MethodPost, "/console/api/streams/orders-console/delete", `{}`, "Content-Type", "application/json", "X-Sluice-Console", "1")
+	if code != 400 || !strings.Contains(body, "AccessDeniedException") || !strings.Contains(body, "with an explicit deny in a resource-based policy") {
+		t.Fatalf("console delete under a Deny: %d %s", code, body)
 	}
 	checkNoSecrets(t, s.proc.stderr.String())
 }

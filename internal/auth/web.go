@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net"
@@ -99,16 +100,23 @@ func (g *Gate) Protect(action string, next http.Handler) http.Handler {
 			if err != nil {
 				g.denied(id, "", err)
 			}
-			if wantsHTML(r) && r.Method == http.MethodGet {
-				http.Redirect(w, r, LoginPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Basic realm="sluice", charset="UTF-8"`)
 			msg := "Authentication required: a console session, HTTP Basic (access key id and secret, over TLS or loopback) or a SigV4 signature."
 			if err != nil {
 				msg = err.Error()
 			}
-			http.Error(w, msg, http.StatusUnauthorized)
+			switch {
+			case wantsHTML(r) && r.Method == http.MethodGet:
+				http.Redirect(w, r, LoginPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			case r.Header.Get("Sec-Fetch-Mode") != "":
+				// A script of a page (the console's, its session over): no
+				// Basic challenge, which would pop up the browser's dialog.
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_ = json.NewEncoder(w).Encode(map[string]string{"__type": string(kinesis.ErrUnrecognizedClient), "message": msg, "signIn": LoginPath})
+			default:
+				w.Header().Set("WWW-Authenticate", `Basic realm="sluice", charset="UTF-8"`)
+				http.Error(w, msg, http.StatusUnauthorized)
+			}
 			return
 		}
 		id.Principal, id.Verified = key.Principal, true

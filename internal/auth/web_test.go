@@ -97,8 +97,19 @@ func TestProtect(t *testing.T) {
 	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
 		t.Fatalf("no credentials: %d %v", resp.StatusCode, resp.Header)
 	}
-	// Basic from loopback.
+	// A page's script gets JSON and no challenge (no browser dialog).
 	r := req()
+	r.Header.Set("Sec-Fetch-Mode", "cors")
+	resp, err = srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != "" || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("script without a session: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Basic from loopback.
+	r = req()
 	r.SetBasicAuth("AKIDALICE", "alice-secret")
 	if code, body := get(t, srv.Client(), r); code != 200 || body != "metrics for arn:aws:iam::123456789012:user/alice" {
 		t.Fatalf("basic: %d %s", code, body)
