@@ -49,6 +49,7 @@ type serveConfig struct {
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
 	auth          authConfig
+	limits        serveLimits
 
 	consoleSample time.Duration
 }
@@ -77,6 +78,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
 	authFlags(fs, &c.auth)
+	limitFlags(fs, &c.limits)
 	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
 }
 
@@ -109,6 +111,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	c.auth.rootKeyID, c.auth.rootSecret = env.getenv(envRootKeyID), env.getenv(envRootSecret)
 	if err := checkAutoscale(c.autoscale); err != nil {
+		return err
+	}
+	if err := checkLimits(c.limits); err != nil {
 		return err
 	}
 	if !validAccountID(c.accountID) {
@@ -233,12 +238,14 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
+	storeCfg := jetstream.Config{
+		DataDir:  c.dataDir,
+		URL:      c.natsURL,
+		Replicas: c.replicas,
+	}
+	c.limits.storeLimits(&storeCfg)
 	srvParts, err := server.Open(ctx, server.Config{
-		Store: jetstream.Config{
-			DataDir:  c.dataDir,
-			URL:      c.natsURL,
-			Replicas: c.replicas,
-		},
+		Store: storeCfg,
 		Broker: broker.Config{
 			Region:             c.region,
 			AccountID:          c.accountID,
@@ -258,6 +265,8 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		ProcessMetrics: true,
 		Pprof:          c.pprof,
 		Auth:           gate,
+		Bodies:         c.limits.bodies,
+		MaxConnections: c.limits.maxConnections,
 		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
 	})
 	if err != nil {
@@ -278,11 +287,10 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	go reloadCredentials(ctx, c.auth, c.accountID, gate, logger, 2*time.Second)
 
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:  mux,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	limitServer(srv)
 	// HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port: the
 	// JavaScript SDK v3 and the Java SDK's async client speak h2c.
 	srv.Protocols = new(http.Protocols)
@@ -312,19 +320,18 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 
 	errc := make(chan error, 2)
 	if ln != nil {
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- srv.Serve(srvParts.Listen(ln)) }()
 	}
 	if tlsLn != nil {
 		// Same handler; h2 is negotiated by ALPN, as AWS's endpoints do.
 		tlsSrv := &http.Server{
-			Handler:           mux,
-			TLSConfig:         tlsCfg,
-			ReadHeaderTimeout: srv.ReadHeaderTimeout,
-			IdleTimeout:       srv.IdleTimeout,
-			ErrorLog:          srv.ErrorLog,
+			Handler:   mux,
+			TLSConfig: tlsCfg,
+			ErrorLog:  srv.ErrorLog,
 		}
+		limitServer(tlsSrv)
 		tlsSrv.RegisterOnShutdown(srvParts.EndSubscriptions)
-		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+		go func() { errc <- tlsSrv.ServeTLS(srvParts.Listen(tlsLn), "", "") }()
 		defer tlsSrv.Close()
 		if ln == nil {
 			srv = tlsSrv // what shutting down ends

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
 )
 
@@ -44,6 +46,12 @@ type Config struct {
 	// signature must be present, nothing is verified), stored resource
 	// policies still enforced.
 	Auth *auth.Gate
+	// Bodies bounds request bodies: bytes in flight across the server
+	// and a read deadline per body (defaults in httplimit).
+	Bodies httplimit.BodiesConfig
+	// MaxConnections caps the connections open at once on the listeners
+	// passed to Listen. 0: no cap.
+	MaxConnections int
 	// Console tunes the web console under /console/; its services are
 	// filled in here.
 	Console console.Config
@@ -55,6 +63,7 @@ type Server struct {
 	broker  *broker.Broker
 	console *console.Console
 	handler http.Handler
+	conns   *httplimit.Connections // nil: no cap
 }
 
 // Open opens the store, starts the broker and builds the handler. Close
@@ -67,13 +76,14 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	if c.Store.Logger == nil {
 		c.Store.Logger = logger.With("component", "jetstream")
 	}
-	store, err := jetstream.Open(ctx, c.Store)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	if c.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	c.Store.Registerer = reg
+	store, err := jetstream.Open(ctx, c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	bc := c.Broker
 	if bc.Logger == nil {
@@ -94,6 +104,21 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		b.Close()
 		store.Close()
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
+	}
+	fail := func(err error) (*Server, error) {
+		b.Close()
+		store.Close()
+		return nil, err
+	}
+	bodies, err := httplimit.NewBodies(c.Bodies, reg)
+	if err != nil {
+		return fail(err)
+	}
+	var conns *httplimit.Connections
+	if c.MaxConnections > 0 {
+		if conns, err = httplimit.NewConnections(c.MaxConnections, reg); err != nil {
+			return fail(err)
+		}
 	}
 	region, account := cmp.Or(bc.Region, "us-east-1"), cmp.Or(bc.AccountID, "000000000000")
 	gate := c.Auth
@@ -124,9 +149,7 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	}
 	con, err := console.New(cc)
 	if err != nil {
-		b.Close()
-		store.Close()
-		return nil, fmt.Errorf("start console: %w", err)
+		return fail(fmt.Errorf("start console: %w", err))
 	}
 	api := byTarget{
 		kinesis:  httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
@@ -145,7 +168,18 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	mux.Handle("/console/", consoleOrAPI{console: guarded, api: api})
 	mux.Handle("/console", consoleOrAPI{console: guarded, api: api})
 	mux.Handle("/", browserToConsole{api})
-	return &Server{store: store, broker: b, console: con, handler: gate.CheckHost(mux)}, nil
+	// The Host check first; then, around everything that reads a body
+	// (the APIs, the console), the limits on bodies.
+	return &Server{store: store, broker: b, console: con, handler: gate.CheckHost(bodies.Handler(mux)), conns: conns}, nil
+}
+
+// Listen returns ln with its connections counted against MaxConnections
+// (shared by every listener it wraps); ln itself without a cap.
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	if s.conns == nil {
+		return ln
+	}
+	return s.conns.Listen(ln)
 }
 
 // consoleOrAPI serves the console under /console/, except API requests
