@@ -5,17 +5,20 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
@@ -36,6 +39,13 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Pprof serves Go profiles under /debug/pprof/.
+	Pprof bool
+	// Auth authenticates and authorizes every request, and guards
+	// /metrics, /debug/pprof and the console. Nil: an open server (a
+	// signature must be present, nothing is verified), stored resource
+	// policies still enforced.
+	Auth *auth.Gate
 	// Bodies bounds request bodies: bytes in flight across the server
 	// and a read deadline per body (defaults in httplimit).
 	Bodies httplimit.BodiesConfig
@@ -110,9 +120,30 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 			return fail(err)
 		}
 	}
-	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")})
+	region, account := cmp.Or(bc.Region, "us-east-1"), cmp.Or(bc.AccountID, "000000000000")
+	gate := c.Auth
+	if gate == nil {
+		gate = auth.New(auth.Options{Region: region, Account: account, Audit: logger.With("component", "audit")})
+	}
+	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
+		Region: region, Account: account})
 	cc := c.Console
 	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
+	if cc.Authorize == nil {
+		// The console's actions are authorized as the Kinesis action for
+		// whoever signed in, resource policies included; its pages need
+		// sluice:ViewConsole (the Protect below).
+		cc.Authorize = func(ctx context.Context, action, resource string) error {
+			policy := ""
+			if resource != "*" {
+				var err error
+				if policy, err = b.ResourcePolicy(ctx, resource); err != nil {
+					return err
+				}
+			}
+			return gate.Authorize(ctx, action, resource, policy)
+		}
+	}
 	if cc.Logger == nil {
 		cc.Logger = logger.With("component", "console")
 	}
@@ -121,17 +152,25 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		return fail(fmt.Errorf("start console: %w", err))
 	}
 	api := byTarget{
-		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
+		kinesis:  httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
 		dynamodb: ddb,
 	}
+	guarded := gate.Protect(auth.ActionViewConsole, con)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/console/", consoleOrAPI{console: con, api: api})
-	mux.Handle("/console", consoleOrAPI{console: con, api: api})
+	mux.Handle("GET /metrics", gate.Protect(auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if c.Pprof {
+		mux.Handle("GET /debug/pprof/", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Trace)))
+	}
+	mux.Handle(auth.LoginPath, gate.Login())
+	mux.Handle(auth.LogoutPath, gate.Login())
+	mux.Handle("/console/", consoleOrAPI{console: guarded, api: api})
+	mux.Handle("/console", consoleOrAPI{console: guarded, api: api})
 	mux.Handle("/", browserToConsole{api})
-	// Outermost, so that every reader of a body (the APIs, the console,
-	// and anything placed in front of them) reads it through the limits.
-	return &Server{store: store, broker: b, console: con, handler: bodies.Handler(mux), conns: conns}, nil
+	// The Host check first; then, around everything that reads a body
+	// (the APIs, the console), the limits on bodies.
+	return &Server{store: store, broker: b, console: con, handler: gate.CheckHost(bodies.Handler(mux)), conns: conns}, nil
 }
 
 // Listen returns ln with its connections counted against MaxConnections
@@ -186,8 +225,11 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler serves the Kinesis and DynamoDB APIs on every path (routed by
-// X-Amz-Target), Prometheus metrics on GET /metrics and the web console
-// under /console/ (a browser's GET / is sent there).
+// X-Amz-Target), Prometheus metrics on GET /metrics, profiles under
+// /debug/pprof/ when asked, the web console under /console/ (a browser's
+// GET / is sent there) and its sign-in under /auth/, the operational
+// surfaces behind the credentials when there are some; every request's
+// Host is checked.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
