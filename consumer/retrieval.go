@@ -220,7 +220,7 @@ func (f *pollingFeed) read(ctx context.Context, start startPosition) error {
 			}
 		}
 		readAt := time.Now()
-		out, err := f.env.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(f.cfg.MaxRecords), StreamARN: nonEmptyPtr(f.env.streamARN)})
+		out, err := f.env.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(f.cfg.MaxRecords), StreamARN: nonEmptyPtr(f.env.streamARN)}, fastGetRecords)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
