@@ -85,12 +85,19 @@ func RecordsInRange(recs []types.Record, startingHashKey, endingHashKey string) 
 	if err != nil {
 		return nil, err
 	}
+	keep := &r
+	if r.start == (hashKey{}) && r.end == maxKey {
+		keep = nil // every key is in range: no hashing needed
+	}
 	out := make([]Record, 0, len(recs))
 	for i := range recs {
-		out = appendRecord(out, &recs[i], &r)
+		out = appendRecord(out, &recs[i], keep)
 	}
 	return out, nil
 }
+
+// maxKey is 2^128-1, the last hash key.
+var maxKey = hashKey{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // hashKey is a 128-bit hash key, big-endian, so bytes.Compare orders keys.
 type hashKey [16]byte
@@ -153,7 +160,7 @@ func plain(r *types.Record) Record {
 // appendRecord appends the user records of r to out; with keep, none of
 // an aggregate that holds a record outside keep.
 func appendRecord(out []Record, r *types.Record, keep *hashRange) []Record {
-	subs, ok := decode(r.Data)
+	subs, ok := decode(r.Data, keep != nil)
 	if !ok {
 		return append(out, plain(r))
 	}
@@ -181,13 +188,15 @@ func appendRecord(out []Record, r *types.Record, keep *hashRange) []Record {
 type subRecord struct {
 	partitionKey    string
 	explicitHashKey string
-	hashKey         hashKey
+	hashKey         hashKey // with hash only
 	data            []byte
 }
 
 // decode returns the user records of an aggregate, or false when data is
-// not a well-formed aggregate.
-func decode(data []byte) ([]subRecord, bool) {
+// not a well-formed aggregate. With hash, it sets their hash keys: an
+// explicit hash key, or the MD5 of the partition key, computed once per
+// entry of the aggregate's partition key table.
+func decode(data []byte, hash bool) ([]subRecord, bool) {
 	if len(data) <= len(Magic)+digestSize || !bytes.Equal(data[:len(Magic)], Magic) {
 		return nil, false
 	}
@@ -243,6 +252,11 @@ func decode(data []byte) ([]subRecord, bool) {
 		return nil, false
 	}
 	subs := make([]subRecord, len(raws))
+	var pkHashes []hashKey
+	var hashed []bool
+	if hash {
+		pkHashes, hashed = make([]hashKey, len(pkeys)), make([]bool, len(pkeys))
+	}
 	for i, r := range raws {
 		// partition_key_index and data are required in the proto2 schema.
 		if !r.hasPK || !r.hasData || r.pk >= uint64(len(pkeys)) {
@@ -259,8 +273,11 @@ func decode(data []byte) ([]subRecord, bool) {
 				return nil, false
 			}
 			s.hashKey = k
-		} else {
-			s.hashKey = partitionKeyHash(s.partitionKey)
+		} else if hash {
+			if !hashed[r.pk] {
+				pkHashes[r.pk], hashed[r.pk] = partitionKeyHash(s.partitionKey), true
+			}
+			s.hashKey = pkHashes[r.pk]
 		}
 		subs[i] = s
 	}
