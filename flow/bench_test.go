@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,11 +86,13 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				var done atomic.Bool
 				go func() { p.Run(ctx); done.Store(true) }()
+				stopProfile := profileRun(b, tc.name)
 				start, cpu0 := time.Now(), cpuTime()
 				for p.Stats().Records < n {
 					time.Sleep(5 * time.Millisecond)
 				}
 				elapsed, cpu := time.Since(start), cpuTime()-cpu0
+				stopProfile()
 				b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 				b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/record")
 				cancel()
@@ -98,6 +101,30 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// profileRun starts a CPU profile of the measured part of a run (the
+// preload left out) when FLOW_BENCH_CPUPROFILE names a file prefix:
+//
+//	FLOW_BENCH_CPUPROFILE=/tmp/flow go test ./flow -run '^$' -bench BenchmarkPipeline_CountByKey -benchtime 1x
+//
+// writes /tmp/flow-plain.pprof and /tmp/flow-kpl-aggregated.pprof.
+func profileRun(b *testing.B, name string) (stop func()) {
+	prefix := os.Getenv("FLOW_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 
