@@ -10,7 +10,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -37,19 +36,21 @@ import (
 // data); every slice is capped, so appending to one never writes over
 // another.
 
-// fastGetRecords is a GetRecords option that installs getRecordsProtocol
-// over the client's AWS JSON 1.1 protocol; it leaves any other protocol as
-// it is.
-func fastGetRecords(o *kinesis.Options) {
-	switch p := o.Protocol.(type) {
-	case nil, getRecordsProtocol:
-		return
-	default:
-		if id := p.ID(); id.Namespace != "aws.protocols" || id.Name != "awsJson1_1" {
+// fastGetRecords returns a GetRecords option that installs
+// getRecordsProtocol over the client's AWS JSON 1.1 protocol, reading
+// bodies into buffers from bufs; it leaves any other protocol as it is.
+func fastGetRecords(bufs bodyBuffers) func(*kinesis.Options) {
+	return func(o *kinesis.Options) {
+		switch p := o.Protocol.(type) {
+		case nil, getRecordsProtocol:
 			return
+		default:
+			if id := p.ID(); id.Namespace != "aws.protocols" || id.Name != "awsJson1_1" {
+				return
+			}
 		}
+		o.Protocol = getRecordsProtocol{ClientProtocol: o.Protocol, bufs: bufs}
 	}
-	o.Protocol = getRecordsProtocol{o.Protocol}
 }
 
 // getRecordsProtocol is a client protocol that decodes successful
@@ -57,6 +58,7 @@ func fastGetRecords(o *kinesis.Options) {
 // wraps.
 type getRecordsProtocol struct {
 	smithyhttp.ClientProtocol
+	bufs bodyBuffers
 }
 
 func (p getRecordsProtocol) DeserializeResponse(ctx context.Context, schema *smithy.OperationSchema, reg *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
@@ -64,8 +66,8 @@ func (p getRecordsProtocol) DeserializeResponse(ctx context.Context, schema *smi
 	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 || resp.Body == nil {
 		return p.ClientProtocol.DeserializeResponse(ctx, schema, reg, resp, out)
 	}
-	buf := bodyPool.Get().(*bodyBuffer)
-	defer buf.release()
+	buf := p.bufs.get()
+	defer p.bufs.put(buf)
 	if err := buf.readAll(resp.Body, resp.ContentLength); err != nil {
 		return &smithy.DeserializationError{Err: fmt.Errorf("read GetRecords response: %w", err)}
 	}
@@ -80,24 +82,44 @@ func (p getRecordsProtocol) DeserializeResponse(ctx context.Context, schema *smi
 }
 
 // bodyBuffer holds a response body while it is decoded, and the decoder's
-// scratch space; both are reused through bodyPool.
+// scratch space.
 type bodyBuffer struct {
 	b       []byte
 	scratch []span
 }
 
-// maxPooledBody keeps the largest bodies (a 10 MiB response of large
-// records) from staying pinned in the pool.
-const maxPooledBody = 16 << 20
+// bodyBuffers keeps a few body buffers for a consumer's feeds. A buffer
+// allocated afresh for each response (several MiB for 10,000 records) is
+// cleared first, which costs more than decoding it; a sync.Pool would be
+// emptied by the garbage collections that a steady read load runs several
+// times a second.
+type bodyBuffers chan *bodyBuffer
 
-var bodyPool = sync.Pool{New: func() any { return new(bodyBuffer) }}
+const (
+	bodyBuffersKept = 4
+	maxKeptBody     = 8 << 20 // larger bodies are read into buffers not kept
+)
 
-func (b *bodyBuffer) release() {
-	if cap(b.b) > maxPooledBody {
-		b.b = nil
+func newBodyBuffers() bodyBuffers { return make(bodyBuffers, bodyBuffersKept) }
+
+func (bb bodyBuffers) get() *bodyBuffer {
+	select {
+	case b := <-bb:
+		return b
+	default:
+		return new(bodyBuffer)
+	}
+}
+
+func (bb bodyBuffers) put(b *bodyBuffer) {
+	if cap(b.b) > maxKeptBody {
+		return
 	}
 	b.b, b.scratch = b.b[:0], b.scratch[:0]
-	bodyPool.Put(b)
+	select {
+	case bb <- b:
+	default:
+	}
 }
 
 // readAll reads r to its end into b.b, sized once when the length is

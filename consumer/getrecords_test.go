@@ -58,7 +58,7 @@ func getRecordsBoth(t testing.TB, status int, body []byte, unknownLength bool) (
 	c := cannedClient(&cannedHTTP{status: status, body: body, unknownLength: unknownLength})
 	in := &kinesis.GetRecordsInput{ShardIterator: aws.String("it")}
 	sdk, sdkErr = c.GetRecords(context.Background(), in)
-	fast, fastErr = c.GetRecords(context.Background(), in, fastGetRecords)
+	fast, fastErr = c.GetRecords(context.Background(), in, fastGetRecords(newBodyBuffers()))
 	return sdk, fast, sdkErr, fastErr
 }
 
@@ -245,7 +245,7 @@ func BenchmarkGetRecordsDecode(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		opts []func(*kinesis.Options)
-	}{{"sdk", nil}, {"fast", []func(*kinesis.Options){fastGetRecords}}} {
+	}{{"sdk", nil}, {"fast", []func(*kinesis.Options){fastGetRecords(newBodyBuffers())}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := cannedClient(&cannedHTTP{status: 200, body: body})
 			in := &kinesis.GetRecordsInput{ShardIterator: aws.String("it")}

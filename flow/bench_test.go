@@ -88,13 +88,23 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 				go func() { p.Run(ctx); done.Store(true) }()
 				stopProfile := profileRun(b, tc.name)
 				start, cpu0 := time.Now(), cpuTime()
+				run0, wait0, sched := schedTime()
 				for p.Stats().Records < n {
 					time.Sleep(5 * time.Millisecond)
 				}
 				elapsed, cpu := time.Since(start), cpuTime()-cpu0
+				run1, wait1, _ := schedTime()
 				stopProfile()
 				b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 				b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/record")
+				if sched {
+					// Cores the process ran on, and cores' worth of time its
+					// threads were ready to run but waited for a core: their
+					// sum near GOMAXPROCS (2) means CPU-bound, and the
+					// second part is what other work on the machine took.
+					b.ReportMetric((run1-run0).Seconds()/elapsed.Seconds(), "cores-running")
+					b.ReportMetric((wait1-wait0).Seconds()/elapsed.Seconds(), "cores-waiting")
+				}
 				cancel()
 				for !done.Load() {
 					time.Sleep(5 * time.Millisecond)
@@ -126,6 +136,28 @@ func profileRun(b *testing.B, name string) (stop func()) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}
+}
+
+// schedTime sums the scheduler's statistics of the process's threads
+// (Linux): time running on a core and time ready to run but waiting for
+// one. ok is false where /proc does not have them.
+func schedTime() (run, wait time.Duration, ok bool) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended
+		}
+		var r, w int64
+		if _, err := fmt.Sscan(string(b), &r, &w); err != nil {
+			return 0, 0, false
+		}
+		run, wait = run+time.Duration(r), wait+time.Duration(w)
+	}
+	return run, wait, true
 }
 
 // cpuTime is the CPU time this process used, user and system: the
