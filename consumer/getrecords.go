@@ -241,7 +241,7 @@ func decodeGetRecords(body []byte, o *kinesis.GetRecordsOutput, scratch *[]span)
 						}
 						at := len(data)
 						m, err := base64.StdEncoding.Decode(data[at:at+size], s)
-						if err != nil {
+						if err != nil || !decodedAll(s, m) {
 							return false
 						}
 						data = data[:at+m]
@@ -422,23 +422,35 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
-// base64String returns the contents of a string that is to be base64: the
-// decoder then refuses what is not base64, except line breaks, which it
-// skips and JSON does not allow in strings.
+// base64String returns the contents of a string that is to be base64
+// (the decoder then refuses what is not, and decodedAll catches the line
+// breaks it skips), with its length a multiple of 4 (padded base64 has no
+// other).
 func (d *jsonScanner) base64String() ([]byte, bool) {
 	if !d.consume('"') {
 		return nil, false
 	}
 	n := bytes.IndexByte(d.b[d.i:], '"')
-	if n < 0 {
+	if n < 0 || n%4 != 0 {
 		return nil, false
 	}
 	s := d.b[d.i : d.i+n]
 	d.i += n + 1
-	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
-		return nil, false
-	}
 	return s, true
+}
+
+// decodedAll reports whether decoding s gave n bytes, all that its length
+// holds: base64.StdEncoding skips line breaks, which JSON does not allow
+// in a string, and each one would have made the result shorter.
+func decodedAll(s []byte, n int) bool {
+	pad := 0
+	if len(s) > 0 && s[len(s)-1] == '=' {
+		pad++
+		if len(s) > 1 && s[len(s)-2] == '=' {
+			pad++
+		}
+	}
+	return n == len(s)/4*3-pad
 }
 
 // number returns a JSON number's text.
