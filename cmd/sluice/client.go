@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -50,6 +51,7 @@ func (c *clientFlags) register(fs *flag.FlagSet, env *cmdEnv) {
 			`defaults to $SLUICE_ENDPOINT, else $AWS_ENDPOINT_URL_KINESIS, else $AWS_ENDPOINT_URL, else `+localEndpoint)
 	fs.StringVar(&c.region, "region", "",
 		"AWS `region` to sign requests for (default from $AWS_REGION or the AWS config files, else "+defaultRegion+")")
+	fs.BoolVar(&env.verbose, "verbose", false, "on failure, print the whole error chain of the AWS SDK rather than a one-line summary")
 }
 
 func defaultClientEndpoint(getenv func(string) string) string {
@@ -152,7 +154,15 @@ func credentialsConfigured(sources []any) bool {
 // positional arguments (`sluice stream create orders --shards 4`), which
 // flag.FlagSet.Parse alone stops at. Everything after a bare "--" is
 // positional, so a record may start with a dash: `sluice put s -- -1`.
+// --help prints the command's usage and returns flag.ErrHelp; a bad flag
+// is a *usageErr.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package would print the error and the whole usage itself;
+	// report prints the message and a short usage instead.
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage; fs.SetOutput(out) }()
 	var rest []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, rest = args[:i], args[i+1:]
@@ -160,7 +170,12 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
+				return nil, err
+			}
+			return nil, &usageErr{msg: fs.Name() + ": " + flagMessage(err), fs: fs}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -171,23 +186,50 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// newFlagSet returns a FlagSet that reports to env.stderr and prints a
-// usage line before the flags.
+// parseFlags parses a command that takes flags only.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterspersed(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usageError(fs, "%s: unexpected arguments %q", fs.Name(), pos)
+	}
+	return err
+}
+
+// flagMessage words the flag package's errors with the double dashes the
+// usage shows.
+func flagMessage(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
+	return strings.Replace(msg, " for flag -", " for flag --", 1)
+}
+
+// newFlagSet returns a FlagSet whose --help prints usageLine (its first
+// line is the synopsis shown under usage errors) and the flags on stdout.
 func newFlagSet(env *cmdEnv, name, usageLine string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs.SetOutput(env.stdout)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: %s\n\nFlags:\n", usageLine)
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", usageLine)
 		fs.PrintDefaults()
+	}
+	if env.synopses == nil {
+		env.synopses = map[*flag.FlagSet]string{}
+	}
+	synopsis, _, _ := strings.Cut(usageLine, "\n")
+	env.synopses[fs] = synopsis
+	if env.onFlagSet != nil {
+		env.onFlagSet(fs)
 	}
 	return fs
 }
 
-// usageError reports wrong positional arguments the way the flag package
-// reports wrong flags: usage on stderr, then the error.
+// usageError reports wrong positional arguments or flag values: report
+// prints the message, then the command's synopsis, and exits 2.
 func usageError(fs *flag.FlagSet, format string, args ...any) error {
-	fs.Usage()
-	return fmt.Errorf(format, args...)
+	return &usageErr{msg: fmt.Sprintf(format, args...), fs: fs}
 }
 
 // streamRef lets every command take a stream name or a stream ARN.

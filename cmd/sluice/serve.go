@@ -75,15 +75,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "serve", "sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.")
 	var c serveConfig
 	serveFlags(fs, &c)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, env.getenv); err != nil {
