@@ -213,7 +213,7 @@ func newFlagSet(env *cmdEnv, name, usageLine string) *flag.FlagSet {
 	fs.SetOutput(env.stdout)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", usageLine)
-		fs.PrintDefaults()
+		printFlags(fs.Output(), fs)
 	}
 	if env.synopses == nil {
 		env.synopses = map[*flag.FlagSet]string{}
@@ -224,6 +224,36 @@ func newFlagSet(env *cmdEnv, name, usageLine string) *flag.FlagSet {
 		env.onFlagSet(fs)
 	}
 	return fs
+}
+
+// printFlags lists the flags as flag.PrintDefaults does, but with the
+// double dashes the rest of the help uses.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch def := f.DefValue; {
+		case def == "" || def == "false" || def == "0" || def == "0s" || strings.Contains(usage, "(default"):
+		case isStringFlag(f):
+			fmt.Fprintf(w, " (default %q)", def)
+		default:
+			fmt.Fprintf(w, " (default %s)", def)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+func isStringFlag(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, isString := g.Get().(string)
+	return isString
 }
 
 // usageError reports wrong positional arguments or flag values: report

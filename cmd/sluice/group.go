@@ -112,7 +112,7 @@ func (g *groupCmdFlags) register(fs *flag.FlagSet, env *cmdEnv, withTable bool) 
 	fs.StringVar(&g.ddbEndpoint, "dynamodb-endpoint", env.getenv("AWS_ENDPOINT_URL_DYNAMODB"),
 		"DynamoDB endpoint `url` of the lease tables, or \"aws\" (default $AWS_ENDPOINT_URL_DYNAMODB, else --endpoint: Sluice serves DynamoDB on its Kinesis port)")
 	if withTable {
-		fs.StringVar(&g.table, "lease-table", "", "the group's lease `table` (default: derived from the group name, see `sluice group --help`)")
+		fs.StringVar(&g.table, "lease-table", "", "the group's lease `table` (default: derived from the group name: see sluice group --help)")
 	}
 }
 

@@ -47,6 +47,7 @@ type serveConfig struct {
 	updateDelay   time.Duration
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
+	ops           serveOps
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -72,6 +73,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
+	opsFlags(fs, &c.ops)
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -99,7 +101,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
 	}
-	logger, err := newLogger(env, c.logLevel)
+	logger, err := newLogger(env, c.logLevel, c.ops.logFormat)
 	if err != nil {
 		return err
 	}
@@ -160,14 +162,6 @@ func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 		}
 	})
 	return err
-}
-
-func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {

@@ -23,14 +23,15 @@ import (
 )
 
 // tailFormatHelp documents --format.
-const tailFormatHelp = `output format: "text" prints "shardId sequenceNumber partitionKey data" per line ` +
-	`(data as text if it is valid UTF-8 without control characters, else base64; ` +
-	`a record from a KPL aggregate shows its sequence number as SEQUENCE/SUBSEQUENCE); ` +
-	`"json" prints one JSON object per line (the fields of AWS's Record, Data in base64, plus ShardId, Text when Data is UTF-8, ` +
-	`SubSequenceNumber and ExplicitHashKey for records from an aggregate), which ` + "`sluice put --format json`" + ` reads back; ` +
-	`anything with a % is a template, as kcat's -f: %s data, %S data size, %k partition key, %K its length, %p shard id, ` +
-	`%o sequence number, %O sub-sequence number, %e explicit hash key, %T arrival time in ms since the epoch, %t stream, %% a %, ` +
-	`\n \t \r \\ escapes; it ends with no newline unless it says so`
+const tailFormatHelp = `output ` + "`format`" + `:
+"text": "shardId sequenceNumber partitionKey data" per line; data as text if it is valid UTF-8
+  without control characters, else base64; a user record of a KPL aggregate shows SEQUENCE/SUBSEQUENCE
+"json": one JSON object per line, AWS's Record fields (Data in base64) plus ShardId, Text when Data
+  is UTF-8, and SubSequenceNumber and ExplicitHashKey for user records of aggregates; sluice put
+  --format json reads them back
+anything with a %: a template, as kcat's -f: %s data, %S data size, %k partition key, %K its length,
+  %p shard id, %o sequence number, %O sub-sequence number, %e explicit hash key, %T arrival time
+  in ms since the epoch, %t stream, %% a %; \n \t \r \\ escapes; add \n to end a line`
 
 // recordFormat renders one record into buf.
 type recordFormat func(buf *bytes.Buffer, rec *printRecord) error

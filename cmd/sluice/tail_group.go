@@ -37,7 +37,7 @@ type groupFlags struct {
 
 func (g *groupFlags) register(fs *flag.FlagSet, env *cmdEnv) {
 	fs.StringVar(&g.name, "group", "", "consume as a member of the consumer group `name`, sharing the shards with its other members (leases and checkpoints in a lease table)")
-	fs.StringVar(&g.table, "lease-table", "", "DynamoDB `table` for the group's leases (default: the group name if it is a valid table name, else one made from it; see `sluice group --help`)")
+	fs.StringVar(&g.table, "lease-table", "", "DynamoDB `table` for the group's leases (default: the group name if it is a valid table name, else one made from it: see sluice group --help)")
 	fs.StringVar(&g.ddbEndpoint, "dynamodb-endpoint", env.getenv("AWS_ENDPOINT_URL_DYNAMODB"),
 		"DynamoDB endpoint `url` for the lease table, or \"aws\" (default $AWS_ENDPOINT_URL_DYNAMODB, else --endpoint: Sluice serves DynamoDB on its Kinesis port)")
 	fs.StringVar(&g.workerID, "worker-id", "", "this member's `id` in the lease table (default: host name and a random suffix)")
