@@ -340,6 +340,7 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			s.cont, _ = kinesis.ParseSequenceNumber(out.Records[n-1].SequenceNumber)
 			b.m.subscribeRecords.WithLabelValues(stream.Name).Add(float64(n))
 			b.m.subscribeBytes.WithLabelValues(stream.Name).Add(float64(r.bytes))
+			b.m.subscribeAge.WithLabelValues(stream.Name).Set(float64(out.MillisBehindLatest) / 1000)
 			return kinesis.SubscribeToShardEvent{
 				Records:                    out.Records,
 				ContinuationSequenceNumber: s.cont.String(),

@@ -82,10 +82,14 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", byTarget{
+	api := byTarget{
 		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
 		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
-	})
+	}
+	mux.Handle("/", newAPIMetrics(reg,
+		apiSpec{name: "kinesis", targetPrefix: httpapi.TargetPrefix, operations: httpapi.Operations(), streaming: httpapi.StreamingOperations()},
+		apiSpec{name: "dynamodb", targetPrefix: dynamodb.TargetPrefix, operations: dynamodb.Operations()},
+	).handler(api, httpapi.TargetPrefix))
 	return &Server{store: store, broker: b, handler: mux}, nil
 }
 
