@@ -69,7 +69,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
 	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
-	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
+	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption, SplitShard, MergeShards, and at least after UpdateShardCount")
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)

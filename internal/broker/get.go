@@ -26,9 +26,15 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 	if s.Status(b.cfg.Now()) == kinesis.StatusCreating {
 		return "", kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}
-	sh, ok := s.Shard(in.ShardID)
+	sh, id, ok := findShard(s, in.ShardID)
 	if !ok {
-		return "", kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
+		return "", b.shardNotFound(name, id)
+	}
+	if in.Type == kinesis.AtTimestamp {
+		at, now := in.Timestamp.UnixMilli(), b.cfg.Now().UnixMilli()
+		if at > now {
+			return "", kinesis.Errorf(kinesis.ErrInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", at, now)
+		}
 	}
 	if err := b.admitIterator(name, sh); err != nil {
 		return "", err

@@ -54,7 +54,9 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		}
 		total += size
 		if e.SequenceNumberForOrdering != "" {
-			if _, ok := kinesis.ParseSequenceNumber(e.SequenceNumberForOrdering); !ok {
+			// Ours (either form), or an AWS one: this server's numbers
+			// grow within a shard whatever the hint says.
+			if _, ok := kinesis.ParseSequenceNumber(e.SequenceNumberForOrdering); !ok && !kinesis.IsAWSSequenceNumber(e.SequenceNumberForOrdering) {
 				return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", e.SequenceNumberForOrdering, name, b.cfg.AccountID)
 			}
 		}

@@ -196,9 +196,9 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 	if st := s.Status(b.cfg.Now()); st != kinesis.StatusActive && st != kinesis.StatusUpdating {
 		return nil, kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s is %s.", name, b.cfg.AccountID, st)
 	}
-	sh, ok := s.Shard(in.ShardID)
+	sh, id, ok := findShard(s, in.ShardID)
 	if !ok {
-		return nil, kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
+		return nil, b.shardNotFound(name, id)
 	}
 	tok, err := b.startToken(ctx, s, sh, iter)
 	if errors.Is(err, kinesis.ErrLogNotFound) {

@@ -21,6 +21,9 @@ type apiError struct {
 	msg    string
 	status int
 	item   Item
+	// reasons are a TransactionCanceledException's CancellationReasons;
+	// that exception's message member is "Message", as in the model.
+	reasons []cancellationReason
 }
 
 func (e *apiError) Error() string { return e.typ + ": " + e.msg }
@@ -48,6 +51,10 @@ func resourceNotFound(msg string) *apiError {
 
 func resourceInUse(msg string) *apiError {
 	return &apiError{typ: prefixDynamoDB + "ResourceInUseException", msg: msg, status: http.StatusBadRequest}
+}
+
+func limitExceeded(msg string) *apiError {
+	return &apiError{typ: prefixDynamoDB + "LimitExceededException", msg: msg, status: http.StatusBadRequest}
 }
 
 func conditionalCheckFailed(item Item) *apiError {

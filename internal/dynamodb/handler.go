@@ -83,16 +83,25 @@ func New(store Store, opts Options) *Handler {
 type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
 
 var operations = map[string]operation{
-	"CreateTable":   (*Handler).createTable,
-	"DescribeTable": (*Handler).describeTable,
-	"DeleteTable":   (*Handler).deleteTable,
-	"ListTables":    (*Handler).listTables,
-	"GetItem":       (*Handler).getItem,
-	"PutItem":       (*Handler).putItem,
-	"UpdateItem":    (*Handler).updateItem,
-	"DeleteItem":    (*Handler).deleteItem,
-	"Scan":          (*Handler).scan,
-	"Query":         (*Handler).query,
+	"CreateTable":               (*Handler).createTable,
+	"DescribeTable":             (*Handler).describeTable,
+	"UpdateTable":               (*Handler).updateTable,
+	"DeleteTable":               (*Handler).deleteTable,
+	"ListTables":                (*Handler).listTables,
+	"DescribeTimeToLive":        (*Handler).describeTimeToLive,
+	"UpdateTimeToLive":          (*Handler).updateTimeToLive,
+	"DescribeContinuousBackups": (*Handler).describeContinuousBackups,
+	"UpdateContinuousBackups":   (*Handler).updateContinuousBackups,
+	"GetItem":                   (*Handler).getItem,
+	"PutItem":                   (*Handler).putItem,
+	"UpdateItem":                (*Handler).updateItem,
+	"DeleteItem":                (*Handler).deleteItem,
+	"Scan":                      (*Handler).scan,
+	"Query":                     (*Handler).query,
+	"BatchGetItem":              (*Handler).batchGetItem,
+	"BatchWriteItem":            (*Handler).batchWriteItem,
+	"TransactGetItems":          (*Handler).transactGetItems,
+	"TransactWriteItems":        (*Handler).transactWriteItems,
 }
 
 // ServeHTTP answers one request. Checks run in DynamoDB's order: method
@@ -176,12 +185,24 @@ func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) 
 	b.WriteString(`{"__type":`)
 	writeJSONString(&b, ae.typ)
 	if ae.msg != "" {
-		b.WriteString(`,"message":`)
+		if ae.reasons != nil {
+			b.WriteString(`,"Message":`)
+		} else {
+			b.WriteString(`,"message":`)
+		}
 		writeJSONString(&b, ae.msg)
 	}
 	if ae.item != nil {
 		b.WriteString(`,"Item":`)
 		appendMapJSON(&b, ae.item)
+	}
+	if ae.reasons != nil {
+		b.WriteString(`,"CancellationReasons":`)
+		enc, err := json.Marshal(ae.reasons)
+		if err != nil {
+			enc = []byte("[]")
+		}
+		b.Write(enc)
 	}
 	b.WriteByte('}')
 	write(w, ae.status, b.Bytes())

@@ -72,3 +72,15 @@ func writeBody(w http.ResponseWriter, contentType string, status int, body []byt
 		_, _ = w.Write(body) // a failed write means the client is gone
 	}
 }
+
+// writeXMLError answers in the XML AWS's front end uses for a request it
+// cannot route at all (a method other than POST). The body has no
+// Content-Type, as AWS sends it.
+func writeXMLError(w http.ResponseWriter, status int, code kinesis.ErrorCode, msg string) {
+	body := "<" + string(code) + ">\n  <Message>" + msg + "</Message>\n</" + string(code) + ">\n"
+	hdr := w.Header()
+	hdr["Content-Type"] = nil // no sniffed type either
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}

@@ -123,6 +123,9 @@ var unsupportedOperations = map[string]bool{
 // and the service call.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setRequestIDs(w.Header())
+	if answerCORS(w, r) {
+		return
+	}
 	ctx := r.Context()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 
@@ -147,8 +150,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // out. It returns the codec of the request once its content type is known.
 func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
-		return nil, nil, &statusError{status: http.StatusForbidden, err: kinesis.Errorf(kinesis.ErrAccessDenied,
-			"Unable to determine service/operation name to be authorized")}
+		// AWS answers every other method (GET, PUT, DELETE, OPTIONS without
+		// an Origin) in XML, whatever the request.
+		writeXMLError(w, http.StatusForbidden, kinesis.ErrAccessDenied, "Unable to determine service/operation name to be authorized")
+		return nil, nil, errResponded
 	}
 	if r.ContentLength > h.maxBody {
 		return nil, nil, h.tooLarge()
@@ -254,9 +259,10 @@ func checkAuth(r *http.Request) error {
 }
 
 // setRequestIDs sets the ids AWS puts on every response: x-amzn-RequestId,
-// a random UUID, and x-amz-id-2, random base64.
+// a random UUID, and x-amz-id-2, 72 random bytes in base64 (AWS's decode
+// to 64 to 80 bytes).
 func setRequestIDs(hdr http.Header) {
-	var b [16 + 48]byte
+	var b [16 + 72]byte
 	_, _ = rand.Read(b[:])  // crypto/rand.Read never fails
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant

@@ -25,7 +25,7 @@ func (h *Handler) setRetention(ctx context.Context, c codec, body, out []byte, i
 		return nil, err
 	}
 	var v validator
-	v.int32("retentionPeriodHours", in.RetentionPeriodHours, true, intRule{})
+	v.int32("retentionPeriodHours", in.RetentionPeriodHours, true, atLeast(1)) // the model's bound; 24..8760 is the service's
 	v.streamRefMembers(in.StreamName, in.StreamARN)
 	if err := v.err(); err != nil {
 		return nil, err

@@ -54,7 +54,7 @@ type putRecordsWire struct {
 }
 
 type putRecordsWireEntry struct {
-	Data            []byte  `json:"Data"`
+	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
 	ExplicitHashKey *string `json:"ExplicitHashKey"`
 }

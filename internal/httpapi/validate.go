@@ -339,16 +339,17 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// checkTagChars enforces the characters tags may use: Unicode letters,
-// digits, white space (space separators, not tabs or newlines) and
-// _ . : / = + - @. It is an InvalidArgumentException, not a model pattern.
+// checkTagChars enforces the characters tags may use, as AWS does:
+// Unicode letters, digits, white space (space separators, not tabs or
+// newlines) and _ . / = + - % @. It is an InvalidArgumentException, not a
+// model pattern.
 func checkTagChars(strs ...string) error {
 	for _, s := range strs {
 		for _, r := range s {
-			if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune("_.:/=+-@", r) {
+			if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune(kinesis.TagPunctuation, r) {
 				continue
 			}
-			return invalidArgument("Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @.")
+			return invalidArgument("Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
 		}
 	}
 	return nil

@@ -215,11 +215,13 @@ func TestInputChecks(t *testing.T) {
 		{"ListShards AT_TIMESTAMP", "ListShards", `{"StreamName":"s","ShardFilter":{"Type":"AT_TIMESTAMP"}}`,
 			"ShardFilter of type AT_TIMESTAMP must specify a Timestamp."},
 		{"tab in tag key", "AddTagsToStream", "{\"StreamName\":\"s\",\"Tags\":{\"a\\tb\":\"1\"}}",
-			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
 		{"semicolon in tag value", "TagResource", `{"ResourceARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s","Tags":{"a":"x;y"}}`,
-			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
+		{"colon in tag key", "AddTagsToStream", `{"StreamName":"s","Tags":{"a:b":"1"}}`,
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
 		{"comma in tag key", "RemoveTagsFromStream", `{"StreamName":"s","TagKeys":["a,b"]}`,
-			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
 	}
 	h := New(newFakeService(), Options{})
 	for _, tt := range tests {
@@ -236,7 +238,7 @@ func TestValidation_Accepts(t *testing.T) {
 	// Values at the edges of the model that must pass validation.
 	svc := newFakeService()
 	h := New(svc, Options{})
-	mustOK(t, h, "CreateStream", `{"StreamName":"`+strings.Repeat("a", 128)+`","ShardCount":2,"Tags":{"ü0 _.:/=+-@":""}}`)
+	mustOK(t, h, "CreateStream", `{"StreamName":"`+strings.Repeat("a", 128)+`","ShardCount":2,"Tags":{"ü0 _./=+-%@":""}}`)
 	mustOK(t, h, "CreateStream", `{"StreamName":"s","ShardCount":2}`)
 	mustOK(t, h, "PutRecords", fmt.Sprintf(`{"StreamARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s","Records":[`+
 		`{"PartitionKey":%q,"Data":""},{"PartitionKey":"k","Data":"AAEC","ExplicitHashKey":"340282366920938463463374607431768211455"},`+

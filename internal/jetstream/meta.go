@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,9 @@ type Bucket struct {
 	kv     jetstream.KeyValue
 	stream string // the bucket's stream, "KV_<bucket>"
 	prefix string // subject prefix of keys, "$KV.<bucket>."
+
+	atomicMu sync.Mutex
+	atomic   bool // atomic batch publishes are allowed (commit.go)
 }
 
 var _ kinesis.MetaStore = (*Bucket)(nil)

@@ -106,3 +106,13 @@ type MetaStore interface {
 	// It returns once the watch is in place.
 	Watch(ctx context.Context, prefix string, fn func(MetaEntry)) error
 }
+
+// MetaWrite is one write of an atomic change of several keys (a store's
+// Commit, where it has one): set Key to Value, or delete it, only if its
+// revision is still Revision (0: the key is absent).
+type MetaWrite struct {
+	Key      string
+	Value    []byte
+	Delete   bool
+	Revision uint64
+}
