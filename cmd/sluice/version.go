@@ -11,6 +11,11 @@ import (
 	"strings"
 )
 
+// version, when set at link time (-ldflags "-X main.version=v1.2.3", as
+// the Dockerfile does), names the module version the build info lacks in
+// a build without VCS information.
+var version string
+
 // buildVersion is what the build info says of this binary.
 type buildVersion struct {
 	Module    string // module version: v1.2.3 from `go install ...@v1.2.3`, "(devel)" from a checkout
@@ -25,10 +30,16 @@ func readBuildVersion() buildVersion {
 	v := buildVersion{Module: "(unknown)", GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
+		if version != "" {
+			v.Module = version
+		}
 		return v
 	}
 	if info.Main.Version != "" {
 		v.Module = info.Main.Version
+	}
+	if version != "" && (v.Module == "(devel)" || v.Module == "(unknown)") {
+		v.Module = version
 	}
 	v.GoVersion = info.GoVersion
 	for _, s := range info.Settings {

@@ -20,7 +20,8 @@ type apiMetrics struct {
 	requests *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	// byTarget holds the series of every known X-Amz-Target, resolved once
+	// byTarget holds the series of every known X-Amz-Target, resolved on
+	// its first request (an idle operation exports nothing) and then kept,
 	// so that a request costs no label lookup; other targets share one
 	// "unknown" operation, so clients cannot add series at will.
 	byTarget map[string]*operationMetrics
@@ -29,8 +30,22 @@ type apiMetrics struct {
 
 type operationMetrics struct {
 	api, operation string
-	requests       prometheus.Counter
-	duration       prometheus.Observer // nil for streams (SubscribeToShard), whose length is the client's
+	streaming      bool // its answer streams (SubscribeToShard): not timed, its length is the client's
+
+	once     sync.Once
+	requests prometheus.Counter
+	duration prometheus.Observer // nil when streaming
+}
+
+// series returns the operation's series, made on first use.
+func (om *operationMetrics) series(m *apiMetrics) *operationMetrics {
+	om.once.Do(func() {
+		om.requests = m.requests.WithLabelValues(om.api, om.operation)
+		if !om.streaming {
+			om.duration = m.duration.WithLabelValues(om.api, om.operation)
+		}
+	})
+	return om
 }
 
 // apiSpec names one protocol: its X-Amz-Target prefix, operations and the
@@ -66,14 +81,9 @@ func newAPIMetrics(reg prometheus.Registerer, apis ...apiSpec) *apiMetrics {
 	}
 	for _, a := range apis {
 		for _, op := range a.operations {
-			om := &operationMetrics{api: a.name, operation: op, requests: m.requests.WithLabelValues(a.name, op)}
-			if !contains(a.streaming, op) {
-				om.duration = m.duration.WithLabelValues(a.name, op)
-			}
-			m.byTarget[a.targetPrefix+op] = om
+			m.byTarget[a.targetPrefix+op] = &operationMetrics{api: a.name, operation: op, streaming: contains(a.streaming, op)}
 		}
-		m.unknown[a.targetPrefix] = &operationMetrics{api: a.name, operation: "unknown",
-			requests: m.requests.WithLabelValues(a.name, "unknown"), duration: m.duration.WithLabelValues(a.name, "unknown")}
+		m.unknown[a.targetPrefix] = &operationMetrics{api: a.name, operation: "unknown"}
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.errors, m.duration)
@@ -110,6 +120,7 @@ func (m *apiMetrics) handler(next http.Handler, fallback string) http.Handler {
 			}
 			om = m.unknown[prefix]
 		}
+		om = om.series(m)
 		start := time.Now()
 		sw := statusWriters.Get().(*statusWriter)
 		sw.ResponseWriter, sw.status = w, 0
