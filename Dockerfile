@@ -20,7 +20,7 @@ COPY . .
 # The version `sluice version` reports when the build has no VCS
 # information (the build context leaves .git out).
 ARG VERSION=""
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/sluice ./cmd/sluice \
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.linkVersion=${VERSION}" -o /out/sluice ./cmd/sluice \
 	&& /out/sluice version \
 	&& mkdir -p /out/data
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/server"
 )
@@ -48,6 +49,8 @@ type serveConfig struct {
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
 	ops           serveOps
+
+	consoleSample time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -73,6 +76,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
+	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
 	opsFlags(fs, &c.ops)
 }
 
@@ -211,6 +215,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
+		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
 	})
 	if err != nil {
 		return err
@@ -283,4 +288,13 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// version is the module version the binary was built from, for the
+// console's footer; "" for a development build.
+func version() string {
+	if v := readBuildVersion().Module; v != "(devel)" && v != "(unknown)" {
+		return v
+	}
+	return ""
 }

@@ -11,10 +11,10 @@ import (
 	"strings"
 )
 
-// version, when set at link time (-ldflags "-X main.version=v1.2.3", as
-// the Dockerfile does), names the module version the build info lacks in
-// a build without VCS information.
-var version string
+// linkVersion, when set at link time (-ldflags "-X main.linkVersion=v1.2.3",
+// as the Dockerfile does), names the module version the build info lacks
+// in a build without VCS information.
+var linkVersion string
 
 // buildVersion is what the build info says of this binary.
 type buildVersion struct {
@@ -30,16 +30,16 @@ func readBuildVersion() buildVersion {
 	v := buildVersion{Module: "(unknown)", GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		if version != "" {
-			v.Module = version
+		if linkVersion != "" {
+			v.Module = linkVersion
 		}
 		return v
 	}
 	if info.Main.Version != "" {
 		v.Module = info.Main.Version
 	}
-	if version != "" && (v.Module == "(devel)" || v.Module == "(unknown)") {
-		v.Module = version
+	if linkVersion != "" && (v.Module == "(devel)" || v.Module == "(unknown)") {
+		v.Module = linkVersion
 	}
 	v.GoVersion = info.GoVersion
 	for _, s := range info.Settings {

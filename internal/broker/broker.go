@@ -171,6 +171,9 @@ type Broker struct {
 	scalingRuns map[string]bool // stream IDs whose scaling this broker runs
 	writes      sync.Map        // shard epoch -> *writeCounter, for the autoscaler
 
+	activity      sync.Map // shard epoch -> *shardActivity, for the console
+	consumerStats sync.Map // consumer ARN -> *consumerActivity, for the console
+
 	fanout fanout // SubscribeToShard feeds
 
 	bg     context.Context // ends with Close

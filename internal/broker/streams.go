@@ -159,6 +159,7 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		b.quotas.forget(sh.Epoch)
 		b.writes.Delete(sh.Epoch)
 	}
+	b.forgetActivity(s)
 	// Child logs of reshards that never completed (see orphans.go).
 	for _, p := range s.PendingLogs {
 		for _, epoch := range p.Epochs {

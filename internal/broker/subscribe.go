@@ -252,6 +252,7 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		release:     release,
 	}
 	b.m.subscriptions.WithLabelValues(name).Inc()
+	b.consumerActivity(in.ConsumerARN).subscriptions.Add(1)
 	b.cfg.Logger.Debug("subscribed to shard", "stream", name, "shard", sh.ID, "consumer", consumerName, "start", in.Start.Type)
 	return sub, nil
 }
@@ -341,6 +342,10 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			b.m.subscribeRecords.WithLabelValues(stream.Name).Add(float64(n))
 			b.m.subscribeBytes.WithLabelValues(stream.Name).Add(float64(r.bytes))
 			b.m.subscribeAge.WithLabelValues(stream.Name).Set(float64(out.MillisBehindLatest) / 1000)
+			b.shardActivity(sh.Epoch).subscribeRecords.Add(int64(n))
+			ca := b.consumerActivity(s.consumerARN)
+			ca.records.Add(int64(n))
+			ca.bytes.Add(int64(r.bytes))
 			return kinesis.SubscribeToShardEvent{
 				Records:                    out.Records,
 				ContinuationSequenceNumber: s.cont.String(),
@@ -414,6 +419,9 @@ func (s *subscription) Close() error {
 		s.release()
 		s.b.releaseWatch(s.tok.Epoch, s.watch)
 		s.b.m.subscriptions.WithLabelValues(s.tok.StreamName).Dec()
+		if a, ok := s.b.consumerStats.Load(s.consumerARN); ok { // gone with a deleted stream
+			a.(*consumerActivity).subscriptions.Add(-1)
+		}
 	})
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/jetstream"
@@ -33,12 +34,16 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Console tunes the web console under /console/; its services are
+	// filled in here.
+	Console console.Config
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
 type Server struct {
 	store   *jetstream.Backend
 	broker  *broker.Broker
+	console *console.Console
 	handler http.Handler
 }
 
@@ -80,17 +85,58 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")})
+	cc := c.Console
+	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
+	if cc.Logger == nil {
+		cc.Logger = logger.With("component", "console")
+	}
+	con, err := console.New(cc)
+	if err != nil {
+		b.Close()
+		store.Close()
+		return nil, fmt.Errorf("start console: %w", err)
+	}
 	api := byTarget{
 		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
-		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
+		dynamodb: ddb,
 	}
-	mux.Handle("/", newAPIMetrics(reg,
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	counted := newAPIMetrics(reg,
 		apiSpec{name: "kinesis", targetPrefix: httpapi.TargetPrefix, operations: httpapi.Operations(), streaming: httpapi.StreamingOperations()},
 		apiSpec{name: "dynamodb", targetPrefix: dynamodb.TargetPrefix, operations: dynamodb.Operations()},
-	).handler(api, httpapi.TargetPrefix))
-	return &Server{store: store, broker: b, handler: mux}, nil
+	).handler(api, httpapi.TargetPrefix)
+	mux.Handle("/console/", consoleOrAPI{console: con, api: counted})
+	mux.Handle("/console", consoleOrAPI{console: con, api: counted})
+	mux.Handle("/", browserToConsole{counted})
+	return &Server{store: store, broker: b, console: con, handler: mux}, nil
+}
+
+// consoleOrAPI serves the console under /console/, except API requests
+// (with an X-Amz-Target), which keep going to the API whatever their path.
+type consoleOrAPI struct{ console, api http.Handler }
+
+func (h consoleOrAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Amz-Target") != "" {
+		h.api.ServeHTTP(w, r)
+		return
+	}
+	h.console.ServeHTTP(w, r)
+}
+
+// browserToConsole redirects a browser opening the server's root (GET /
+// accepting HTML, no X-Amz-Target) to the console; everything else goes to
+// the API as before.
+type browserToConsole struct{ api http.Handler }
+
+func (h browserToConsole) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/" && r.Header.Get("X-Amz-Target") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, "/console/", http.StatusFound)
+		return
+	}
+	h.api.ServeHTTP(w, r)
 }
 
 // DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
@@ -109,16 +155,18 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.kinesis.ServeHTTP(w, r)
 }
 
-// Handler serves the Kinesis and DynamoDB APIs on every path and
-// Prometheus metrics on GET /metrics.
+// Handler serves the Kinesis and DynamoDB APIs on every path (routed by
+// X-Amz-Target), Prometheus metrics on GET /metrics and the web console
+// under /console/ (a browser's GET / is sent there).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
 // subscribe again): an HTTP server calls it when it starts shutting down.
 func (s *Server) EndSubscriptions() { s.broker.EndSubscriptions() }
 
-// Close stops the broker, then the store.
+// Close stops the console, the broker, then the store.
 func (s *Server) Close() error {
+	s.console.Close()
 	s.broker.Close()
 	return s.store.Close()
 }
