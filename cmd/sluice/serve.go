@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/opsmetrics"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -104,6 +105,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
+	}
+	if err := c.ops.check(); err != nil {
+		return err
 	}
 	logger, err := newLogger(env, c.logLevel, c.ops.logFormat)
 	if err != nil {
@@ -215,6 +219,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
+		ShardMetrics:   opsmetrics.ShardLevel(c.ops.shardMetrics),
 		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
 	})
 	if err != nil {

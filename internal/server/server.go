@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/opsmetrics"
 )
 
 // Config is a server's storage and semantics. Listening is left to the
@@ -37,6 +38,10 @@ type Config struct {
 	// Console tunes the web console under /console/; its services are
 	// filled in here.
 	Console console.Config
+	// ShardMetrics picks the streams whose shards get series of their own
+	// on /metrics (default opsmetrics.ShardLevelEnhanced: those with
+	// enhanced monitoring on).
+	ShardMetrics opsmetrics.ShardLevel
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
@@ -86,6 +91,16 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
 	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")})
+	ops, err := opsmetrics.New(opsmetrics.Config{Activity: b, Tables: ddb, Storage: store, ShardLevel: c.ShardMetrics,
+		Logger: logger.With("component", "metrics")})
+	if err == nil {
+		err = reg.Register(ops)
+	}
+	if err != nil {
+		b.Close()
+		store.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	cc := c.Console
 	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
 	if cc.Logger == nil {
