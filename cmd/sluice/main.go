@@ -44,6 +44,7 @@ type command struct {
 	summary string
 	run     func(ctx context.Context, env *cmdEnv, args []string) error
 	subs    func() []command
+	help    string // for a group: printed under its list of commands
 }
 
 // cmdEnv is what a subcommand may touch of the process.
@@ -69,7 +70,7 @@ func commands() []command {
 		{name: "stream", summary: "create, list, describe, reshard, tag or delete streams", subs: streamCommands},
 		{name: "put", summary: "write records from arguments or stdin lines", run: runPut},
 		{name: "tail", summary: "follow every shard of a stream and print records", run: runTail},
-		{name: "group", summary: "list consumer groups, show their checkpoints and lag, move checkpoints", subs: groupCommands},
+		{name: "group", summary: "list consumer groups, show their checkpoints and lag, move checkpoints", subs: groupCommands, help: groupHelp},
 		{name: "bench", summary: "load-test a Kinesis endpoint", run: runBench},
 		{name: "keys", summary: "create or list the server's encryption keys", subs: keysCommands},
 		{name: "version", summary: "print the version, commit and Go version of this binary", run: runVersion},
@@ -95,33 +96,39 @@ func (env *cmdEnv) run(ctx context.Context, args []string) error {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		return runVersion(ctx, env, args[1:])
 	}
-	return dispatch(ctx, env, "sluice", commands(), args)
+	return dispatch(ctx, env, "sluice", "", commands(), args)
 }
 
 // dispatch runs the command of cmds that args[0] names.
-func dispatch(ctx context.Context, env *cmdEnv, path string, cmds []command, args []string) error {
+func dispatch(ctx context.Context, env *cmdEnv, path, help string, cmds []command, args []string) error {
 	usage := func(w io.Writer) { commandsUsage(w, path, cmds) }
+	fullUsage := func(w io.Writer) {
+		commandsUsage(w, path, cmds)
+		if help != "" {
+			fmt.Fprintf(w, "\n%s\n", help)
+		}
+	}
 	if len(args) == 0 {
 		return &usageErr{msg: "missing command", usage: usage}
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":
-		usage(env.stdout)
+		fullUsage(env.stdout)
 		return flag.ErrHelp
 	case "help":
 		if len(args) == 1 {
-			usage(env.stdout)
+			fullUsage(env.stdout)
 			return flag.ErrHelp
 		}
 		// `sluice help tail` is `sluice tail --help`.
-		return dispatch(ctx, env, path, cmds, append(args[1:], "--help"))
+		return dispatch(ctx, env, path, help, cmds, append(args[1:], "--help"))
 	}
 	for _, c := range cmds {
 		if c.name != args[0] {
 			continue
 		}
 		if c.subs != nil {
-			return dispatch(ctx, env, path+" "+c.name, c.subs(), args[1:])
+			return dispatch(ctx, env, path+" "+c.name, c.help, c.subs(), args[1:])
 		}
 		return c.run(ctx, env, args[1:])
 	}
