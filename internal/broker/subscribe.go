@@ -213,10 +213,10 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 	// client whose connection died unnoticed thus gets its shard back.
 	key := in.ConsumerARN + " " + sh.ID
 	f := &b.fanout
-	mine := &slot{since: time.Now(), over: make(chan struct{})}
+	mine := &slot{since: b.cfg.Now(), over: make(chan struct{})}
 	f.mu.Lock()
 	if old := f.active[key]; old != nil {
-		if time.Since(old.since) < b.cfg.SubscriptionTakeover {
+		if mine.since.Sub(old.since) < b.cfg.SubscriptionTakeover {
 			f.mu.Unlock()
 			return nil, kinesis.Errorf(kinesis.ErrResourceInUse, "Another active subscription exists for this consumer: %s:%s:%s:%s", b.cfg.AccountID, name, sh.ID, consumerName)
 		}
