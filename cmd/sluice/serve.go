@@ -50,6 +50,7 @@ type serveConfig struct {
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
 	ops           serveOps
+	limits        serveLimits
 
 	consoleSample time.Duration
 }
@@ -77,6 +78,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
+	limitFlags(fs, &c.limits)
 	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
 	opsFlags(fs, &c.ops)
 }
@@ -101,6 +103,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
 	}
 	if err := checkAutoscale(c.autoscale); err != nil {
+		return err
+	}
+	if err := checkLimits(c.limits); err != nil {
 		return err
 	}
 	if !validAccountID(c.accountID) {
@@ -196,12 +201,14 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
+	storeCfg := jetstream.Config{
+		DataDir:  c.dataDir,
+		URL:      c.natsURL,
+		Replicas: c.replicas,
+	}
+	c.limits.storeLimits(&storeCfg)
 	srvParts, err := server.Open(ctx, server.Config{
-		Store: jetstream.Config{
-			DataDir:  c.dataDir,
-			URL:      c.natsURL,
-			Replicas: c.replicas,
-		},
+		Store: storeCfg,
 		Broker: broker.Config{
 			Region:             c.region,
 			AccountID:          c.accountID,
@@ -220,6 +227,8 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		Logger:         logger,
 		ProcessMetrics: true,
 		ShardMetrics:   opsmetrics.ShardLevel(c.ops.shardMetrics),
+		Bodies:         c.limits.bodies,
+		MaxConnections: c.limits.maxConnections,
 		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
 	})
 	if err != nil {
@@ -244,11 +253,10 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	}
 
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:  mux,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	limitServer(srv)
 	// HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port: the
 	// JavaScript SDK v3 and the Java SDK's async client speak h2c.
 	srv.Protocols = new(http.Protocols)
@@ -267,17 +275,16 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)
 
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(srvParts.Listen(ln)) }()
 	if tlsLn != nil {
 		// Same handler; h2 is negotiated by ALPN, as AWS's endpoints do.
 		tlsSrv := &http.Server{
-			Handler:           mux,
-			TLSConfig:         tlsCfg,
-			ReadHeaderTimeout: srv.ReadHeaderTimeout,
-			IdleTimeout:       srv.IdleTimeout,
-			ErrorLog:          srv.ErrorLog,
+			Handler:   mux,
+			TLSConfig: tlsCfg,
+			ErrorLog:  srv.ErrorLog,
 		}
-		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+		limitServer(tlsSrv)
+		go func() { errc <- tlsSrv.ServeTLS(srvParts.Listen(tlsLn), "", "") }()
 		defer tlsSrv.Close()
 		fmt.Fprintf(env.stdout, "Sluice is serving TLS (HTTP/1.1 and h2) at https://%s (certificate: %s)\n", tlsLn.Addr(), certPath)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
 	"github.com/sluicehq/sluice/internal/sigv4"
 )
@@ -138,11 +138,19 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if r.ContentLength > maxBody {
 		return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	// The buffer grows with what arrives, never to the declared length.
+	buf, err := httplimit.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	defer buf.Release()
+	body := buf.B
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
+		case errors.Is(err, httplimit.ErrBusy):
+			return nil, throttlingError()
+		case errors.Is(err, httplimit.ErrBodyTimeout):
+			return nil, &apiError{typ: prefixService + "RequestTimeoutException", msg: "The request body was not received in time", status: http.StatusRequestTimeout}
 		}
 		return nil, serializationError()
 	}
@@ -174,7 +182,9 @@ func checkAuth(r *http.Request) error {
 
 func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	if errors.Is(err, kinesis.ErrStorageFull) {
+		ae = serviceUnavailable(kinesis.StorageFullMessage)
+	} else if !errors.As(err, &ae) {
 		h.log.Error("dynamodb request failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
 		ae = internalError()
 	}

@@ -143,6 +143,9 @@ func (h *Handler) prepareKeys(in *itemInput, keys keySchema, valueExprs ...strin
 		values[k] = v
 	}
 	ctx := newExprContext(in.ExpressionAttributeNames, values)
+	if ctx.limitMsg != "" {
+		return nil, validationError("%s", ctx.limitMsg)
+	}
 	var msg string
 	if in.UpdateExpression != nil {
 		if p.update, msg = parseUpdate(*in.UpdateExpression, ctx); msg != "" {
@@ -383,7 +386,10 @@ func (h *Handler) mutate(ctx context.Context, k string, f func(old Item) (Item, 
 			err = h.store.Delete(ctx, k, rev)
 		default:
 			if updated.size() > maxItemSize {
-				return old, nil, validationError("Item size has exceeded the maximum allowed size")
+				return old, nil, validationError(msgItemSize)
+			}
+			if updated.tooDeep() { // an update can nest a value under a path
+				return old, nil, validationError(msgNestingLevels)
 			}
 			var b []byte
 			if b, err = json.Marshal(updated); err != nil {
@@ -487,6 +493,9 @@ func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
 	item, msg := decodeItem(in.Item)
 	if msg != "" {
 		return nil, validationMsg(msg)
+	}
+	if item.size() > maxItemSize { // before the condition, as DynamoDB
+		return nil, validationError(msgItemSize)
 	}
 	p, err := h.prepare(in, t, "ConditionExpression")
 	if err != nil {

@@ -270,6 +270,8 @@ func (h *Handler) planTransaction(ctx context.Context, actions []txAction) ([]ki
 					msg = err.(*apiError).msg
 				} else if it.size() > maxItemSize {
 					msg = "Item size has exceeded the maximum allowed size"
+				} else if it.tooDeep() {
+					msg = msgNestingLevels
 				}
 			}
 			if msg != "" {

@@ -591,6 +591,12 @@ func FuzzCBORHandler(f *testing.F) {
 	}
 	f.Add(uint8(0), jacksonPutRecords())
 	f.Add(uint8(0), []byte("\xbf\x9f\xff\xff"))
+	// Deep nesting (arrays of arrays, indefinite maps in maps) and huge
+	// declared lengths, past the decoder's limits.
+	putRecordsOp := uint8(slices.Index(ops, "PutRecords"))
+	f.Add(putRecordsOp, append([]byte("\xa1\x67Records"), bytes.Repeat([]byte{0x81}, 100_000)...))
+	f.Add(putRecordsOp, append([]byte("\xa1\x67Records"), bytes.Repeat([]byte("\xbf\x61a"), 50_000)...))
+	f.Add(putRecordsOp, []byte("\xa1\x67Records\x9b\x00\x00\x00\x01\x00\x00\x00\x00"))
 	for _, s := range putRecordsSeeds {
 		f.Add(uint8(slices.Index(ops, "PutRecords")), []byte(s))
 	}

@@ -37,6 +37,9 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 	var se *statusError
 	if errors.As(err, &se) {
 		kerr, status = se.err, se.status
+	} else if errors.Is(err, kinesis.ErrStorageFull) {
+		// A store refusal for want of space, from any operation.
+		kerr = kinesis.Errorf(kinesis.ErrServiceUnavailable, "%s", kinesis.StorageFullMessage)
 	} else if !errors.As(err, &kerr) {
 		if ctx.Err() != nil {
 			// The client went away; nobody reads this answer.
@@ -49,7 +52,7 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 	if status == 0 {
 		status = kerr.Code.HTTPStatus()
 	}
-	if status >= 500 && kerr.Message != internalFailureMessage {
+	if kerr.Code == kinesis.ErrInternalFailure && kerr.Message != internalFailureMessage {
 		// A service may return ErrInternalFailure with its own words: keep
 		// them in the log, not on the wire.
 		h.log.ErrorContext(ctx, "internal failure", "op", op, "err", kerr)

@@ -6,12 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
 	"github.com/sluicehq/sluice/internal/sigv4"
 )
@@ -129,9 +129,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 
-	out := getBuffer()
-	defer putBuffer(out)
-	c, body, err := h.serve(ctx, w, r, op, out.B[:0])
+	// The response buffer is taken once the request body has arrived:
+	// requests still sending theirs (slowly, perhaps) hold none.
+	var out *buffer
+	defer func() {
+		if out != nil {
+			putBuffer(out)
+		}
+	}()
+	c, body, err := h.serve(ctx, w, r, op, func() []byte {
+		out = getBuffer()
+		return out.B[:0]
+	})
 	if c == nil {
 		c = jsonCodec11
 	}
@@ -139,6 +148,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if out == nil {
+			out = getBuffer()
+		}
 		h.writeError(ctx, w, c, op, err, out.B)
 		return
 	}
@@ -147,8 +159,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve runs the request up to its response body, which it appends to
-// out. It returns the codec of the request once its content type is known.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
+// the buffer out returns. It returns the codec of the request once its
+// content type is known.
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out func() []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
 		// AWS answers every other method (GET, PUT, DELETE, OPTIONS without
 		// an Origin) in XML, whatever the request.
@@ -179,11 +192,11 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return c, nil, invalidArgument("Operation %s is not supported by this server yet.", op)
 	}
 
-	in := getBuffer()
-	defer putBuffer(in)
-	if err := h.readBody(w, r, in); err != nil {
+	in, err := h.readBody(w, r)
+	if err != nil {
 		return c, nil, err
 	}
+	defer in.Release()
 	done, err := h.admit(op, c, in.B)
 	if err != nil {
 		return c, nil, err
@@ -195,7 +208,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		done()
 		return c, nil, errResponded
 	}
-	body, err := run(h, ctx, c, in.B, out)
+	body, err := run(h, ctx, c, in.B, out())
 	if err == nil {
 		done()
 	}
@@ -209,38 +222,37 @@ func (h *Handler) tooLarge() error {
 	return kinesis.Errorf(kinesis.ErrRequestEntityTooLarge, "Request body must not exceed %d bytes", h.maxBody)
 }
 
-// readBody reads the whole request body into buf, at most h.maxBody bytes.
-// It relies on no HTTP/1 detail: Content-Length may be unknown (-1).
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) error {
+// Messages of the request refusals of httplimit, which clients retry.
+const (
+	throttledMessage   = "Rate exceeded: the server holds as many request bytes as it allows; retry with backoff"
+	bodyTimeoutMessage = "The request body was not received in time"
+)
+
+// readBody reads the whole request body, at most h.maxBody bytes. Its
+// buffer grows with what arrives, never to a declared Content-Length: a
+// client declaring 16 MiB and sending a byte a second costs a few bytes
+// (httplimit.ReadAll). It relies on no HTTP/1 detail: Content-Length may
+// be unknown (-1). Release the buffer when done with the body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*httplimit.Buffer, error) {
 	if r.Body == nil {
-		return nil
+		return &httplimit.Buffer{}, nil
 	}
-	body := http.MaxBytesReader(w, r.Body, h.maxBody)
-	b := buf.B[:0]
-	if n := r.ContentLength; n >= 0 && int64(cap(b)) <= n {
-		b = make([]byte, 0, n+1) // +1: room to see EOF without growing
+	buf, err := httplimit.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err == nil {
+		return buf, nil
 	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			buf.B = b
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return h.tooLarge()
-			}
-			// The client stopped sending; whatever is answered goes nowhere.
-			return kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
-		}
+	buf.Release()
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, h.tooLarge()
+	case errors.Is(err, httplimit.ErrBusy):
+		return nil, kinesis.Errorf(kinesis.ErrThrottling, "%s", throttledMessage)
+	case errors.Is(err, httplimit.ErrBodyTimeout):
+		return nil, kinesis.Errorf(kinesis.ErrRequestTimeout, "%s", bodyTimeoutMessage)
 	}
-	buf.B = b
-	return nil
+	// The client stopped sending; whatever is answered goes nowhere.
+	return nil, kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
 }
 
 // checkAuth checks that a request is signed, as emulators do: the parts of

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -267,6 +268,49 @@ func TestHandler_BodyLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestHandler_BodyBounds checks that a body is read into a buffer that
+// grows with what arrives, never to a declared length, and that the
+// refusals of httplimit reach the client as AWS's retryable errors.
+func TestHandler_BodyBounds(t *testing.T) {
+	h := New(newFakeService(), Options{})
+	t.Run("declared 16 MiB, sent 20 bytes", func(t *testing.T) {
+		r := newRequest("DescribeStreamSummary", `{"StreamName":"s"}  `)
+		r.ContentLength = 16 << 20
+		buf, err := h.readBody(httptest.NewRecorder(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer buf.Release()
+		if len(buf.B) != 20 || cap(buf.B) > 4<<10 {
+			t.Errorf("read %d bytes into a buffer of %d", len(buf.B), cap(buf.B))
+		}
+	})
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{httplimit.ErrBusy, 400, "ThrottlingException"},
+		{httplimit.ErrBodyTimeout, 408, "RequestTimeoutException"},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			r := newRequest("DescribeStreamSummary", "")
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader(`{"Stream`), errReader{tc.err}))
+			got := readError(t, serve(h, r))
+			if got.Status != tc.status || got.Code != tc.code {
+				t.Fatalf("got %+v, want %d %s", got, tc.status, tc.code)
+			}
+			if got.Message == "" {
+				t.Errorf("no message")
+			}
+		})
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 type failingReader struct{ t *testing.T }
 

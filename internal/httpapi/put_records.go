@@ -163,7 +163,7 @@ func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]
 		}
 		o.FailedRecordCount++
 		code, msg := string(r.ErrorCode), r.ErrorMessage
-		if r.ErrorCode == kinesis.ErrInternalFailure {
+		if r.ErrorCode == kinesis.ErrInternalFailure && msg != kinesis.StorageFullMessage {
 			if firstInternal == "" {
 				firstInternal = msg
 			}

@@ -206,6 +206,11 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 	if len(msg) > b.MaxMessageBytes() {
 		return 0, fmt.Errorf("append to log %s: message of %d bytes exceeds the maximum of %d", name, len(msg), b.MaxMessageBytes())
 	}
+	done, err := b.guard.admit(int64(len(msg)), false)
+	if err != nil {
+		return 0, fmt.Errorf("append to log %s: %w", name, err)
+	}
+	defer done()
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	subject := logSubjectPrefix + name
@@ -252,7 +257,12 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 			continue
 		}
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			// This attempt went unanswered; it may have been stored.
+			// This attempt went unanswered; it may have been stored,
+			// unless the stream failed to write it (a full disk), which
+			// every later attempt would meet too.
+			if ferr := b.guard.writeFailed(); ferr != nil {
+				return 0, fmt.Errorf("append to log %s: %w", name, ferr)
+			}
 			unanswered = true
 			if b.mayRetryAppend(ctx, name, start) {
 				b.log.Debug("append unanswered, sending it again", "log", name, "attempt", attempt, "waited", wait)
@@ -273,6 +283,9 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 				return 0, fmt.Errorf("append to log %s: %w", name, errAppendUnknown)
 			}
 			continue
+		}
+		if ack.Error != nil && isStorageFull(int(ack.Error.ErrorCode), ack.Error.Description) {
+			return 0, fmt.Errorf("append to log %s: %w: %w", name, kinesis.ErrStorageFull, ack.Error)
 		}
 		if ack.Error != nil {
 			return 0, fmt.Errorf("append to log %s: %w", name, mapStreamErr(ack.Error))

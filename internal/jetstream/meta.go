@@ -134,6 +134,11 @@ func (k *Bucket) getLatest(ctx context.Context, key string) (kinesis.MetaEntry, 
 // put publishes value (or a delete marker) for key if the key's last
 // revision is rev (0: no message for the key). errRevMismatch otherwise.
 func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, del bool) (uint64, error) {
+	done, err := k.be.guard.admit(int64(len(key)+len(value)), true)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	if del {
@@ -145,6 +150,14 @@ func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, 
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 			return 0, errRevMismatch
+		}
+		if errors.As(err, &apiErr) && isStorageFull(int(apiErr.ErrorCode), apiErr.Description) {
+			return 0, fmt.Errorf("%w: %w", kinesis.ErrStorageFull, err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			if ferr := k.be.guard.writeFailed(); ferr != nil {
+				return 0, ferr
+			}
 		}
 		return 0, err
 	}

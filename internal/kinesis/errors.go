@@ -31,6 +31,12 @@ const (
 	ErrKMSAccessDenied       ErrorCode = "KMSAccessDeniedException"
 	ErrKMSOptInRequired      ErrorCode = "KMSOptInRequired" // sic: no Exception suffix in the model
 	ErrKMSThrottling         ErrorCode = "KMSThrottlingException"
+
+	// AWS's common errors, which any service may answer: the server
+	// refuses work it has no room for, and clients retry with backoff.
+	ErrThrottling         ErrorCode = "ThrottlingException"
+	ErrRequestTimeout     ErrorCode = "RequestTimeoutException"
+	ErrServiceUnavailable ErrorCode = "ServiceUnavailable"
 )
 
 // errorInfo is what the protocol layer needs to know of a code.
@@ -63,6 +69,9 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrKMSAccessDenied:       {400, false},
 	ErrKMSOptInRequired:      {400, false},
 	ErrKMSThrottling:         {400, true},
+	ErrThrottling:            {400, true},
+	ErrRequestTimeout:        {408, true},
+	ErrServiceUnavailable:    {503, true},
 }
 
 // HTTPStatus is the status code AWS answers this error with.

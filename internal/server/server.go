@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/opsmetrics"
 )
@@ -35,6 +37,12 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Bodies bounds request bodies: bytes in flight across the server
+	// and a read deadline per body (defaults in httplimit).
+	Bodies httplimit.BodiesConfig
+	// MaxConnections caps the connections open at once on the listeners
+	// passed to Listen. 0: no cap.
+	MaxConnections int
 	// Console tunes the web console under /console/; its services are
 	// filled in here.
 	Console console.Config
@@ -50,6 +58,7 @@ type Server struct {
 	broker  *broker.Broker
 	console *console.Console
 	handler http.Handler
+	conns   *httplimit.Connections // nil: no cap
 }
 
 // Open opens the store, starts the broker and builds the handler. Close
@@ -62,13 +71,14 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	if c.Store.Logger == nil {
 		c.Store.Logger = logger.With("component", "jetstream")
 	}
-	store, err := jetstream.Open(ctx, c.Store)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	if c.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	c.Store.Registerer = reg
+	store, err := jetstream.Open(ctx, c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	bc := c.Broker
 	if bc.Logger == nil {
@@ -90,6 +100,21 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
+	fail := func(err error) (*Server, error) {
+		b.Close()
+		store.Close()
+		return nil, err
+	}
+	bodies, err := httplimit.NewBodies(c.Bodies, reg)
+	if err != nil {
+		return fail(err)
+	}
+	var conns *httplimit.Connections
+	if c.MaxConnections > 0 {
+		if conns, err = httplimit.NewConnections(c.MaxConnections, reg); err != nil {
+			return fail(err)
+		}
+	}
 	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")})
 	ops, err := opsmetrics.New(opsmetrics.Config{Activity: b, Tables: ddb, Storage: store, ShardLevel: c.ShardMetrics,
 		Logger: logger.With("component", "metrics")})
@@ -97,9 +122,7 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		err = reg.Register(ops)
 	}
 	if err != nil {
-		b.Close()
-		store.Close()
-		return nil, fmt.Errorf("metrics: %w", err)
+		return fail(fmt.Errorf("metrics: %w", err))
 	}
 	cc := c.Console
 	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
@@ -108,9 +131,7 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	}
 	con, err := console.New(cc)
 	if err != nil {
-		b.Close()
-		store.Close()
-		return nil, fmt.Errorf("start console: %w", err)
+		return fail(fmt.Errorf("start console: %w", err))
 	}
 	api := byTarget{
 		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
@@ -125,7 +146,18 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	mux.Handle("/console/", consoleOrAPI{console: con, api: counted})
 	mux.Handle("/console", consoleOrAPI{console: con, api: counted})
 	mux.Handle("/", browserToConsole{counted})
-	return &Server{store: store, broker: b, console: con, handler: mux}, nil
+	// Outermost, so that every reader of a body (the APIs, the console,
+	// and anything placed in front of them) reads it through the limits.
+	return &Server{store: store, broker: b, console: con, handler: bodies.Handler(mux), conns: conns}, nil
+}
+
+// Listen returns ln with its connections counted against MaxConnections
+// (shared by every listener it wraps); ln itself without a cap.
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	if s.conns == nil {
+		return ln
+	}
+	return s.conns.Listen(ln)
 }
 
 // consoleOrAPI serves the console under /console/, except API requests
