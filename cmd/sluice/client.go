@@ -6,6 +6,7 @@ package main
 // or Sluice, and never imports Sluice's internal packages.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -92,7 +93,7 @@ func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Confi
 		t.MaxIdleConnsPerHost = maxIdleConns
 	})
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(httpClient),
+		config.WithHTTPClient(ownBodyClient{httpClient}),
 		// Without the client-side retry quota: under sustained throttling it
 		// runs dry and turns retryable throttles into instant failures,
 		// which would make bench report the client rather than the server.
@@ -126,6 +127,30 @@ func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Confi
 		return cfg, nil, nil
 	}
 	return cfg, aws.String(endpoint), nil
+}
+
+// ownBodyMax bounds the request bodies ownBodyClient copies: enough for
+// every request but PutRecords, whose answers never stream.
+const ownBodyMax = 64 << 10
+
+// ownBodyClient gives the transport its own copy of small request bodies.
+// smithy-go closes a request's body as soon as the response headers are in
+// (transport/http/client.go), while net/http's HTTP/1.1 transport may still
+// read it to check that no bytes follow; that read fails with EOF and the
+// transport closes the connection under the response. For a
+// SubscribeToShard feed that is its end, often before its first event.
+type ownBodyClient struct{ aws.HTTPClient }
+
+func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength > 0 && req.ContentLength <= ownBodyMax {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return c.HTTPClient.Do(req)
 }
 
 // credentialsConfigured reports whether the loaded AWS configuration names
