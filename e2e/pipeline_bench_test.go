@@ -2,14 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"regexp"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"

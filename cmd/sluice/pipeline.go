@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,33 +27,11 @@ import (
 
 func pipelineCommands() []command {
 	return []command{
-		{"run", "run a pipeline file as one of its workers", runPipelineRun},
-		{"validate", "check a pipeline file without running it", runPipelineValidate},
-		{"list", "print the running pipelines and the graph of streams they form", runPipelineList},
-		{"query", "run SQL on a DuckDB file read-only (a binary built with -tags duckdb)", runPipelineQuery},
+		{name: "run", summary: "run a pipeline file as one of its workers", run: runPipelineRun},
+		{name: "validate", summary: "check a pipeline file without running it", run: runPipelineValidate},
+		{name: "list", summary: "print the running pipelines and the graph of streams they form", run: runPipelineList},
+		{name: "query", summary: "run SQL on a DuckDB file read-only (a binary built with -tags duckdb)", run: runPipelineQuery},
 	}
-}
-
-func runPipeline(ctx context.Context, env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		pipelineUsage(env.stderr)
-		return flag.ErrHelp
-	}
-	for _, c := range pipelineCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
-	}
-	pipelineUsage(env.stderr)
-	return fmt.Errorf("unknown pipeline command %q", args[0])
-}
-
-func pipelineUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: sluice pipeline <command> [flags]\n\nCommands:")
-	for _, c := range pipelineCommands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun 'sluice pipeline <command> --help' for the flags of a command. The file format: docs/pipeline.md.")
 }
 
 // pipelineClients are the clients a pipeline uses: Kinesis, and DynamoDB
@@ -369,3 +346,5 @@ func runPipelineQuery(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	return queryDuckDB(ctx, pos[0], pos[1], env.stdout)
 }
+
+const pipelineHelp = "Run 'sluice pipeline <command> --help' for the flags of a command. The file format: docs/pipeline.md."

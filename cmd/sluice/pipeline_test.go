@@ -101,7 +101,7 @@ func TestPipeline_Chain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- runPipeline(runCtx, env(io.Discard), []string{"run", f, "--endpoint", srv.Endpoint(), "--report-interval", "0"})
+			errs <- runPipelineRun(runCtx, env(io.Discard), []string{f, "--endpoint", srv.Endpoint(), "--report-interval", "0"})
 		}()
 	}
 	defer func() { stop(); wg.Wait() }()
@@ -171,7 +171,7 @@ func TestPipeline_Chain(t *testing.T) {
 
 	// The registry shows both pipelines and the chain between them.
 	var out bytes.Buffer
-	if err := runPipeline(ctx, env(&out), []string{"list", "--endpoint", srv.Endpoint(), "--output", "json"}); err != nil {
+	if err := runPipelineList(ctx, env(&out), []string{"--endpoint", srv.Endpoint(), "--output", "json"}); err != nil {
 		t.Fatal(err)
 	}
 	var g pipelineGraph
@@ -198,7 +198,7 @@ func TestPipeline_Chain(t *testing.T) {
 		t.Errorf("workers of views: %+v", g.Pipelines[0].Workers)
 	}
 	out.Reset()
-	if err := runPipeline(ctx, env(&out), []string{"list", "--endpoint", srv.Endpoint()}); err != nil {
+	if err := runPipelineList(ctx, env(&out), []string{"--endpoint", srv.Endpoint()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
