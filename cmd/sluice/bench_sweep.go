@@ -328,13 +328,13 @@ func runBenchSweep(ctx context.Context, env *cmdEnv, args []string) error {
 		return usageError(fs, "bench sweep: unexpected arguments %q", pos)
 	}
 	if cfg.Shards, err = parseInts(*shards); err != nil {
-		return usageError(fs, "bench sweep: --shards: %w", err)
+		return usageError(fs, "bench sweep: --shards: %v", err)
 	}
 	if cfg.RecordSizes, err = parseInts(*sizes); err != nil {
-		return usageError(fs, "bench sweep: --record-sizes: %w", err)
+		return usageError(fs, "bench sweep: --record-sizes: %v", err)
 	}
 	if err := cfg.validate(); err != nil {
-		return usageError(fs, "bench sweep: %w", err)
+		return usageError(fs, "bench sweep: %v", err)
 	}
 	client, err := cf.newClient(ctx)
 	if err != nil {

@@ -9,15 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/opsmetrics"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -48,6 +49,8 @@ type serveConfig struct {
 	updateDelay   time.Duration
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
+	auth          authConfig
+	ops           serveOps
 	limits        serveLimits
 
 	consoleSample time.Duration
@@ -76,20 +79,17 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
+	authFlags(fs, &c.auth)
 	limitFlags(fs, &c.limits)
 	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
+	opsFlags(fs, &c.ops)
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "serve", "sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.")
 	var c serveConfig
 	serveFlags(fs, &c)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, env.getenv); err != nil {
@@ -104,6 +104,10 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if c.shardLimits != "aws" && c.shardLimits != "none" {
 		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
 	}
+	if c.auth.tlsOnly && c.tlsCert == "" && !c.tlsSelfSigned {
+		return errors.New("--tls-only needs --tls-cert and --tls-key, or --tls-self-signed")
+	}
+	c.auth.rootKeyID, c.auth.rootSecret = env.getenv(envRootKeyID), env.getenv(envRootSecret)
 	if err := checkAutoscale(c.autoscale); err != nil {
 		return err
 	}
@@ -113,7 +117,10 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
 	}
-	logger, err := newLogger(env, c.logLevel)
+	if err := c.ops.check(); err != nil {
+		return err
+	}
+	logger, err := newLogger(env, c.logLevel, c.ops.logFormat)
 	if err != nil {
 		return err
 	}
@@ -176,22 +183,30 @@ func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	return err
 }
 
-func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l})), nil
-}
-
 func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {
 	start := time.Now()
-	// Listen first: a taken port should not cost opening the store.
-	ln, err := net.Listen("tcp", c.addr)
+	creds, err := loadCredentials(c.auth, c.accountID)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	defer ln.Close()
+	var addrs []net.Addr
+	if !c.auth.tlsOnly {
+		addrs = append(addrs, literalAddr(c.addr))
+	}
+	if c.tlsCert != "" || c.tlsSelfSigned {
+		addrs = append(addrs, literalAddr(c.tlsAddr))
+	}
+	if err := checkExposure(c.auth, creds == nil, addrs...); err != nil {
+		return err
+	}
+	// Listen first: a taken port should not cost opening the store.
+	var ln net.Listener
+	if !c.auth.tlsOnly {
+		if ln, err = net.Listen("tcp", c.addr); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		defer ln.Close()
+	}
 	var tlsLn net.Listener
 	var tlsCfg *tls.Config
 	var certPath string
@@ -204,6 +219,14 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
+	if err := checkExposure(c.auth, creds == nil, listenerAddrs(ln, tlsLn)...); err != nil {
+		return err
+	}
+	gate := auth.New(auth.Options{
+		Region: c.region, Account: c.accountID, Credentials: creds,
+		AllowedHosts: allowedHosts(c.auth, ln, tlsLn),
+		Audit:        logger.With("component", "audit"), Logger: logger.With("component", "auth"),
+	})
 	kr, err := openKeyring(c, logger)
 	if err != nil {
 		return err
@@ -233,6 +256,9 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
+		Pprof:          c.pprof,
+		Auth:           gate,
+		ShardMetrics:   opsmetrics.ShardLevel(c.ops.shardMetrics),
 		Bodies:         c.limits.bodies,
 		MaxConnections: c.limits.maxConnections,
 		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
@@ -252,11 +278,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		api.ServeHTTP(w, r)
 	}))
 	go releaseMemoryWhenIdle(ctx, &requests, 30*time.Second)
-	if c.pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
+	go reloadCredentials(ctx, c.auth, c.accountID, gate, logger, 2*time.Second)
 
 	srv := &http.Server{
 		Handler:  mux,
@@ -272,16 +294,28 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	// would hold it up until their lifetime ends.
 	srv.RegisterOnShutdown(srvParts.EndSubscriptions)
 
-	endpoint := "http://" + ln.Addr().String()
+	var endpoint, try string
+	if ln != nil {
+		endpoint = "http://" + ln.Addr().String()
+		try = fmt.Sprintf("aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2", endpoint)
+	} else {
+		endpoint = "https://" + tlsLn.Addr().String()
+		try = fmt.Sprintf("aws kinesis create-stream --endpoint-url %s --ca-bundle %s --stream-name demo --shard-count 2", endpoint, certPath)
+	}
 	storage := "embedded JetStream in " + c.dataDir
 	if c.natsURL != "" {
 		storage = "JetStream cluster at " + c.natsURL
 	}
 	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API (and DynamoDB for lease tables) at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)
+	if gate.Enabled() {
+		fmt.Fprintf(env.stdout, "Requests must be signed with the access keys of %s; operators sign in at %s%s\n", credentialsSource(c.auth), endpoint, auth.LoginPath)
+	}
+	fmt.Fprintf(env.stdout, "Try: %s\n", try)
 
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(srvParts.Listen(ln)) }()
+	if ln != nil {
+		go func() { errc <- srv.Serve(srvParts.Listen(ln)) }()
+	}
 	if tlsLn != nil {
 		// Same handler; h2 is negotiated by ALPN, as AWS's endpoints do.
 		tlsSrv := &http.Server{
@@ -290,8 +324,12 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 			ErrorLog:  srv.ErrorLog,
 		}
 		limitServer(tlsSrv)
+		tlsSrv.RegisterOnShutdown(srvParts.EndSubscriptions)
 		go func() { errc <- tlsSrv.ServeTLS(srvParts.Listen(tlsLn), "", "") }()
 		defer tlsSrv.Close()
+		if ln == nil {
+			srv = tlsSrv // what shutting down ends
+		}
 		fmt.Fprintf(env.stdout, "Sluice is serving TLS (HTTP/1.1 and h2) at https://%s (certificate: %s)\n", tlsLn.Addr(), certPath)
 	}
 	select {
@@ -311,8 +349,8 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 // version is the module version the binary was built from, for the
 // console's footer; "" for a development build.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if v := readBuildVersion().Module; v != "(devel)" && v != "(unknown)" {
+		return v
 	}
 	return ""
 }

@@ -54,11 +54,11 @@ var (
 	jsonCodecPlain = jsonCodec{ctype: contentTypeJSON}
 )
 
-// codecFor picks the codec for a request's Content-Type. A missing content
-// type is taken as JSON, as curl users and some emulator clients send none.
+// codecFor picks the codec for a request's Content-Type. A missing one is
+// refused, as AWS refuses it (SerializationException).
 func codecFor(contentType string) (codec, error) {
 	if contentType == "" {
-		return jsonCodec11, nil
+		return nil, kinesis.Errorf(kinesis.ErrSerialization, "Missing Content-Type; send %s", contentTypeJSON11)
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
@@ -58,10 +59,20 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 		h.log.ErrorContext(ctx, "internal failure", "op", op, "err", kerr)
 		kerr = &kinesis.Error{Code: kerr.Code, Message: internalFailureMessage}
 	} else {
-		h.log.DebugContext(ctx, "client error", "op", op, "code", kerr.Code, "message", kerr.Message)
+		h.log.DebugContext(ctx, "client error", "op", op, "code", kerr.Code, "message", redactAuthorization(kerr.Message))
 	}
 	w.Header().Set("X-Amzn-ErrorType", string(kerr.Code))
 	writeBody(w, c.contentType(), status, c.encodeError(buf[:0], kerr.Code, kerr.Message))
+}
+
+// redactAuthorization cuts the Authorization header AWS's
+// IncompleteSignatureException message quotes to its caller: a log is no
+// place for a signature.
+func redactAuthorization(msg string) string {
+	if i := strings.Index(msg, "Authorization="); i >= 0 {
+		return msg[:i] + "Authorization=(redacted)"
+	}
+	return msg
 }
 
 // writeBody sends a complete response. Content-Length is always set, also

@@ -1,19 +1,21 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
-	"github.com/sluicehq/sluice/internal/sigv4"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it 0.
@@ -31,6 +33,16 @@ type Options struct {
 	// MaxBodyBytes caps request bodies; larger ones get 413. 0 means
 	// DefaultMaxBodyBytes (16 MiB).
 	MaxBodyBytes int64
+	// Auth authenticates requests once their body is read. Nil checks
+	// only that a signature is present, as emulators do.
+	Auth Authenticator
+}
+
+// Authenticator verifies the signature of a request whose whole body is
+// body, for action (kinesis:<Operation>), and returns the context the
+// operation runs in, which carries who called. Errors are *kinesis.Error.
+type Authenticator interface {
+	Authenticate(r *http.Request, action string, body []byte) (context.Context, error)
 }
 
 // Handler serves the Kinesis API over AWS JSON 1.1 and CBOR. It is an http.Handler
@@ -39,11 +51,13 @@ type Handler struct {
 	svc     kinesis.Service
 	log     *slog.Logger
 	maxBody int64
+	auth    Authenticator
+	large   largeBuffers
 }
 
 // New returns a Handler that answers requests by calling svc.
 func New(svc kinesis.Service, opts Options) *Handler {
-	h := &Handler{svc: svc, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	h := &Handler{svc: svc, log: opts.Logger, maxBody: opts.MaxBodyBytes, auth: opts.Auth, large: make(largeBuffers, largeBuffersKept)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -114,13 +128,16 @@ var unsupportedOperations = map[string]bool{
 	"UpdateStreamRecordDistributionStrategy": true,
 }
 
-// ServeHTTP answers one API request. Checks run in this order, each
+// ServeHTTP answers one API request. Checks run in AWS's order, each
 // answering with AWS's error for it: method (403 AccessDeniedException),
-// declared body size (413), X-Amz-Target (UnknownOperationException),
-// Content-Type, authentication presence, operation support, body read
-// (413), then the operation: decode (SerializationException), model
-// validation (ValidationException), input checks (InvalidArgumentException)
-// and the service call.
+// declared body size (413), Content-Type (none or an unknown one:
+// SerializationException, or 403 AccessDeniedException without a target;
+// application/json: AWS's JSON 1.0 front door), the body (empty or
+// malformed: SerializationException), X-Amz-Target
+// (UnknownOperationException), the signature, operation support, then the
+// operation: decode (SerializationException), model validation
+// (ValidationException), input checks (InvalidArgumentException),
+// authorization (AccessDeniedException) and the service call.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setRequestIDs(w.Header())
 	if answerCORS(w, r) {
@@ -133,11 +150,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// requests still sending theirs (slowly, perhaps) hold none.
 	var out *buffer
 	defer func() {
-		if out != nil {
+		if out != nil && !h.large.put(out.B) {
 			putBuffer(out)
 		}
 	}()
-	c, body, err := h.serve(ctx, w, r, op, func() []byte {
+	c, body, err := h.serve(w, r, op, func() []byte {
 		out = getBuffer()
 		return out.B[:0]
 	})
@@ -161,12 +178,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve runs the request up to its response body, which it appends to
 // the buffer out returns. It returns the codec of the request once its
 // content type is known.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out func() []byte) (codec, []byte, error) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op string, out func() []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
 		// AWS answers every other method (GET, PUT, DELETE, OPTIONS without
 		// an Origin) in XML, whatever the request.
-		writeXMLError(w, http.StatusForbidden, kinesis.ErrAccessDenied, "Unable to determine service/operation name to be authorized")
-		return nil, nil, errResponded
+		return nil, nil, accessDenied(w)
 	}
 	if r.ContentLength > h.maxBody {
 		return nil, nil, h.tooLarge()
@@ -175,21 +191,22 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	run, known := operations[op]
 	stream := streamOperations[op]
 	known = known || stream != nil
-	if !strings.HasPrefix(target, targetPrefix) || (!known && !unsupportedOperations[op]) {
-		if target == "" {
-			return nil, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Missing X-Amz-Target header; expected %s<Operation>", targetPrefix)
-		}
-		return nil, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Unknown operation %q", target)
-	}
+	validTarget := strings.HasPrefix(target, targetPrefix) && (known || unsupportedOperations[op])
 	c, err := codecFor(r.Header.Get("Content-Type"))
-	if err != nil {
+	switch {
+	case err != nil && !strings.Contains(target, "."):
+		// A form post, say: AWS cannot tell what is being asked.
+		return nil, nil, accessDenied(w)
+	case err != nil:
 		return c, nil, err
-	}
-	if err := checkAuth(r); err != nil {
-		return c, nil, err
-	}
-	if !known {
-		return c, nil, invalidArgument("Operation %s is not supported by this server yet.", op)
+	case c == jsonCodecPlain:
+		// application/json is AWS's JSON 1.0 protocol, which Kinesis does
+		// not speak: a target-less call gets its 200 envelope.
+		if target == "" {
+			writeJSON10Unknown(w)
+			return c, nil, errResponded
+		}
+		return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Kinesis speaks %s or %s, not %s", contentTypeJSON11, contentTypeCBOR, contentTypeJSON)
 	}
 
 	in, err := h.readBody(w, r)
@@ -197,6 +214,28 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return c, nil, err
 	}
 	defer in.Release()
+	if len(in.B) == 0 && validTarget {
+		return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "The request body is empty; send {} for an operation without input")
+	}
+	if !validTarget {
+		if len(in.B) > 0 && !wellFormed(c, in.B) {
+			return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body")
+		}
+		if target == "" {
+			return c, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Missing X-Amz-Target header; expected %s<Operation>", targetPrefix)
+		}
+		return c, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Unknown operation %q", target)
+	}
+	ctx, err := h.authenticate(r, op, in.B)
+	if err != nil {
+		if !wellFormed(c, in.B) { // AWS parses the body before it authenticates
+			return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body")
+		}
+		return c, nil, err
+	}
+	if !known {
+		return c, nil, invalidArgument("Operation %s is not supported by this server yet.", op)
+	}
 	done, err := h.admit(op, c, in.B)
 	if err != nil {
 		return c, nil, err
@@ -213,6 +252,29 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		done()
 	}
 	return c, body, err
+}
+
+// authenticate checks the request's signature: verified by the
+// Authenticator when there is one, else only present.
+func (h *Handler) authenticate(r *http.Request, op string, body []byte) (context.Context, error) {
+	if h.auth == nil {
+		return r.Context(), auth.CheckPresence(r)
+	}
+	return h.auth.Authenticate(r, "kinesis:"+op, body)
+}
+
+// accessDenied answers as AWS does a request it cannot tell the
+// operation of: 403 AccessDeniedException, in XML.
+func accessDenied(w http.ResponseWriter) error {
+	writeXMLError(w, http.StatusForbidden, kinesis.ErrAccessDenied, "Unable to determine service/operation name to be authorized")
+	return errResponded
+}
+
+// writeJSON10Unknown answers as AWS's JSON 1.0 front door does a call
+// naming no operation: 200, the error inside an Output envelope.
+func writeJSON10Unknown(w http.ResponseWriter) {
+	writeBody(w, contentTypeJSON, http.StatusOK,
+		[]byte(`{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`))
 }
 
 // errResponded tells ServeHTTP that a stream operation has answered.
@@ -255,19 +317,17 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*httplimit.B
 	return nil, kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
 }
 
-// checkAuth checks that a request is signed, as emulators do: the parts of
-// a SigV4 signature must be present, but nothing is verified and any
-// credentials are accepted.
-func checkAuth(r *http.Request) error {
-	switch problem, msg := sigv4.Check(r); problem {
-	case sigv4.BothForms:
-		return kinesis.Errorf(kinesis.ErrInvalidSignature, "%s", msg)
-	case sigv4.Missing:
-		return kinesis.Errorf(kinesis.ErrMissingAuthToken, "Missing Authentication Token")
-	case sigv4.Incomplete:
-		return kinesis.Errorf(kinesis.ErrIncompleteSignature, "%s", msg)
+// wellFormed reports whether body is a JSON object or a CBOR map, for
+// the checks AWS makes before it authenticates; the operation's decoder
+// checks the rest.
+func wellFormed(c codec, body []byte) bool {
+	if _, ok := c.(cborCodec); ok {
+		// A map (major type 5), perhaps after the self-describe tag.
+		m := bytes.TrimPrefix(body, []byte{0xd9, 0xd9, 0xf7})
+		return cborDecMode.Wellformed(body) == nil && len(m) > 0 && m[0]>>5 == 5
 	}
-	return nil
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(body)
 }
 
 // setRequestIDs sets the ids AWS puts on every response: x-amzn-RequestId,
@@ -309,4 +369,45 @@ func putBuffer(b *buffer) {
 	}
 	b.B = b.B[:0]
 	bufferPool.Put(b)
+}
+
+// largeBuffers keeps a few response buffers of the size of large
+// GetRecords answers (MiBs) across garbage collections, which empty
+// bufferPool: under a steady read load the pool was empty more often than
+// not, and a buffer allocated afresh is cleared first, which cost the
+// handler about as much as encoding the records into it.
+type largeBuffers chan []byte
+
+const (
+	largeBuffer      = 1 << 20 // smallest buffer kept
+	largeBuffersKept = 4       // at most 4 × maxPooledBuffer held idle
+)
+
+// get returns a buffer that holds size bytes: out if it does, else a kept
+// one, else a new one.
+func (l largeBuffers) get(out []byte, size int) []byte {
+	if cap(out) >= size {
+		return out
+	}
+	select {
+	case b := <-l:
+		if cap(b) >= size {
+			return b
+		}
+	default:
+	}
+	return make([]byte, 0, size)
+}
+
+// put keeps b if it is large and there is room, and reports whether it did.
+func (l largeBuffers) put(b []byte) bool {
+	if cap(b) < largeBuffer || cap(b) > maxPooledBuffer {
+		return false
+	}
+	select {
+	case l <- b[:0]:
+		return true
+	default:
+		return false
+	}
 }

@@ -135,6 +135,41 @@ func TestHandler_Protocol(t *testing.T) {
 			r.Header.Set("Content-Type", "text/plain")
 			return r
 		}, 400, "SerializationException", "Unsupported Content-Type"},
+		{"no content type", func() *http.Request {
+			r := newRequest("ListStreams", "{}")
+			r.Header.Del("Content-Type")
+			return r
+		}, 400, "SerializationException", "Missing Content-Type"},
+		{"application/json", func() *http.Request {
+			r := newRequest("ListStreams", "{}")
+			r.Header.Set("Content-Type", contentTypeJSON)
+			return r
+		}, 400, "SerializationException", "not application/json"},
+		{"form post without target", func() *http.Request {
+			r := newRequest("ListStreams", "a=b")
+			r.Header.Del("X-Amz-Target")
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, 403, "AccessDeniedException", "Unable to determine service/operation name to be authorized"},
+		{"empty body", func() *http.Request { return newRequest("DescribeLimits", "") },
+			400, "SerializationException", "empty"},
+		{"malformed before unknown operation", func() *http.Request { return newRequest("FlushEverything", "{") },
+			400, "SerializationException", "Malformed"},
+		{"malformed before authentication", func() *http.Request {
+			r := newRequest("ListStreams", `{"Limit":`)
+			r.Header.Del("Authorization")
+			return r
+		}, 400, "SerializationException", "Malformed"},
+		{"not an object before authentication", func() *http.Request {
+			r := newRequest("ListStreams", `[]`)
+			r.Header.Del("Authorization")
+			return r
+		}, 400, "SerializationException", "Malformed"},
+		{"wrong member type after authentication", func() *http.Request {
+			r := newRequest("ListStreams", `{"Limit":"ten"}`)
+			r.Header.Del("Authorization")
+			return r
+		}, 400, "MissingAuthenticationTokenException", "Missing Authentication Token"},
 		{"no auth", func() *http.Request {
 			r := newRequest("ListStreams", "{}")
 			r.Header.Del("Authorization")
@@ -202,7 +237,7 @@ func TestHandler_Protocol(t *testing.T) {
 
 func TestHandler_Success(t *testing.T) {
 	h := New(newFakeService(), Options{})
-	for i, ct := range []string{contentTypeJSON11, contentTypeJSON, "", contentTypeJSON11 + "; charset=utf-8"} {
+	for i, ct := range []string{contentTypeJSON11, contentTypeJSON11 + "; charset=utf-8"} {
 		// Unknown members and the reserved StreamId are ignored.
 		r := newRequest("CreateStream", fmt.Sprintf(`{"StreamName":"s%d","ShardCount":1,"Unknown":{"a":[1,2]},"StreamId":"abc"}`, i))
 		r.Header.Del("Content-Type")
@@ -214,17 +249,12 @@ func TestHandler_Success(t *testing.T) {
 			t.Fatalf("content type %q: %d %s", ct, rec.Code, rec.Body)
 		}
 		checkCommonHeaders(t, rec)
-		want := contentTypeJSON11
-		if ct == contentTypeJSON {
-			want = contentTypeJSON
-		}
-		if got := rec.Header().Get("Content-Type"); got != want {
-			t.Errorf("request content type %q: response content type %q, want %q", ct, got, want)
+		if got := rec.Header().Get("Content-Type"); got != contentTypeJSON11 {
+			t.Errorf("request content type %q: response content type %q, want %q", ct, got, contentTypeJSON11)
 		}
 	}
-	// Operations without output answer an empty body, and DescribeLimits
-	// takes an empty body as {}.
-	rec := serve(h, newRequest("DescribeLimits", ""))
+	// Operations without output answer an empty body.
+	rec := serve(h, newRequest("DescribeLimits", "{}"))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"ShardLimit":20000`) {
 		t.Fatalf("DescribeLimits: %d %s", rec.Code, rec.Body)
 	}
@@ -355,5 +385,35 @@ func TestHandler_InternalFailure(t *testing.T) {
 	serve(h, newRequest("ListStreams", "{}").WithContext(ctx))
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("canceled request logged as an error: %s", logs.String())
+	}
+}
+
+// An application/json call naming no operation gets the envelope of AWS's
+// JSON 1.0 front door, with 200.
+func TestHandler_JSON10Envelope(t *testing.T) {
+	h := New(newFakeService(), Options{})
+	r := newRequest("ListStreams", "{}")
+	r.Header.Del("X-Amz-Target")
+	r.Header.Set("Content-Type", contentTypeJSON)
+	rec := serve(h, r)
+	want := `{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`
+	if rec.Code != 200 || rec.Body.String() != want {
+		t.Fatalf("got %d %s, want 200 %s", rec.Code, rec.Body, want)
+	}
+}
+
+// The Authorization header an IncompleteSignatureException quotes back to
+// its caller never reaches the log, even at debug level.
+func TestHandler_NoAuthorizationInLog(t *testing.T) {
+	var logs strings.Builder
+	h := New(newFakeService(), Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	r := newRequest("ListStreams", "{}")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Sig=0123456789abcdef")
+	got := readError(t, serve(h, r))
+	if got.Code != "IncompleteSignatureException" || !strings.Contains(got.Message, "Sig=0123456789abcdef") {
+		t.Fatalf("got %+v", got)
+	}
+	if strings.Contains(logs.String(), "0123456789abcdef") || !strings.Contains(logs.String(), "Authorization=(redacted)") {
+		t.Fatalf("log: %s", logs.String())
 	}
 }

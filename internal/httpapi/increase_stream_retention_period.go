@@ -3,8 +3,9 @@ package httpapi
 import "context"
 
 // IncreaseStreamRetentionPeriod raises a stream's retention period and
-// answers with an empty body. The model puts no range on
-// RetentionPeriodHours: the 24..8760 bounds and the direction of the change
+// answers with an empty body. AWS's own model checks that
+// RetentionPeriodHours is at least 1 (ValidationException; the published
+// model has no range); the 24..8760 bounds and the direction of the change
 // are the service's to check (AWS reports them after finding the stream),
 // see setRetention.
 

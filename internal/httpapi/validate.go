@@ -355,6 +355,19 @@ func checkTagChars(strs ...string) error {
 	return nil
 }
 
+// afterExistence returns err, a check of a request's tags, only once the
+// resource the request names is found to exist (exists returns nil): AWS
+// looks the resource up before it checks tag characters.
+func (h *Handler) afterExistence(err error, exists func() error) error {
+	if err == nil {
+		return nil
+	}
+	if e := exists(); e != nil && kinesis.CodeOf(e) == kinesis.ErrResourceNotFound {
+		return e
+	}
+	return err
+}
+
 // checkTagMapChars applies checkTagChars to every key and value of m.
 func checkTagMapChars(m map[string]string) error {
 	for k, val := range m {

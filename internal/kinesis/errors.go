@@ -24,6 +24,8 @@ const (
 	ErrMissingAuthToken      ErrorCode = "MissingAuthenticationTokenException"
 	ErrIncompleteSignature   ErrorCode = "IncompleteSignatureException"
 	ErrInvalidSignature      ErrorCode = "InvalidSignatureException"
+	ErrUnrecognizedClient    ErrorCode = "UnrecognizedClientException"
+	ErrExpiredToken          ErrorCode = "ExpiredTokenException"
 	ErrRequestEntityTooLarge ErrorCode = "RequestEntityTooLargeException"
 	ErrKMSDisabled           ErrorCode = "KMSDisabledException"
 	ErrKMSNotFound           ErrorCode = "KMSNotFoundException"
@@ -62,6 +64,8 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrMissingAuthToken:      {400, false},
 	ErrIncompleteSignature:   {400, false},
 	ErrInvalidSignature:      {400, false},
+	ErrUnrecognizedClient:    {400, false},
+	ErrExpiredToken:          {400, false},
 	ErrRequestEntityTooLarge: {413, false},
 	ErrKMSDisabled:           {400, false},
 	ErrKMSNotFound:           {400, false},

@@ -5,23 +5,27 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/opsmetrics"
 )
 
 // Config is a server's storage and semantics. Listening is left to the
@@ -36,6 +40,13 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Pprof serves Go profiles under /debug/pprof/.
+	Pprof bool
+	// Auth authenticates and authorizes every request, and guards
+	// /metrics, /debug/pprof and the console. Nil: an open server (a
+	// signature must be present, nothing is verified), stored resource
+	// policies still enforced.
+	Auth *auth.Gate
 	// Bodies bounds request bodies: bytes in flight across the server
 	// and a read deadline per body (defaults in httplimit).
 	Bodies httplimit.BodiesConfig
@@ -45,6 +56,10 @@ type Config struct {
 	// Console tunes the web console under /console/; its services are
 	// filled in here.
 	Console console.Config
+	// ShardMetrics picks the streams whose shards get series of their own
+	// on /metrics (default opsmetrics.ShardLevelEnhanced: those with
+	// enhanced monitoring on).
+	ShardMetrics opsmetrics.ShardLevel
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
@@ -110,9 +125,38 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 			return fail(err)
 		}
 	}
-	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")})
+	region, account := cmp.Or(bc.Region, "us-east-1"), cmp.Or(bc.AccountID, "000000000000")
+	gate := c.Auth
+	if gate == nil {
+		gate = auth.New(auth.Options{Region: region, Account: account, Audit: logger.With("component", "audit")})
+	}
+	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
+		Region: region, Account: account})
+	ops, err := opsmetrics.New(opsmetrics.Config{Activity: b, Tables: ddb, Storage: store, ShardLevel: c.ShardMetrics,
+		Logger: logger.With("component", "metrics")})
+	if err == nil {
+		err = reg.Register(ops)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("metrics: %w", err))
+	}
 	cc := c.Console
 	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
+	if cc.Authorize == nil {
+		// The console's actions are authorized as the Kinesis action for
+		// whoever signed in, resource policies included; its pages need
+		// sluice:ViewConsole (the Protect below).
+		cc.Authorize = func(ctx context.Context, action, resource string) error {
+			policy := ""
+			if resource != "*" {
+				var err error
+				if policy, err = b.ResourcePolicy(ctx, resource); err != nil {
+					return err
+				}
+			}
+			return gate.Authorize(ctx, action, resource, policy)
+		}
+	}
 	if cc.Logger == nil {
 		cc.Logger = logger.With("component", "console")
 	}
@@ -121,17 +165,29 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		return fail(fmt.Errorf("start console: %w", err))
 	}
 	api := byTarget{
-		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
+		kinesis:  httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
 		dynamodb: ddb,
 	}
+	guarded := gate.Protect(auth.ActionViewConsole, con)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/console/", consoleOrAPI{console: con, api: api})
-	mux.Handle("/console", consoleOrAPI{console: con, api: api})
-	mux.Handle("/", browserToConsole{api})
-	// Outermost, so that every reader of a body (the APIs, the console,
-	// and anything placed in front of them) reads it through the limits.
-	return &Server{store: store, broker: b, console: con, handler: bodies.Handler(mux), conns: conns}, nil
+	mux.Handle("GET /metrics", gate.Protect(auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if c.Pprof {
+		mux.Handle("GET /debug/pprof/", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Trace)))
+	}
+	counted := newAPIMetrics(reg,
+		apiSpec{name: "kinesis", targetPrefix: httpapi.TargetPrefix, operations: httpapi.Operations(), streaming: httpapi.StreamingOperations()},
+		apiSpec{name: "dynamodb", targetPrefix: dynamodb.TargetPrefix, operations: dynamodb.Operations()},
+	).handler(api, httpapi.TargetPrefix)
+	mux.Handle(auth.LoginPath, gate.Login())
+	mux.Handle(auth.LogoutPath, gate.Login())
+	mux.Handle("/console/", consoleOrAPI{console: guarded, api: counted})
+	mux.Handle("/console", consoleOrAPI{console: guarded, api: counted})
+	mux.Handle("/", browserToConsole{counted})
+	// The Host check first; then, around everything that reads a body
+	// (the APIs, the console), the limits on bodies.
+	return &Server{store: store, broker: b, console: con, handler: gate.CheckHost(bodies.Handler(mux)), conns: conns}, nil
 }
 
 // Listen returns ln with its connections counted against MaxConnections
@@ -186,8 +242,11 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler serves the Kinesis and DynamoDB APIs on every path (routed by
-// X-Amz-Target), Prometheus metrics on GET /metrics and the web console
-// under /console/ (a browser's GET / is sent there).
+// X-Amz-Target), Prometheus metrics on GET /metrics, profiles under
+// /debug/pprof/ when asked, the web console under /console/ (a browser's
+// GET / is sent there) and its sign-in under /auth/, the operational
+// surfaces behind the credentials when there are some; every request's
+// Host is checked.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
