@@ -232,14 +232,21 @@ func (c *Collector) collectShards(ch chan<- prometheus.Metric, streams []kinesis
 
 // collectGroups measures every lease of every lease table against its
 // shard. The shard is found by the checkpoint's sequence number, whose
-// epoch names one shard of one stream, so KCL lease keys of any form
-// (shard ids, multi-stream keys) work.
+// epoch names one log of one stream (and, in a stream log, its shard
+// field the shard; in a shard's own log the epoch is the shard's), so
+// KCL lease keys of any form (shard ids, multi-stream keys) work.
 func (c *Collector) collectGroups(ctx context.Context, ch chan<- prometheus.Metric, streams []kinesis.StreamActivity) error {
 	type shardRef struct{ stream, shard string }
-	byEpoch := map[uint64]shardRef{}
+	byEpoch := map[uint64]shardRef{} // a shard's own log (before stream logs)
+	logs := map[uint64]string{}      // a stream log, shared by its shards
+	known := map[shardRef]bool{}
 	for _, s := range streams {
 		for _, sh := range s.Shards {
 			byEpoch[sh.Epoch] = shardRef{s.Name, sh.ShardID}
+			known[shardRef{s.Name, sh.ShardID}] = true
+		}
+		for _, e := range s.Logs {
+			logs[e] = s.Name
 		}
 	}
 	tables, err := c.cfg.Tables.Tables(ctx)
@@ -265,6 +272,11 @@ func (c *Collector) collectGroups(ctx context.Context, ch chan<- prometheus.Metr
 				continue // a sentinel, or not a lease of this server's streams
 			}
 			ref, ok := byEpoch[seq.Epoch]
+			if seq.Shard > 0 {
+				// In a stream log the number names the shard besides the log.
+				ref = shardRef{logs[seq.Epoch], kinesis.ShardID(int(seq.Shard - 1))}
+				ok = known[ref]
+			}
 			if !ok {
 				continue // the shard expired, or the stream is gone
 			}
