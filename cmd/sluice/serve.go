@@ -128,10 +128,11 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 // releaseMemoryWhenIdle hands memory back to the OS once the API has been
-// idle for a whole period after serving requests. A burst of large
-// GetRecords and PutRecords bodies otherwise leaves the process holding
-// hundreds of MiB for minutes after the load is gone.
-func releaseMemoryWhenIdle(ctx context.Context, requests *atomic.Int64, period time.Duration) {
+// idle for a whole period after serving requests, calling drop first to
+// let go of caches. A burst of large GetRecords and PutRecords bodies
+// otherwise leaves the process holding hundreds of MiB for minutes after
+// the load is gone, and the read cache tens of MiB until the next load.
+func releaseMemoryWhenIdle(ctx context.Context, requests *atomic.Int64, period time.Duration, drop func()) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	last, released := requests.Load(), true
@@ -146,6 +147,7 @@ func releaseMemoryWhenIdle(ctx context.Context, requests *atomic.Int64, period t
 		case n != last:
 			last, released = n, false
 		case !released:
+			drop()
 			// Twice: buffer pools keep their contents through one GC.
 			debug.FreeOSMemory()
 			debug.FreeOSMemory()
@@ -277,7 +279,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		api.ServeHTTP(w, r)
 	}))
-	go releaseMemoryWhenIdle(ctx, &requests, 30*time.Second)
+	go releaseMemoryWhenIdle(ctx, &requests, 30*time.Second, srvParts.ReleaseMemory)
 	go reloadCredentials(ctx, c.auth, c.accountID, gate, logger, 2*time.Second)
 
 	srv := &http.Server{

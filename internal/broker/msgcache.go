@@ -80,6 +80,15 @@ func (c *msgCache) put(k msgKey, m *logMsg) {
 	}
 }
 
+// clear drops every cached message (reads in progress keep theirs).
+func (c *msgCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
+	c.lru.Init()
+	c.size = 0
+}
+
 // fetch runs read once for every caller asking for the same key while it
 // runs; each waits for it (or its own ctx).
 func (c *msgCache) fetch(ctx context.Context, k msgKey, read func() ([]*logMsg, error)) ([]*logMsg, error) {
@@ -142,3 +151,8 @@ func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis
 	})
 	return msgs, false, err
 }
+
+// DropReadCache lets go of the decoded messages kept for readers; later
+// reads fetch them from the store again. For a server whose API has gone
+// idle and that hands memory back to the OS.
+func (b *Broker) DropReadCache() { b.msgs.clear() }

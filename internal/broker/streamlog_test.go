@@ -417,3 +417,34 @@ func TestRouting_ShardFor(t *testing.T) {
 		}
 	}
 }
+
+// TestBroker_DropReadCache: after the read cache is dropped (an idle
+// server handing memory back), every shard still reads its records, from
+// the store.
+func TestBroker_DropReadCache(t *testing.T) {
+	b := openBroker(t, Config{})
+	ctx := context.Background()
+	const shards = 8
+	if err := b.CreateStream(ctx, kinesis.CreateStreamInput{Name: "s", ShardCount: shards}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutRecords(ctx, kinesis.StreamRef{Name: "s"}, spreadEntries(kinesis.SplitHashSpace(shards), 80, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if b.msgs.size == 0 {
+		t.Fatal("the written message is not in the read cache")
+	}
+	b.DropReadCache()
+	if b.msgs.size != 0 || len(b.msgs.entries) != 0 || b.msgs.lru.Len() != 0 {
+		t.Fatalf("after DropReadCache the cache holds %d bytes, %d entries", b.msgs.size, len(b.msgs.entries))
+	}
+	for n := range shards {
+		got := readAll(t, b, "s", kinesis.ShardID(n))
+		if len(got) != 10 || string(got[9].Data) != fmt.Sprintf("a-%d", n+shards*9) {
+			t.Fatalf("%s reads %d records after the cache was dropped, want 10", kinesis.ShardID(n), len(got))
+		}
+	}
+	if b.msgs.size == 0 {
+		t.Error("the message read back from the store was not cached again")
+	}
+}

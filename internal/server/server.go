@@ -253,6 +253,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // subscribe again): an HTTP server calls it when it starts shutting down.
 func (s *Server) EndSubscriptions() { s.broker.EndSubscriptions() }
 
+// ReleaseMemory drops what the server keeps only to be faster (the
+// broker's cache of decoded log messages), for a caller that is about to
+// hand memory back to the OS because the API has been idle.
+func (s *Server) ReleaseMemory() { s.broker.DropReadCache() }
+
 // Close stops the console, the broker, then the store.
 func (s *Server) Close() error {
 	s.console.Close()
