@@ -283,6 +283,12 @@ const (
 	maxScanBytes = 16 << 20
 )
 
+// readChunkBytes bounds one read of a stream log's messages. JetStream
+// answers a batch read inline in the loop that also carries this
+// server's appends and every other read: a 16 MiB batch held that loop
+// for seconds, so a response needing more reads it in several.
+const readChunkBytes = 1 << 20
+
 // msgsFor estimates how many messages hold n records of a shard, from the
 // shard's records per message seen in earlier reads: asking the log for
 // too many would copy megabytes that the response then leaves out.
@@ -350,7 +356,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			continue
 		}
 		want := min(r.b.msgsFor(r.sh.Epoch, r.limit-len(out.Records)), maxScanMsgs-scanned)
-		fetch := maxScanBytes - fetched
+		fetch := min(readChunkBytes, maxScanBytes-fetched)
 		if seg.Own {
 			fetch = maxBytes - bytes // every record of the message is the shard's
 		}
