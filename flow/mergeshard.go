@@ -163,7 +163,7 @@ func (m *mergeShard) apply(data []byte, pos position) error {
 }
 
 func (m *mergeShard) endReplay() error {
-	if err := m.fire(nil, true); err != nil {
+	if err := m.fire(context.TODO(), true); err != nil {
 		return err
 	}
 	m.log.Debug("replay ended", "at", m.replayUntil.String())

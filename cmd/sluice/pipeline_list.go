@@ -332,6 +332,8 @@ func unionSorted(a, b []string) []string {
 }
 
 // printRows prints a query's result as an aligned table.
+//
+//lint:ignore U1000 used by sink_duckdb.go, built with -tags duckdb
 func printRows(rows *sql.Rows, w io.Writer) error {
 	defer rows.Close()
 	cols, err := rows.Columns()
@@ -365,6 +367,7 @@ func printRows(rows *sql.Rows, w io.Writer) error {
 	return nil
 }
 
+//lint:ignore U1000 used by printRows
 func formatCell(v any) string {
 	switch x := v.(type) {
 	case nil:
