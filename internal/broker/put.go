@@ -133,16 +133,21 @@ func (b *Broker) store(ctx context.Context, s *kinesis.Stream, groups []*shardGr
 		}
 	}
 	cur, ok := s.CurrentLog()
-	if !ok || cur.Sealed() {
-		// A stream from before stream logs, or one whose log a reshard
-		// has sealed.
+	// reroute waits for the stream's next log and stores the records
+	// there, routed again by hash key.
+	reroute := func(what string) {
 		ns, err := b.nextLog(ctx, s, cur)
 		if err != nil {
-			b.cfg.Logger.Error("open the stream's log", "stream", s.Name, "err", err)
+			b.cfg.Logger.Error(what, "stream", s.Name, "err", err)
 			fail(kinesis.ErrInternalFailure, "Internal service failure.")
 			return
 		}
 		b.store(ctx, ns, b.regroup(ns, groups), key, results, depth+1)
+	}
+	if !ok || cur.Sealed() {
+		// A stream from before stream logs, or one whose log a reshard
+		// has sealed.
+		reroute("open the stream's log")
 		return
 	}
 	batches := make([]*shardBatch, len(groups))
@@ -153,13 +158,7 @@ func (b *Broker) store(ctx context.Context, s *kinesis.Stream, groups []*shardGr
 	switch {
 	case errors.Is(err, kinesis.ErrLogSealed) && depth < maxReroutes:
 		// A reshard sealed the log: nothing was stored.
-		ns, err := b.nextLog(ctx, s, cur)
-		if err != nil {
-			b.cfg.Logger.Error("re-route records after reshard", "stream", s.Name, "err", err)
-			fail(kinesis.ErrInternalFailure, "Internal service failure.")
-			return
-		}
-		b.store(ctx, ns, b.regroup(ns, groups), key, results, depth+1)
+		reroute("re-route records after reshard")
 		return
 	case errors.Is(err, kinesis.ErrLogNotFound):
 		fail(kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", s.Name, b.cfg.AccountID))
