@@ -2,11 +2,13 @@ package jetstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -134,9 +136,77 @@ func testAppendRetries(t *testing.T, open func(t *testing.T) *Backend) {
 		if err == nil || errors.Is(err, kinesis.ErrLogSealed) || !errors.Is(err, errAppendUnknown) {
 			t.Fatalf("append sealed after a lost ack: %v, want an unknown outcome", err)
 		}
-		msgs, err := b.Read(ctx, "retrys", 1, 100, 0)
+		msgs, err := readAtLeast(ctx, b, "retrys", 1)
 		if err != nil || len(msgs) != 1 || string(msgs[0].Data) != "lose" {
 			t.Fatalf("sealed log holds %d messages (%v), want the one stored", len(msgs), err)
+		}
+	})
+
+	t.Run("StaleAttemptFenced", func(t *testing.T) {
+		t.Parallel()
+		b := open(t)
+		ctx := t.Context()
+		if err := b.CreateLog(ctx, "fence", kinesis.LogConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, "fence", []byte("first")); err != nil {
+			t.Fatal(err)
+		}
+		// Every attempt of "stale" is held back, as a paused server
+		// would hold it: the append runs out of time, unknown.
+		var (
+			mu   sync.Mutex
+			held []*nats.Msg
+		)
+		b.mux.hold = func(m *nats.Msg) bool {
+			if string(m.Data) != "stale" {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			held = append(held, m)
+			return true
+		}
+		actx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+		_, err := b.Append(actx, "fence", []byte("stale"))
+		cancel()
+		if !errors.Is(err, errAppendUnknown) {
+			t.Fatalf("append whose attempts are all held: %v, want an unknown outcome", err)
+		}
+		// The Backend fences the log at once; a later append also
+		// succeeds. Then the held attempts arrive, late: each is refused.
+		if _, err := b.Append(ctx, "fence", []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		stale := held
+		mu.Unlock()
+		if len(stale) == 0 {
+			t.Fatal("no attempt was held")
+		}
+		for _, m := range stale {
+			reply, err := b.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+			if err != nil {
+				t.Fatalf("late attempt: %v", err)
+			}
+			var ack pubAck
+			if err := json.Unmarshal(reply.Data, &ack); err != nil {
+				t.Fatal(err)
+			}
+			if ack.Error == nil || ack.Error.ErrorCode != errCodeWrongLastSeq {
+				t.Errorf("late attempt answered %s, want wrong last sequence", reply.Data)
+			}
+		}
+		msgs, err := readAtLeast(ctx, b, "fence", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range msgs {
+			got = append(got, string(m.Data))
+		}
+		if strings.Join(got, "|") != "first|after" {
+			t.Fatalf("log holds %q, want first and after (fences are not read)", got)
 		}
 	})
 
@@ -156,6 +226,20 @@ func testAppendRetries(t *testing.T, open func(t *testing.T) *Backend) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// readAtLeast reads the log from its start until it returns n messages
+// or a few seconds pass: in a cluster the replica that answers may lag
+// the acknowledged appends by a moment.
+func readAtLeast(ctx context.Context, b *Backend, name string, n int) ([]kinesis.Message, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		msgs, err := b.Read(ctx, name, 1, 100, 0)
+		if err != nil || len(msgs) >= n || time.Now().After(deadline) {
+			return msgs, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestAppendRetries_Embedded(t *testing.T) {

@@ -130,21 +130,32 @@ func (k *Bucket) getLatest(ctx context.Context, key string) (kinesis.MetaEntry, 
 // put publishes value (or a delete marker) for key if the key's last
 // revision is rev (0: no message for the key). errRevMismatch otherwise.
 func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, del bool) (uint64, error) {
-	m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	if del {
-		m.Header.Set(hdrKVOperation, kvOpDelete)
-	}
-	ack, err := k.be.js.PublishMsg(ctx, m)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return 0, errRevMismatch
+	// Attempts left unanswered (a leader election, a dead connection)
+	// are sent again with the same Nats-Msg-Id, so one that finds an
+	// earlier attempt stored is acknowledged with its revision instead of
+	// failing the compare-and-swap. The bucket's duplicate window (2
+	// minutes) outlasts the operation.
+	id := newMsgID()
+	msg := func() *nats.Msg {
+		m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+		m.Header.Set(jetstream.MsgIDHeader, id)
+		if del {
+			m.Header.Set(hdrKVOperation, kvOpDelete)
 		}
+		return m
+	}
+	ack, _, err := k.be.publishRetry(ctx, k.stream, msg, func(bool) error { return nil })
+	if err != nil {
 		return 0, err
 	}
-	return ack.Sequence, nil
+	if ack.Error != nil {
+		if ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+			return 0, errRevMismatch
+		}
+		return 0, ack.Error
+	}
+	return ack.Seq, nil
 }
 
 // errRevMismatch is put's CAS failure; callers map it to the sentinel that
@@ -240,7 +251,7 @@ func (k *Bucket) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, 
 			n       int
 			pending = -1
 		)
-		err := k.be.directGet(ctx, k.stream, req, nil, func(m *nats.Msg) (bool, error) {
+		err := k.be.directGet(ctx, k.stream, req, func(m *nats.Msg) (bool, error) {
 			switch replyStatus(m) {
 			case "":
 			case statusEOB:

@@ -46,6 +46,9 @@ type replyMux struct {
 	// lose, set only by tests, drops the replies to the requests it
 	// reports true for, as a network or a leader change can.
 	lose func(*nats.Msg) bool
+	// hold, set only by tests, keeps the requests it reports true for
+	// from being sent, as a paused server holds what it was sent.
+	hold func(*nats.Msg) bool
 }
 
 // muxCall collects the replies of one request. The subscription's handler
@@ -151,6 +154,72 @@ func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleChec
 			if err != nil || done {
 				return err
 			}
+		}
+	}
+}
+
+// Outcomes of attempt other than a reply.
+var (
+	// errAttemptTimeout: no reply within the attempt's timeout. The
+	// message may still be stored.
+	errAttemptTimeout = errors.New("no reply in time")
+	// errWoken: while the attempt waited, the connection came back or the
+	// stream elected a leader, so sending again may now be answered. The
+	// message may still be stored.
+	errWoken = errors.New("woken by a reconnect or a leader election")
+	// errNotSent: the connection refused the message (it is
+	// reconnecting and its buffer is full); nothing was sent.
+	errNotSent = errors.New("not sent")
+)
+
+// attempt publishes msg and returns its first reply. It gives up after
+// timeout (errAttemptTimeout), at an event of ev concerning stream
+// (errWoken), or when ctx ends; a 503 reply is errNoResponders.
+func (d *replyMux) attempt(ctx context.Context, msg *nats.Msg, timeout time.Duration, ev *events, stream string) (*nats.Msg, error) {
+	token := strconv.FormatUint(d.next.Add(1), 36)
+	c := &muxCall{wake: make(chan struct{}, 1)}
+	d.mu.Lock()
+	d.calls[token] = c
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.calls, token)
+		d.mu.Unlock()
+	}()
+	msg.Reply = d.prefix + token
+	if d.lose != nil && d.lose(msg) {
+		msg.Reply = d.prefix + "lost"
+	}
+	gen, changed := ev.mark()
+	if d.hold != nil && d.hold(msg) {
+		// Not sent: the test has it.
+	} else if err := d.nc.PublishMsg(msg); err != nil {
+		if errors.Is(err, nats.ErrReconnectBufExceeded) {
+			return nil, fmt.Errorf("%w: %w", errNotSent, err)
+		}
+		return nil, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, errAttemptTimeout
+		case <-changed:
+			var woken bool
+			if woken, gen, changed = ev.since(stream, gen); woken {
+				return nil, errWoken
+			}
+		case <-c.wake:
+			c.mu.Lock()
+			m := c.msgs[0]
+			c.mu.Unlock()
+			if m.Header.Get(hdrStatus) == statusNoResponders {
+				return nil, errNoResponders
+			}
+			return m, nil
 		}
 	}
 }
