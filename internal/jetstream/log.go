@@ -201,7 +201,7 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 	defer cancel()
 	var (
 		out    []kinesis.Message
-		finals []splitMsg         // messages stored in parts
+		finals []splitMsg        // messages stored in parts
 		parts  map[uint64][]byte // parts met on the way, by sequence
 	)
 	for {
