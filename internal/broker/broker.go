@@ -89,6 +89,12 @@ type Config struct {
 	OrphanLogGrace time.Duration
 	// Autoscale tunes the ON_DEMAND autoscaler.
 	Autoscale AutoscaleConfig
+	// WriteTimeout bounds how long a put waits for its turn to be
+	// written to a shard's log (behind a write that the log has not yet
+	// answered, during a leader election, say) before its records fail
+	// unwritten; default 10 s. A write sent to the log waits for the
+	// log's answer, which the log bounds.
+	WriteTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -109,6 +115,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.OrphanLogGrace == 0 {
 		c.OrphanLogGrace = 5 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
 	}
 	c.Autoscale.setDefaults()
 	if c.SubscriptionLifetime == 0 {

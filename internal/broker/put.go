@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,6 +81,10 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		return nil, nil // no entries: nothing to store
 	}
 	start := time.Now()
+	// A put waits WriteTimeout at most for its turn to be written (and
+	// then for the log, which bounds its own wait).
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.WriteTimeout)
+	defer cancel()
 	results := make([]kinesis.PutRecordResult, len(entries))
 	store := func(g *group) {
 		if g.recs, g.keys, g.idx = b.admitWrites(name, g.shard, g.recs, g.keys, g.idx, results); len(g.recs) == 0 {
@@ -222,9 +227,21 @@ func (a *appender) append(ctx context.Context, recs []packedRecord, key *dataCip
 	case <-req.done:
 		return req.msgSeq, req.first, req.err
 	case <-ctx.Done():
-		// The write may still land; the caller reports it as failed.
-		return 0, 0, ctx.Err()
 	}
+	// A request still queued was never sent: take it out, so that it is
+	// never stored after its caller reports it failed. One already in a
+	// message waits for the log's answer, which the log bounds.
+	a.mu.Lock()
+	i := slices.Index(a.queue, req)
+	if i >= 0 {
+		a.queue = slices.Delete(a.queue, i, i+1)
+	}
+	a.mu.Unlock()
+	if i >= 0 {
+		return 0, 0, fmt.Errorf("not written (waited for the write before it): %w", ctx.Err())
+	}
+	<-req.done
+	return req.msgSeq, req.first, req.err
 }
 
 func (a *appender) drain(ctx context.Context) {
