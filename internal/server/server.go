@@ -81,12 +81,15 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
 	mux := http.NewServeMux()
+	s := &Server{store: store, broker: b, handler: mux}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /ready", s.ready)
 	mux.Handle("/", byTarget{
 		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
 		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
 	})
-	return &Server{store: store, broker: b, handler: mux}, nil
+	return s, nil
 }
 
 // DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
@@ -105,8 +108,10 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.kinesis.ServeHTTP(w, r)
 }
 
-// Handler serves the Kinesis and DynamoDB APIs on every path and
-// Prometheus metrics on GET /metrics.
+// Handler serves the Kinesis and DynamoDB APIs on every path, Prometheus
+// metrics on GET /metrics, and the probes GET /health (the process is up)
+// and GET /ready (the store can take writes; 503 if not), with a JSON
+// body.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
