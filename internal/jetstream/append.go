@@ -21,27 +21,30 @@ import (
 
 // How appends are fenced
 //
-// Each Backend appends to a log on a subject of its own,
-// sluice.log.<log>.<writer>, and every append carries
-// Nats-Expected-Last-Subject-Sequence: the sequence of the last message
-// this Backend stored on that subject. JetStream stores a message only if
-// the subject's last sequence is still the expected one. So of all the
-// attempts sent with one expected value, at most one is ever stored, and
-// once any message is stored on the subject, no older attempt can be:
-// not one that sat for minutes in the buffers of a paused server, nor one
-// re-proposed after a leader change. Each append also carries a
-// Nats-Msg-Id kept across its attempts, so an attempt that finds an
-// earlier one stored learns its sequence (within the duplicate window;
-// after it, from the subject's last message).
+// Each Backend appends to a log on subjects of its own (a slot per append
+// in flight, sluice.log.<log>.<writer>-<slot>), and every append carries
+// a condition JetStream checks before it stores a message: no message yet
+// on the slot's current *marker* subject, sluice.log.<log>.<writer>-
+// <slot>-f<k> (Nats-Expected-Last-Subject-Sequence 0 for the subject in
+// Nats-Expected-Last-Subject-Sequence-Subject; a lookup of a subject that
+// has no messages costs JetStream an index miss, where checking the
+// slot's own subject would have it read a block back per append).
 //
 // An append that ends (its deadline, or a refusal) while an attempt may
 // still be stored leaves that attempt "pending". The Backend then stores
-// a fence, an empty message that readers skip, on the subject with the
-// same expected sequence, retrying until it is stored: from that moment
-// the pending attempt can never be stored. The next append fences the
-// same way. Until the fence or the next append is stored, which needs
+// a fence, an empty message that readers skip, on the marker subject,
+// retrying until it is stored, and moves the slot to marker k+1. From the
+// moment the fence is stored, the pending attempt can never be: not one
+// that sat for minutes in the buffers of a paused server, nor one
+// re-proposed after a leader change. An append on a slot with pending
+// attempts stores the fence first. Until the fence is stored, which needs
 // the log's stream to have a leader and a quorum, the pending attempt may
 // still be stored (docs/cluster.md, "What a failed write means").
+//
+// Each append also carries a Nats-Msg-Id kept across its attempts, so an
+// attempt that finds an earlier one stored learns its sequence from the
+// ack (or, after the duplicate window, from the slot subject's last
+// message).
 
 // Headers of messages that are not log messages by themselves.
 const (
@@ -54,6 +57,10 @@ const (
 	// of its earlier parts, comma-separated, in order.
 	hdrParts = "Sluice-Parts"
 )
+
+// hdrExpectedLastSubjSeqSubj names the subject whose last sequence
+// Nats-Expected-Last-Subject-Sequence is about (default: the message's).
+const hdrExpectedLastSubjSeqSubj = "Nats-Expected-Last-Subject-Sequence-Subject"
 
 // JetStream's error codes of publishes that the append path handles.
 const (
@@ -87,12 +94,12 @@ const (
 )
 
 // Room left in a message for its headers: appendHeaderBytes for a message
-// sent whole (Nats-Msg-Id and the expected sequence take 108 bytes at
-// most), partHeaderBytes for the parts of a split one (the final part
+// sent whole (Nats-Msg-Id and the marker condition take about 430 bytes
+// with a log name of the longest, 255 characters), partHeaderBytes for the parts of a split one (the final part
 // lists the sequences of the others). A server's max_payload must leave
 // parts room for data: at least minMaxPayload.
 const (
-	appendHeaderBytes = 128
+	appendHeaderBytes = 512
 	partHeaderBytes   = 8 << 10
 	minMaxPayload     = 256 << 10
 )
@@ -130,9 +137,19 @@ type slot struct {
 	turn    chan struct{} // holds a token while an append or fence runs
 
 	// Guarded by turn.
-	last    uint64   // the subject's last sequence, as far as we know
-	pending []string // ids of attempts that may still be stored; all expect last
+	marker  int      // appends expect no message on marker subject number marker
+	pending []string // ids of attempts that may still be stored: until a fence is
 	fencing bool     // a fencer goroutine is running
+}
+
+// markerSubject is the subject the slot's appends expect no message on.
+func (s *slot) markerSubject() string { return s.subject + "-f" + strconv.Itoa(s.marker) }
+
+// fenced records that the marker subject has a message: no pending
+// attempt can be stored any more, and appends move to the next marker.
+func (s *slot) fenced() {
+	s.marker++
+	s.pending = nil
 }
 
 // maxSlots bounds the appends to one log that run at once from one
@@ -251,6 +268,13 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 	}
 	defer lw.release(w)
 
+	if len(w.pending) > 0 {
+		// An append before this one on the slot ended unknown: fence it
+		// off first, so that it can never be stored after this one.
+		if err := b.storeFence(ctx, w); err != nil {
+			return 0, fmt.Errorf("append to log %s: not sent, an earlier append's outcome is still unknown: %w", name, err)
+		}
+	}
 	var extra nats.Header
 	if pieces := b.split(msg); len(pieces) > 1 {
 		seqs, err := b.appendParts(ctx, w, pieces[:len(pieces)-1])
@@ -260,22 +284,22 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 		extra = nats.Header{hdrParts: []string{joinSeqs(seqs)}}
 		msg = pieces[len(pieces)-1]
 	}
-	seq, err := b.publishFenced(ctx, w, newMsgID(), msg, extra, false)
+	seq, err := b.publishFenced(ctx, w, newMsgID(), msg, extra)
 	if err != nil {
 		return 0, fmt.Errorf("append to log %s: %w", name, err)
 	}
 	return seq, nil
 }
 
-// publishFenced publishes data on w's subject with the Nats-Msg-Id id and
-// the expected last sequence, until it is stored (its sequence), refused,
-// or ctx ends. The caller holds w's turn. An attempt that may be stored
-// when it gives up is left pending and the log is fenced. fence marks the
-// message as a fence.
-func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []byte, extra nats.Header, fence bool) (seq uint64, err error) {
+// publishFenced publishes data on w's subject with the Nats-Msg-Id id,
+// expecting no message on w's marker subject, until it is stored (its
+// sequence), refused, or ctx ends. The caller holds w's turn. An attempt
+// that may be stored when it gives up is left pending and the log is
+// fenced.
+func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []byte, extra nats.Header) (seq uint64, err error) {
 	mayLand := false // an attempt went unanswered
 	defer func() {
-		if err != nil && mayLand && !fence {
+		if err != nil && mayLand {
 			w.pending = append(w.pending, id)
 			b.startFencer(w)
 		}
@@ -284,22 +308,34 @@ func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []
 		msg := func() *nats.Msg {
 			hdr := nats.Header{
 				jetstream.MsgIDHeader:               []string{id},
-				jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(w.last, 10)},
+				jetstream.ExpectedLastSubjSeqHeader: []string{"0"},
+				hdrExpectedLastSubjSeqSubj:          []string{w.markerSubject()},
 			}
 			for k, v := range extra {
 				hdr[k] = v
 			}
-			if fence {
-				hdr.Set(hdrFence, "1")
-			}
 			return &nats.Msg{Subject: w.subject, Header: hdr, Data: data}
 		}
-		ack, unanswered, err := b.publishRetry(ctx, w.name, msg, func(unanswered bool) error { return b.noResponders(ctx, w, mayLand || unanswered) })
+		ack, unanswered, err := b.publishRetry(ctx, w.name, msg, b.logStatus)
 		mayLand = mayLand || unanswered
-		if err != nil {
-			if ctx.Err() != nil {
-				return 0, b.gaveUp(ctx, w, mayLand)
+		switch {
+		case err == nil:
+		case errors.Is(err, kinesis.ErrLogSealed):
+			w.pending = nil // nothing can be stored on the log any more
+			if mayLand {
+				// The attempt that went unanswered may be stored before
+				// the seal: ErrLogSealed would have the records written
+				// again to the shards after it.
+				mayLand = false // and need not be fenced
+				return 0, fmt.Errorf("log sealed: %w", errAppendUnknown)
 			}
+			return 0, err
+		case errors.Is(err, kinesis.ErrLogNotFound):
+			b.forgetWriter(w.name)
+			return 0, err
+		case ctx.Err() != nil:
+			return 0, b.gaveUp(ctx, mayLand)
+		default:
 			return 0, err
 		}
 		switch {
@@ -307,18 +343,22 @@ func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []
 			if ack.Duplicate {
 				b.log.Debug("append stored by an earlier attempt", "log", w.name, "seq", ack.Seq)
 			}
-			b.stored(w, ack.Seq)
 			return ack.Seq, nil
 		case ack.Error.ErrorCode == errCodeWrongLastSeq:
-			// The subject moved on: an earlier attempt of this append,
-			// stored after the duplicate window, or one left pending.
-			ours, err := b.resolveLast(ctx, w, id)
+			// The marker has a message: a fence sent earlier, whose
+			// attempt went unanswered, was stored meanwhile. This append's
+			// earlier attempts are stored (the slot's last message) or
+			// never will be; later ones expect the next marker.
+			w.fenced()
+			ours, err := b.lastIsOurs(ctx, w, id)
 			if err != nil {
+				mayLand = true
 				return 0, err
 			}
 			if ours != 0 {
 				return ours, nil
 			}
+			mayLand = false // the attempts so far can never be stored
 		default:
 			// Refused: this attempt is not stored; an earlier one may be.
 			return 0, mapStreamErr(ack.Error)
@@ -330,13 +370,15 @@ func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []
 // it with an ack or an error other than "in process", or ctx ends.
 // Attempts left unanswered are sent again (see firstAppendAttempt), at
 // once on a reconnect or a leader election of stream. An attempt nobody
-// received (no responders) is sent again after a backoff unless
-// noResponders, told whether an earlier attempt went unanswered, says
-// why not. unanswered reports whether an attempt went
-// unanswered, so that it may be stored whatever the outcome.
-func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *nats.Msg, noResponders func(unanswered bool) error) (ack pubAck, unanswered bool, err error) {
+// received (no responders) is sent again at such an event, or after a
+// backoff once check (nil: none), looking at the stream meanwhile, finds
+// nothing against it; check's error ends the publish. unanswered reports
+// whether an attempt went unanswered, so that it may be stored whatever
+// the outcome.
+func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *nats.Msg, check func(ctx context.Context, stream string) error) (ack pubAck, unanswered bool, err error) {
 	wait, idle := firstAppendAttempt, firstNoLeaderWait
 	for attempt := 1; ; attempt++ {
+		gen, _ := b.events.mark()
 		reply, err := b.mux.attempt(ctx, msg(), wait, b.events, stream)
 		switch {
 		case err == nil:
@@ -352,10 +394,7 @@ func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *n
 		case errors.Is(err, errNoResponders), errors.Is(err, errNotSent):
 			// Nobody received this attempt: in a cluster, the stream
 			// may have no leader for now.
-			if err := noResponders(unanswered); err != nil {
-				return ack, unanswered, err
-			}
-			if err := b.waitEvent(ctx, stream, idle); err != nil {
+			if err := b.awaitLeader(ctx, stream, gen, idle, check); err != nil {
 				return ack, unanswered, err
 			}
 			idle = min(2*idle, maxNoLeaderWait)
@@ -386,27 +425,17 @@ func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *n
 	}
 }
 
-// stored records that a message was stored on w's subject at seq: every
-// attempt still pending expected an older sequence, so none can be
-// stored any more.
-func (b *Backend) stored(w *slot, seq uint64) {
-	w.last = seq
-	w.pending = nil
-}
-
 // gaveUp is the error of an append whose context ended.
-func (b *Backend) gaveUp(ctx context.Context, w *slot, mayLand bool) error {
+func (b *Backend) gaveUp(ctx context.Context, mayLand bool) error {
 	if mayLand {
 		return errAppendUnknown
 	}
 	return fmt.Errorf("no server stored it in time (not stored): %w", ctx.Err())
 }
 
-// resolveLast learns the last message on w's subject after a publish was
-// refused for expecting an older one. If it is the message with id (an
-// earlier attempt stored after the duplicate window), it returns its
-// sequence; otherwise 0, with w.last moved on.
-func (b *Backend) resolveLast(ctx context.Context, w *slot, id string) (uint64, error) {
+// lastIsOurs returns the sequence of the last message on w's subject if
+// it is the message with id, else 0.
+func (b *Backend) lastIsOurs(ctx context.Context, w *slot, id string) (uint64, error) {
 	req, err := json.Marshal(struct {
 		LastFor string `json:"last_by_subj"`
 	}{w.subject})
@@ -419,67 +448,90 @@ func (b *Backend) resolveLast(ctx context.Context, w *slot, id string) (uint64, 
 		return err
 	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		// Nothing on the subject (its messages expired, or the log was
-		// made anew): what was pending expected more and cannot land.
-		b.stored(w, 0)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("find the last message on %s: %w", w.subject, mapStreamErr(err))
 	}
-	got := ""
 	if len(m.Header) > 0 {
-		if h, err := nats.DecodeHeadersMsg(m.Header); err == nil {
-			got = h.Get(jetstream.MsgIDHeader)
+		if h, err := nats.DecodeHeadersMsg(m.Header); err == nil && h.Get(jetstream.MsgIDHeader) == id {
+			return m.Sequence, nil
 		}
 	}
-	if got == id {
-		b.stored(w, m.Sequence)
-		return m.Sequence, nil
-	}
-	if slices.Contains(w.pending, got) {
-		// Told failed, stored anyway: only when the append outlived its
-		// deadline without a quorum to fence it (docs/cluster.md).
-		b.log.Warn("a failed append was stored later: it ended without an answer while its log had no quorum",
-			"log", w.name, "seq", m.Sequence)
-	}
-	b.stored(w, m.Sequence)
 	return 0, nil
 }
 
-// noResponders decides what an attempt that nobody received means: an
-// error if the log is gone or sealed, nil to wait and send again (the
-// stream has no leader, or the configuration could not be read in time).
-// A log created before writers had subjects of their own gets them.
-func (b *Backend) noResponders(ctx context.Context, w *slot, mayLand bool) error {
+// logStatus looks at a log's stream after an attempt nobody received:
+// ErrLogNotFound if it is gone, ErrLogSealed if it is sealed, nil if it is
+// open, has no leader now, or could not be looked at in time. A log
+// created before writers had subjects of their own gets them.
+func (b *Backend) logStatus(ctx context.Context, name string) error {
 	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	s, err := b.js.Stream(sctx, w.name)
+	s, err := b.js.Stream(sctx, name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		b.forgetWriter(w.name)
 		return kinesis.ErrLogNotFound
 	case err != nil:
 		return nil // no leader to answer, most likely: wait for one
 	}
 	scfg := s.CachedInfo().Config
 	switch {
-	case slices.Equal(scfg.Subjects, []string{sealedSubjectPrefix + w.name}):
-		w.pending = nil // nothing can be stored any more
-		if mayLand {
-			// The attempt that went unanswered may be stored before
-			// the seal: ErrLogSealed would have the records written
-			// again to the shards after it.
-			return fmt.Errorf("log sealed: %w", errAppendUnknown)
-		}
+	case slices.Equal(scfg.Subjects, []string{sealedSubjectPrefix + name}):
 		return kinesis.ErrLogSealed
-	case !slices.Contains(scfg.Subjects, writerSubjects(w.name)):
-		scfg.Subjects = logSubjects(w.name)
+	case !slices.Contains(scfg.Subjects, writerSubjects(name)):
+		scfg.Subjects = logSubjects(name)
 		if _, err := b.js.UpdateStream(sctx, scfg); err != nil {
-			b.log.Debug("add writer subjects to a log", "log", w.name, "err", err)
+			b.log.Debug("add writer subjects to a log", "log", name, "err", err)
 		}
 	}
 	return nil
+}
+
+// awaitLeader waits, after an attempt to publish to stream that nobody
+// received, until sending again is worth it: at a reconnect or a leader
+// election of the stream since gen, or after d once check (run
+// meanwhile; nil: none) has found nothing against it. check's error ends
+// the wait.
+func (b *Backend) awaitLeader(ctx context.Context, stream string, gen uint64, d time.Duration, check func(ctx context.Context, stream string) error) error {
+	woken, gen, changed := b.events.since(stream, gen)
+	if woken {
+		return nil
+	}
+	checked := make(chan error, 1)
+	if check == nil {
+		checked <- nil
+	} else {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { checked <- check(cctx, stream) }()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	elapsed, clear := false, false
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.stop:
+			return errClosed
+		case err := <-checked:
+			if err != nil {
+				return err
+			}
+			if clear = true; elapsed {
+				return nil
+			}
+		case <-t.C:
+			if elapsed = true; clear {
+				return nil
+			}
+		case <-changed:
+			if woken, gen, changed = b.events.since(stream, gen); woken {
+				return nil
+			}
+		}
+	}
 }
 
 // waitEvent waits for d, or less if a reconnect or a leader election of
@@ -505,9 +557,40 @@ func (b *Backend) waitEvent(ctx context.Context, name string, d time.Duration) e
 	}
 }
 
+// storeFence stores a fence on w's marker subject, so that no pending
+// attempt can ever be stored, and moves w to the next marker. The caller
+// holds w's turn.
+func (b *Backend) storeFence(ctx context.Context, w *slot) error {
+	marker := w.markerSubject()
+	id := marker // one fence per marker: its attempts dedupe each other
+	msg := func() *nats.Msg {
+		return &nats.Msg{Subject: marker, Header: nats.Header{
+			jetstream.MsgIDHeader:               []string{id},
+			jetstream.ExpectedLastSubjSeqHeader: []string{"0"},
+			hdrFence:                            []string{"1"},
+		}}
+	}
+	ack, _, err := b.publishRetry(ctx, w.name, msg, b.logStatus)
+	switch {
+	case errors.Is(err, kinesis.ErrLogSealed), errors.Is(err, kinesis.ErrLogNotFound):
+		w.pending = nil // nothing can be stored on the log any more
+		return err
+	case err != nil:
+		return err
+	case ack.Error == nil, ack.Error.ErrorCode == errCodeWrongLastSeq: // stored, now or by an earlier attempt
+		if len(w.pending) > 0 {
+			b.log.Info("fenced a log after appends whose outcome was unknown", "log", w.name, "appends", len(w.pending))
+		}
+		w.fenced()
+		return nil
+	default:
+		return mapStreamErr(ack.Error)
+	}
+}
+
 // startFencer starts, unless one runs, a goroutine that stores a fence on
-// w's subject once the log can store again, so that no pending attempt
-// can be stored after it. The caller holds w's turn.
+// w's marker subject as soon as the log can store again, so that no
+// pending attempt can be stored after it. The caller holds w's turn.
 func (b *Backend) startFencer(w *slot) {
 	if w.fencing {
 		return
@@ -530,34 +613,27 @@ func (b *Backend) fence(w *slot) {
 		case <-ctx.Done():
 		}
 	}()
-	id := newMsgID()
 	idle := firstNoLeaderWait
 	for {
 		if err := w.lock(ctx); err != nil {
 			return // closing
 		}
-		if len(w.pending) == 0 {
-			w.fencing = false
-			w.lw.release(w)
-			return
-		}
-		actx, acancel := context.WithTimeout(ctx, b.cfg.Timeout)
-		seq, err := b.publishFenced(actx, w, id, nil, nil, true)
-		acancel()
-		switch {
-		case err == nil:
-			b.log.Info("fenced a log after an append whose outcome was unknown", "log", w.name, "seq", seq)
-		case errors.Is(err, kinesis.ErrLogNotFound), errors.Is(err, kinesis.ErrLogSealed):
-			w.pending = nil // nothing can be stored any more
-		default:
-			b.log.Debug("fence a log", "log", w.name, "err", err)
+		var err error
+		if len(w.pending) > 0 {
+			actx, acancel := context.WithTimeout(ctx, b.cfg.Timeout)
+			err = b.storeFence(actx, w)
+			acancel()
 		}
 		done := len(w.pending) == 0
 		if done {
 			w.fencing = false
 		}
 		w.lw.release(w)
-		if done || b.waitEvent(ctx, w.name, idle) != nil {
+		if done {
+			return
+		}
+		b.log.Debug("fence a log", "log", w.name, "err", err)
+		if b.waitEvent(ctx, w.name, idle) != nil {
 			return
 		}
 		idle = min(2*idle, maxNoLeaderWait)
@@ -607,7 +683,7 @@ func (b *Backend) publishPart(ctx context.Context, w *slot, id string, data []by
 		return &nats.Msg{Subject: w.subject + "-p", Data: data,
 			Header: nats.Header{jetstream.MsgIDHeader: []string{id}, hdrPart: []string{"1"}}}
 	}
-	ack, _, err := b.publishRetry(ctx, w.name, msg, func(bool) error { return b.noResponders(ctx, w, false) })
+	ack, _, err := b.publishRetry(ctx, w.name, msg, b.logStatus)
 	if err != nil {
 		return 0, err
 	}

@@ -145,7 +145,7 @@ func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, 
 		}
 		return m
 	}
-	ack, _, err := k.be.publishRetry(ctx, k.stream, msg, func(bool) error { return nil })
+	ack, _, err := k.be.publishRetry(ctx, k.stream, msg, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -12,6 +12,11 @@ import (
 // readyTimeout bounds each request of a readiness check.
 const readyTimeout = 2 * time.Second
 
+// replicaSilence is how long a stream leader may not have heard from a
+// follower (they exchange heartbeats every second) before the follower
+// no longer counts toward the quorum in a readiness check.
+const replicaSilence = 3 * time.Second
+
 // Readiness is what a readiness check found: whether the store can take
 // writes now, and what a person looking into it wants to know.
 type Readiness struct {
@@ -81,11 +86,20 @@ func (b *Backend) Ready(ctx context.Context) Readiness {
 	r.Meta = &StreamPlacement{Stream: b.meta.stream}
 	if c := info.Cluster; c != nil {
 		r.Meta.Leader = c.Leader
+		heard := 1 // the leader
 		for _, p := range c.Replicas {
 			r.Meta.Replicas = append(r.Meta.Replicas, ReplicaState{Server: p.Name, Current: p.Current, Lag: p.Lag, Active: p.Active.Seconds()})
+			if p.Current && !p.Offline && p.Active < replicaSilence {
+				heard++
+			}
 		}
 		if c.Leader == "" {
 			return fail(errors.New("the metadata stream has no leader"))
+		}
+		// A leader that lost its quorum keeps leading for a while before
+		// it notices; writes meanwhile cannot be stored.
+		if size := len(c.Replicas) + 1; heard < size/2+1 {
+			return fail(fmt.Errorf("the metadata stream's leader %s hears from %d of %d replicas, short of a quorum", c.Leader, heard, size))
 		}
 	}
 	r.Ready = true
