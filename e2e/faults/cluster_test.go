@@ -48,10 +48,10 @@ cluster {
 
 // node is one nats-server process, restartable on its ports and files.
 type node struct {
-	name                           string
-	dir, storeDir, conf            string
+	name                            string
+	dir, storeDir, conf             string
 	clientPort, routePort, httpPort int
-	client                         *proxy // Sluice connects through it
+	client                          *proxy // Sluice connects through it
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd

@@ -264,13 +264,13 @@ func readAll(ctx context.Context, c *kinesis.Client, stream string) ([]stored, i
 
 // verdict is what the checker found in one scenario.
 type verdict struct {
-	Acked       int `json:"acked"`       // records acknowledged
-	Lost        int `json:"lost"`        // acknowledged, not read back at their sequence number
-	Reordered   int `json:"reordered"`   // stored after a later record of their key
-	Duplicates  int `json:"duplicates"`  // stored copies beyond the first of a record
-	Unanswered  int `json:"unanswered"`  // duplicates from attempts that got no answer: allowed
-	AfterFailed int `json:"afterFailed"` // copies from attempts answered as failed
-	Unexpected  int `json:"unexpected"`  // copies of attempts never sent, or stored twice
+	Acked       int      `json:"acked"`       // records acknowledged
+	Lost        int      `json:"lost"`        // acknowledged, not read back at their sequence number
+	Reordered   int      `json:"reordered"`   // stored after a later record of their key
+	Duplicates  int      `json:"duplicates"`  // stored copies beyond the first of a record
+	Unanswered  int      `json:"unanswered"`  // duplicates from attempts that got no answer: allowed
+	AfterFailed int      `json:"afterFailed"` // copies from attempts answered as failed
+	Unexpected  int      `json:"unexpected"`  // copies of attempts never sent, or stored twice
 	Examples    []string `json:"examples,omitempty"`
 }
 
