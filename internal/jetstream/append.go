@@ -242,8 +242,8 @@ func (b *Backend) forgetWriter(name string) {
 // log's stream has stored it (with SyncAlways or `sync_interval: always`,
 // on disk, on a quorum in a cluster).
 //
-// Attempts go out until one is answered or ctx (bounded by the configured
-// timeout) ends. If it ends while an attempt may still be stored, Append
+// Attempts go out until one is answered or ctx (bounded by AppendTimeout)
+// ends. If it ends while an attempt may still be stored, Append
 // fails with an error matching context.DeadlineExceeded and the Backend
 // fences the log (see "How appends are fenced" above).
 //
@@ -258,7 +258,10 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 	if len(msg) > b.MaxMessageBytes() {
 		return 0, fmt.Errorf("append to log %s: message of %d bytes exceeds the maximum of %d", name, len(msg), b.MaxMessageBytes())
 	}
-	ctx, cancel := b.opCtx(ctx)
+	ctx, cancel := ctx, func() {}
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.AppendTimeout)
+	}
 	defer cancel()
 	lw := b.writer(name)
 	w, err := lw.acquire(ctx, b.writerID)
@@ -620,7 +623,7 @@ func (b *Backend) fence(w *slot) {
 		}
 		var err error
 		if len(w.pending) > 0 {
-			actx, acancel := context.WithTimeout(ctx, b.cfg.Timeout)
+			actx, acancel := context.WithTimeout(ctx, b.cfg.AppendTimeout)
 			err = b.storeFence(actx, w)
 			acancel()
 		}

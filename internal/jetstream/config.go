@@ -16,6 +16,12 @@ const (
 	DefaultMetaBucket = "sluice_meta"
 	// DefaultTimeout bounds an operation whose context has no deadline.
 	DefaultTimeout = 10 * time.Second
+	// DefaultAppendTimeout bounds an append whose context has no
+	// deadline: longer than a JetStream leader election takes (4 to 9
+	// seconds after the leader's last heartbeat, once more for a split
+	// vote), so that a single node's failure delays appends rather than
+	// failing them.
+	DefaultAppendTimeout = 20 * time.Second
 	// DefaultClusterReplicas is the default replica count with URL set.
 	DefaultClusterReplicas = 3
 
@@ -57,6 +63,11 @@ type Config struct {
 	// drain of the connection on Close. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 
+	// AppendTimeout bounds each append whose context has no deadline.
+	// An append that reaches it while an attempt may still be stored
+	// fails, and the log is fenced once it can store again. Default 20s.
+	AppendTimeout time.Duration `yaml:"append_timeout"`
+
 	// Logger receives the backend's log, including nats-server's own
 	// (its notices at debug level). Nil discards.
 	Logger *slog.Logger `yaml:"-"`
@@ -78,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.AppendTimeout == 0 {
+		c.AppendTimeout = DefaultAppendTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -106,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %v is negative", c.Timeout))
+	}
+	if c.AppendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("append timeout %v is negative", c.AppendTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("jetstream config: %w", err)

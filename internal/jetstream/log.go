@@ -63,7 +63,7 @@ func (b *Backend) streamConfig(name string, cfg kinesis.LogConfig) jetstream.Str
 // learns it from the subject's last message), but JetStream wants it no
 // longer than MaxAge.
 func dupWindow(cfg Config, maxAge time.Duration) time.Duration {
-	w := cfg.Timeout + time.Second
+	w := cfg.AppendTimeout + time.Second
 	if maxAge > 0 {
 		w = min(w, maxAge)
 	}
