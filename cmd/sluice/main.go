@@ -4,6 +4,7 @@
 //	sluice stream create|list|describe|delete
 //	sluice put | tail | bench    write, follow and load-test any Kinesis endpoint
 //	sluice keys create|list      the server's encryption keyring
+//	sluice dev-cluster           a local 3-node cluster with servers over it
 package main
 
 import (
@@ -49,6 +50,7 @@ func commands() []command {
 		{"tail", "follow every shard of a stream and print records", runTail},
 		{"bench", "load-test a Kinesis endpoint", runBench},
 		{"keys", "create or list the server's encryption keys", runKeys},
+		{"dev-cluster", "run a 3-node JetStream cluster and servers over it, to try cluster mode", runDevCluster},
 	}
 }
 
@@ -70,7 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: sluice <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'sluice <command> --help' for the flags of a command.")
 }
