@@ -262,7 +262,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	endpoint := "http://" + ln.Addr().String()
 	storage := "embedded JetStream in " + c.dataDir
 	if c.natsURL != "" {
-		storage = "JetStream cluster at " + c.natsURL
+		storage = "JetStream cluster at " + jetstream.RedactURLs(c.natsURL)
 	}
 	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API (and DynamoDB for lease tables) at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)

@@ -57,3 +57,4 @@ func TestServe_ShardLimitsFlag(t *testing.T) {
 		t.Fatalf("SLUICE_SHARD_LIMITS=strict: %v, want an error naming --shard-limits", err)
 	}
 }
+

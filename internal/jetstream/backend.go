@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func (b *Backend) openMetaBucket(ctx context.Context) (*Bucket, error) {
 		if err == nil || b.srv != nil || ctx.Err() != nil || !transient(err) {
 			return k, err
 		}
-		b.log.Warn("waiting for the jetstream cluster to place the meta bucket", "url", b.cfg.URL, "attempt", attempt, "err", err)
+		b.log.Warn("waiting for the jetstream cluster to place the meta bucket", "url", RedactURLs(b.cfg.URL), "attempt", attempt, "err", err)
 		if err := sleepCtx(ctx, time.Second); err != nil {
 			return nil, fmt.Errorf("open meta bucket %s: %w", b.cfg.MetaBucket, err)
 		}
@@ -227,11 +228,11 @@ func (b *Backend) waitJetStream(ctx context.Context) error {
 			return fmt.Errorf("jetstream account info: %w", err)
 		}
 		if attempt == 1 || attempt%10 == 0 { // say so at once, then now and then
-			b.log.Warn("waiting for jetstream", "url", b.cfg.URL, "attempt", attempt, "err", err)
+			b.log.Warn("waiting for jetstream", "url", RedactURLs(b.cfg.URL), "attempt", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for jetstream at %s: %w (last error: %v)", b.cfg.URL, ctx.Err(), err)
+			return fmt.Errorf("wait for jetstream at %s: %w (last error: %v)", RedactURLs(b.cfg.URL), ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
@@ -369,6 +370,17 @@ func transient(err error) bool {
 // MaxMessageBytes is the largest message Append accepts: the configured
 // MaxMessageBytes less room for the Nats-Msg-Id header stored with it.
 func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes - appendHeaderBytes }
+
+// RedactURLs hides the passwords in a Config.URL, for logs and messages.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
 
 // opCtx bounds ctx by the configured timeout unless it has a deadline.
 func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
