@@ -57,4 +57,3 @@ func TestServe_ShardLimitsFlag(t *testing.T) {
 		t.Fatalf("SLUICE_SHARD_LIMITS=strict: %v, want an error naming --shard-limits", err)
 	}
 }
-
