@@ -159,6 +159,7 @@ func (c *cluster) start(nd *node) {
 	}
 	cmd := exec.Command(natsBin, "-c", nd.conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = dieWithTest()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", nd.name, err)
@@ -423,6 +424,7 @@ func (s *sluice) start() {
 		"--nats-url", s.c.natsURLs(), "--replicas", "3", "--keyring", s.c.keyring, "--log-level", "info")
 	cmd.Env = append(os.Environ(), "SLUICE_LOG_LEVEL=")
 	cmd.Stderr = logf
+	cmd.SysProcAttr = dieWithTest()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -500,6 +502,12 @@ func (s *sluice) ready(ctx context.Context) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// dieWithTest has the kernel kill a child process when the test process
+// dies (a timeout, an interrupt), so that none outlives it.
+func dieWithTest() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
