@@ -28,7 +28,7 @@ import (
 var natsConfig = template.Must(template.New("nats").Parse(`server_name: {{.Name}}
 listen: 127.0.0.1:{{.ClientPort}}
 http: 127.0.0.1:{{.HTTPPort}}
-max_payload: 8MB
+{{if .MaxPayload}}max_payload: {{.MaxPayload}}{{end}}
 
 jetstream {
   store_dir: "{{.StoreDir}}"
@@ -76,6 +76,12 @@ type cluster struct {
 // last node's store is a tmpfs of that size (the disk-full scenario);
 // if it cannot be mounted, tmpfs is "".
 func startCluster(t testing.TB, nSluice int, tmpfsBytes int64) *cluster {
+	return startClusterWith(t, nSluice, tmpfsBytes, "8MB")
+}
+
+// startClusterWith is startCluster with the nodes' max_payload ("": the
+// NATS default, 1 MB).
+func startClusterWith(t testing.TB, nSluice int, tmpfsBytes int64, maxPayload string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), routes: make(map[[2]int]*proxy)}
 	if keep := os.Getenv(envDir); keep != "" {
@@ -121,7 +127,7 @@ func startCluster(t testing.TB, nSluice int, tmpfsBytes int64) *cluster {
 		var conf bytes.Buffer
 		err := natsConfig.Execute(&conf, map[string]any{
 			"Name": from.name, "ClientPort": from.clientPort, "HTTPPort": from.httpPort, "RoutePort": from.routePort,
-			"StoreDir": from.storeDir, "Routes": routes,
+			"StoreDir": from.storeDir, "Routes": routes, "MaxPayload": maxPayload,
 		})
 		if err != nil {
 			t.Fatal(err)
