@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,8 +37,8 @@ import (
 // retrying until it is stored, and moves the slot to marker k+1. From the
 // moment the fence is stored, the pending attempt can never be: not one
 // that sat for minutes in the buffers of a paused server, nor one
-// re-proposed after a leader change. An append on a slot with pending
-// attempts stores the fence first. Until the fence is stored, which needs
+// re-proposed after a leader change. An append first stores the fence of
+// every slot of its log with pending attempts. Until the fence is stored, which needs
 // the log's stream to have a leader and a quorum, the pending attempt may
 // still be stored (docs/cluster.md, "What a failed write means").
 //
@@ -136,10 +137,25 @@ type slot struct {
 	subject string
 	turn    chan struct{} // holds a token while an append or fence runs
 
+	// unfenced: pending is not empty. Read without the turn, by the
+	// appends of other slots, which fence every slot before they send.
+	unfenced atomic.Bool
+
 	// Guarded by turn.
 	marker  int      // appends expect no message on marker subject number marker
 	pending []string // ids of attempts that may still be stored: until a fence is
 	fencing bool     // a fencer goroutine is running
+}
+
+func (s *slot) addPending(id string) {
+	s.pending = append(s.pending, id)
+	s.unfenced.Store(true)
+}
+
+// clearPending forgets the pending attempts: none can be stored any more.
+func (s *slot) clearPending() {
+	s.pending = nil
+	s.unfenced.Store(false)
 }
 
 // markerSubject is the subject the slot's appends expect no message on.
@@ -149,7 +165,7 @@ func (s *slot) markerSubject() string { return s.subject + "-f" + strconv.Itoa(s
 // attempt can be stored any more, and appends move to the next marker.
 func (s *slot) fenced() {
 	s.marker++
-	s.pending = nil
+	s.clearPending()
 }
 
 // maxSlots bounds the appends to one log that run at once from one
@@ -177,7 +193,7 @@ func (s *slot) tryLock() bool {
 func (s *slot) unlock() { <-s.turn }
 
 // acquire returns a slot of w whose turn the caller now holds: an idle
-// one, preferring one without pending attempts, or a new one.
+// one, or a new one.
 func (w *logWriter) acquire(ctx context.Context, writerID string) (*slot, error) {
 	for {
 		w.mu.Lock()
@@ -271,12 +287,8 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 	}
 	defer lw.release(w)
 
-	if len(w.pending) > 0 {
-		// An append before this one on the slot ended unknown: fence it
-		// off first, so that it can never be stored after this one.
-		if err := b.storeFence(ctx, w); err != nil {
-			return 0, fmt.Errorf("append to log %s: not sent, an earlier append's outcome is still unknown: %w", name, err)
-		}
+	if err := b.fenceSlots(ctx, lw, w); err != nil {
+		return 0, fmt.Errorf("append to log %s: not sent, an earlier append's outcome is still unknown: %w", name, err)
 	}
 	var extra nats.Header
 	if pieces := b.split(msg); len(pieces) > 1 {
@@ -303,7 +315,7 @@ func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []
 	mayLand := false // an attempt went unanswered
 	defer func() {
 		if err != nil && mayLand {
-			w.pending = append(w.pending, id)
+			w.addPending(id)
 			b.startFencer(w)
 		}
 	}()
@@ -324,7 +336,7 @@ func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []
 		switch {
 		case err == nil:
 		case errors.Is(err, kinesis.ErrLogSealed):
-			w.pending = nil // nothing can be stored on the log any more
+			w.clearPending() // nothing can be stored on the log any more
 			if mayLand {
 				// The attempt that went unanswered may be stored before
 				// the seal: ErrLogSealed would have the records written
@@ -560,6 +572,38 @@ func (b *Backend) waitEvent(ctx context.Context, name string, d time.Duration) e
 	}
 }
 
+// fenceSlots fences every slot of lw with pending attempts, w (whose
+// turn the caller holds) first, so that none of them can be stored after
+// the append about to be sent. It waits for the turn of a slot another
+// append holds: that append fences its own slot before it sends.
+func (b *Backend) fenceSlots(ctx context.Context, lw *logWriter, w *slot) error {
+	if w.unfenced.Load() {
+		if err := b.storeFence(ctx, w); err != nil {
+			return err
+		}
+	}
+	lw.mu.Lock()
+	slots := slices.Clone(lw.slots)
+	lw.mu.Unlock()
+	for _, o := range slots {
+		if o == w || !o.unfenced.Load() {
+			continue
+		}
+		if err := o.lock(ctx); err != nil {
+			return err
+		}
+		var err error
+		if o.unfenced.Load() {
+			err = b.storeFence(ctx, o)
+		}
+		lw.release(o)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // storeFence stores a fence on w's marker subject, so that no pending
 // attempt can ever be stored, and moves w to the next marker. The caller
 // holds w's turn.
@@ -576,7 +620,7 @@ func (b *Backend) storeFence(ctx context.Context, w *slot) error {
 	ack, _, err := b.publishRetry(ctx, w.name, msg, b.logStatus)
 	switch {
 	case errors.Is(err, kinesis.ErrLogSealed), errors.Is(err, kinesis.ErrLogNotFound):
-		w.pending = nil // nothing can be stored on the log any more
+		w.clearPending() // nothing can be stored on the log any more
 		return err
 	case err != nil:
 		return err

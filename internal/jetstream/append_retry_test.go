@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -271,4 +272,95 @@ func TestAppendRetries_Cluster(t *testing.T) {
 		t.Cleanup(func() { b.Close() })
 		return b
 	})
+}
+
+// TestAppend_NoLaterAppendBeforeTheFence: while an append that ended
+// unknown is not yet fenced (its fences are held back too), no later
+// append of the Backend to that log is sent, whatever slot it takes; once
+// fences go through, appends go on and the held attempt is refused.
+func TestAppend_NoLaterAppendBeforeTheFence(t *testing.T) {
+	b, err := Open(t.Context(), Config{DataDir: t.TempDir(), AppendTimeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	if err := b.CreateLog(ctx, "order", kinesis.LogConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		holding  = true
+		held     []*nats.Msg
+		sentLate []string
+	)
+	b.mux.hold = func(m *nats.Msg) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case string(m.Data) == "stale" || (holding && m.Header.Get(hdrFence) != ""):
+			if string(m.Data) == "stale" {
+				held = append(held, m)
+			}
+			return true
+		case holding:
+			sentLate = append(sentLate, string(m.Data)) // sent while the stale one is unfenced
+		}
+		return false
+	}
+	if _, err := b.Append(ctx, "order", []byte("stale")); !errors.Is(err, errAppendUnknown) {
+		t.Fatalf("held append: %v, want an unknown outcome", err)
+	}
+	// Concurrent appends, on several slots: none may go out unfenced.
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			if _, err := b.Append(ctx, "order", fmt.Appendf(nil, "later %d", i)); err == nil {
+				t.Errorf("append %d stored before the stale one was fenced", i)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	if len(sentLate) > 0 {
+		t.Errorf("sent before the fence: %q", sentLate)
+	}
+	holding = false
+	stale := held
+	mu.Unlock()
+	// The fencer's next attempt goes through (one under way when the
+	// fences stopped being held waits out its time first).
+	lw := b.writer("order")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lw.mu.Lock()
+		unfenced := slices.ContainsFunc(lw.slots, func(s *slot) bool { return s.unfenced.Load() })
+		lw.mu.Unlock()
+		if !unfenced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not fenced 10 s after fences went through")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := b.Append(ctx, "order", []byte("after")); err != nil {
+		t.Fatalf("append once fences go through: %v", err)
+	}
+	for _, m := range stale {
+		reply, err := b.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(reply.Data), `"err_code":10071`) {
+			t.Errorf("held attempt delivered late: %s, want wrong last sequence", reply.Data)
+		}
+	}
+	msgs, err := b.Read(ctx, "order", 1, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || string(msgs[0].Data) != "after" {
+		t.Errorf("log holds %d messages, want only the one after the fence", len(msgs))
+	}
 }
