@@ -6,28 +6,9 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a writer that tests can read while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
 
 // TestDevCluster: `sluice dev-cluster` starts a 3-node cluster and two
 // servers that answer /ready, takes commands on stdin, and stops when
@@ -39,7 +20,7 @@ func TestDevCluster(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stdinR, stdinW := io.Pipe()
-	var out syncBuffer
+	var out lockedBuffer // read as it is written
 	env := &cmdEnv{stdin: stdinR, stdout: &out, stderr: io.Discard, getenv: func(string) string { return "" }}
 	done := make(chan error, 1)
 	go func() {
@@ -51,13 +32,13 @@ func TestDevCluster(t *testing.T) {
 	for len(endpoints) < 2 {
 		select {
 		case err := <-done:
-			t.Fatalf("dev-cluster ended: %v\n%s", err, out.String())
+			t.Fatalf("dev-cluster ended: %v\n%s", err, strings.Join(out.lines(), "\n"))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dev-cluster not ready:\n%s", out.String())
+			t.Fatalf("dev-cluster not ready:\n%s", strings.Join(out.lines(), "\n"))
 		}
-		endpoints = ready.FindAllStringSubmatch(out.String(), -1)
+		endpoints = ready.FindAllStringSubmatch(strings.Join(out.lines(), "\n"), -1)
 	}
 	for _, m := range endpoints {
 		resp, err := http.Get(m[1] + "/ready")
@@ -72,9 +53,9 @@ func TestDevCluster(t *testing.T) {
 	if _, err := io.WriteString(stdinW, "status\nstop n2\nstatus\n"); err != nil {
 		t.Fatal(err)
 	}
-	for !strings.Contains(out.String(), "n2 nats://") || !strings.Contains(out.String(), "(stopped)") {
+	for !strings.Contains(strings.Join(out.lines(), "\n"), "n2 nats://") || !strings.Contains(strings.Join(out.lines(), "\n"), "(stopped)") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no status after stop:\n%s", out.String())
+			t.Fatalf("no status after stop:\n%s", strings.Join(out.lines(), "\n"))
 		}
 		time.Sleep(20 * time.Millisecond) // polls the output; no timing asserted
 	}

@@ -552,24 +552,8 @@ func (b *Backend) awaitLeader(ctx context.Context, stream string, gen uint64, d 
 // waitEvent waits for d, or less if a reconnect or a leader election of
 // the stream name happens first.
 func (b *Backend) waitEvent(ctx context.Context, name string, d time.Duration) error {
-	gen, changed := b.events.mark()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-b.stop:
-			return errClosed
-		case <-t.C:
-			return nil
-		case <-changed:
-			var woken bool
-			if woken, gen, changed = b.events.since(name, gen); woken {
-				return nil
-			}
-		}
-	}
+	gen, _ := b.events.mark()
+	return b.awaitLeader(ctx, name, gen, d, nil)
 }
 
 // fenceSlots fences every slot of lw with pending attempts, w (whose

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -216,18 +215,8 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 			pending = -1
 		)
 		err := b.directGet(ctx, name, req, func(m *nats.Msg) (bool, error) {
-			switch replyStatus(m) {
-			case "":
-			case statusEOB:
-				if np, err := strconv.Atoi(m.Header.Get("Nats-Num-Pending")); err == nil {
-					pending = np
-				}
-				return true, nil
-			case statusNotFound:
-				pending = 0
-				return true, nil
-			default:
-				return true, statusError(m)
+			if ok, err := batchEnd(m, &pending); !ok {
+				return true, err
 			}
 			seq, ts, err := replyPosition(m)
 			if err != nil {

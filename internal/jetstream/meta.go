@@ -252,18 +252,8 @@ func (k *Bucket) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, 
 			pending = -1
 		)
 		err := k.be.directGet(ctx, k.stream, req, func(m *nats.Msg) (bool, error) {
-			switch replyStatus(m) {
-			case "":
-			case statusEOB:
-				if np, err := strconv.Atoi(m.Header.Get("Nats-Num-Pending")); err == nil {
-					pending = np
-				}
-				return true, nil
-			case statusNotFound:
-				pending = 0
-				return true, nil
-			default:
-				return true, statusError(m)
+			if ok, err := batchEnd(m, &pending); !ok {
+				return true, err
 			}
 			n++
 			seq, _, err := replyPosition(m)

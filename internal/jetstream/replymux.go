@@ -103,23 +103,29 @@ func (d *replyMux) request(ctx context.Context, subject string, data []byte, idl
 	return d.requestMsg(ctx, &nats.Msg{Subject: subject, Data: data}, idle, fn)
 }
 
-// requestMsg is request for a message with headers; its Reply is set here.
-func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+// register sets msg's Reply to a token of its own and returns the call
+// that collects the replies, and the func that forgets it.
+func (d *replyMux) register(msg *nats.Msg) (*muxCall, func()) {
 	token := strconv.FormatUint(d.next.Add(1), 36)
 	c := &muxCall{wake: make(chan struct{}, 1)}
 	d.mu.Lock()
 	d.calls[token] = c
 	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.calls, token)
-		d.mu.Unlock()
-	}()
-
 	msg.Reply = d.prefix + token
 	if d.lose != nil && d.lose(msg) {
 		msg.Reply = d.prefix + "lost" // a reply nobody waits for: the ack is lost
 	}
+	return c, func() {
+		d.mu.Lock()
+		delete(d.calls, token)
+		d.mu.Unlock()
+	}
+}
+
+// requestMsg is request for a message with headers; its Reply is set here.
+func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+	c, forget := d.register(msg)
+	defer forget()
 	if err := d.nc.PublishMsg(msg); err != nil {
 		return err
 	}
@@ -176,20 +182,8 @@ var (
 // timeout (errAttemptTimeout), at an event of ev concerning stream
 // (errWoken), or when ctx ends; a 503 reply is errNoResponders.
 func (d *replyMux) attempt(ctx context.Context, msg *nats.Msg, timeout time.Duration, ev *events, stream string) (*nats.Msg, error) {
-	token := strconv.FormatUint(d.next.Add(1), 36)
-	c := &muxCall{wake: make(chan struct{}, 1)}
-	d.mu.Lock()
-	d.calls[token] = c
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.calls, token)
-		d.mu.Unlock()
-	}()
-	msg.Reply = d.prefix + token
-	if d.lose != nil && d.lose(msg) {
-		msg.Reply = d.prefix + "lost"
-	}
+	c, forget := d.register(msg)
+	defer forget()
 	gen, changed := ev.mark()
 	if d.hold != nil && d.hold(msg) {
 		// Not sent: the test has it.
@@ -230,6 +224,27 @@ func (d *replyMux) directGet(ctx context.Context, stream string, req []byte, idl
 		return fmt.Errorf("direct get: %w", err)
 	}
 	return nil
+}
+
+// batchEnd handles the status replies of a batch direct get: ok for a
+// message; else done, with pending set to the messages left after the
+// batch (from its EOB reply; 0 when nothing was found; unchanged if not
+// said), or an error for an unexpected status.
+func batchEnd(m *nats.Msg, pending *int) (ok bool, err error) {
+	switch replyStatus(m) {
+	case "":
+		return true, nil
+	case statusEOB:
+		if np, err := strconv.Atoi(m.Header.Get("Nats-Num-Pending")); err == nil {
+			*pending = np
+		}
+		return false, nil
+	case statusNotFound:
+		*pending = 0
+		return false, nil
+	default:
+		return false, statusError(m)
+	}
 }
 
 // replyStatus returns the status of a direct get reply, "" for a message.
