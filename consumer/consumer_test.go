@@ -411,13 +411,6 @@ func waitActive(t *testing.T, e *env) {
 	})
 }
 
-// failingProcessor fails every batch that holds a poisoned record.
-type failingProcessor struct {
-	consumer.RecordProcessor
-	col    *collector
-	poison func(r consumer.Record) bool
-}
-
 func TestConsumer_FailuresRetryBisectAndDeadLetter(t *testing.T) {
 	e := newEnv(t, 1)
 	e.srv.CreateStream(ctxFor(t, time.Minute), "dlq", 1)

@@ -39,12 +39,11 @@ var groupFailover = flag.Duration("group-failover", 4*time.Second, "--failover o
 
 // groupRun is one consumer group under test and what its members printed.
 type groupRun struct {
-	t         *testing.T
-	s         *server
-	stream    string
-	group     string
-	leases    *consumer.DynamoDBLeaseStore
-	extraArgs []string
+	t      *testing.T
+	s      *server
+	stream string
+	group  string
+	leases *consumer.DynamoDBLeaseStore
 
 	mu      sync.Mutex
 	printed map[string][]int // partition key -> record numbers, in the order printed

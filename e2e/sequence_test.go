@@ -65,8 +65,23 @@ func TestSequenceNumbers_SurviveRestart(t *testing.T) {
 		for _, r := range recs {
 			got[*r.SequenceNumber] = string(r.Data)
 		}
-		if len(recs) != len(acked[id]) {
+		// The test client retries a request whose connection broke (see
+		// newClient), and an attempt may have been stored before its answer
+		// was lost: Kinesis is at-least-once, so an extra record is allowed
+		// only as a copy of data that was put to this shard.
+		if extra := len(recs) - len(acked[id]); extra < 0 {
 			t.Errorf("%s: read %d records, acknowledged %d", id, len(recs), len(acked[id]))
+		} else if extra > 0 {
+			put := map[string]bool{}
+			for _, seq := range acked[id] {
+				put[datas[seq]] = true
+			}
+			for _, r := range recs {
+				if _, ok := datas[*r.SequenceNumber]; !ok && !put[string(r.Data)] {
+					t.Errorf("%s: record %s (%q) was never put", id, *r.SequenceNumber, r.Data)
+				}
+			}
+			t.Logf("%s: %d records stored twice by a client retry", id, extra)
 		}
 		for _, seq := range acked[id] {
 			if d, ok := got[seq]; !ok || d != datas[seq] {

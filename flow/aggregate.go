@@ -11,6 +11,12 @@ type Aggregate interface {
 	Name() string
 	// Type is the result column's type.
 	Type() ColumnType
+	// Input reads the aggregate's input value from a pipeline record (the
+	// value the pipeline's decode and map steps produced). A nil value means
+	// the record has none: accumulators skip it, as SQL aggregates skip NULL.
+	// An error means the record cannot be read this way (a record of another
+	// type than the input expects).
+	Input(record any) (any, error)
 	// New returns an empty accumulator.
 	New() Accumulator
 	// Unmarshal decodes an accumulator written by Accumulator.MarshalBinary.
@@ -19,8 +25,10 @@ type Aggregate interface {
 
 // Accumulator holds the state of one aggregate for one key in one window.
 type Accumulator interface {
-	// Add folds in one input value (a record's field, of whatever Go type the
-	// pipeline's extractor returns) and its event time in Unix milliseconds.
+	// Add folds in one input value (what Aggregate.Input returned for a
+	// record) and its event time in Unix milliseconds. A nil value is
+	// skipped. An error (a value of a type the aggregate cannot take) leaves
+	// the accumulator as it was.
 	Add(v any, eventTimeMillis int64) error
 	// Merge folds in another accumulator of the same aggregate.
 	Merge(other Accumulator) error

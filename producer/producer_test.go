@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -414,7 +413,6 @@ func TestProducer_expired(t *testing.T) {
 
 // countingMetrics is a producer.Metrics that counts.
 type countingMetrics struct {
-	mu                                 sync.Mutex
 	userOK, userFailed                 atomic.Int64
 	kinesisRecords, retries, throttled atomic.Int64
 	requests                           atomic.Int64

@@ -12,7 +12,7 @@ import (
 // In a _test.go file of your own, a test of code that writes to Kinesis:
 // start a server, create the stream, hand the code under test a client
 // (or srv.AWSConfig() if it builds its own) and read what it wrote.
-func testRecordOrder(t *testing.T) {
+func TestStart_example(t *testing.T) {
 	srv := sluicetest.Start(t) // stopped when the test ends
 	srv.CreateStream(t.Context(), "orders", 2)
 

@@ -218,7 +218,7 @@ func testHandoff(t *testing.T, ctx context.Context, s consumer.LeaseStore) {
 	}
 	// A handoff with nothing new to checkpoint only clears checkpointOwner.
 	d := must[consumer.Lease](t, "GetLease")(s.GetLease(ctx, l.Key))
-	d = must[consumer.Lease](t, "TakeLease with handoff")(s.TakeLease(ctx, d, "worker-e", true))
+	must[consumer.Lease](t, "TakeLease with handoff")(s.TakeLease(ctx, d, "worker-e", true))
 	if err := s.FinishHandoff(ctx, l.Key, "worker-b", consumer.ExtendedSequenceNumber{}); err != nil {
 		t.Fatalf("FinishHandoff without a checkpoint: %v", err)
 	}

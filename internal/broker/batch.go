@@ -37,8 +37,6 @@ func batchSize(recs []packedRecord) int {
 	return n
 }
 
-const batchHeaderMax = 2 + 8 + binary.MaxVarintLen64
-
 // appendBatchHeader starts a message of count records arriving at t.
 func appendBatchHeader(b []byte, t time.Time, count int) []byte {
 	b = append(b, batchVersion, 0)

@@ -145,7 +145,7 @@ func TestSubscribe_Errors(t *testing.T) {
 	_, err = b.SubscribeToShard(ctx, bad)
 	wantCode(t, err, kinesis.ErrResourceNotFound)
 	bad = in
-	bad.ConsumerARN = d.ARN[:len(d.ARN)-1] + "9"
+	bad.ConsumerARN = d.ARN[:len(d.ARN)-1] + otherDigit(d.ARN[len(d.ARN)-1]) // the creation time differs
 	_, err = b.SubscribeToShard(ctx, bad)
 	wantCode(t, err, kinesis.ErrResourceNotFound)
 	bad = in
@@ -297,3 +297,6 @@ func TestSubscribe_Takeover(t *testing.T) {
 		t.Errorf("newer feed got %v", got)
 	}
 }
+
+// otherDigit returns a decimal digit other than c.
+func otherDigit(c byte) string { return string('0' + (c-'0'+1)%10) }

@@ -800,12 +800,12 @@ func testMetaOddKeys(t *testing.T, b kinesis.MetaStore) {
 		for _, e := range entries {
 			got = append(got, e.Key)
 			if string(e.Value) != "value of "+e.Key || e.Revision != revs[e.Key] {
-				return fmt.Errorf("List entry %+v, want value %q revision %d", e, "value of "+e.Key, revs[e.Key])
+				return fmt.Errorf("list entry %+v, want value %q revision %d", e, "value of "+e.Key, revs[e.Key])
 			}
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, keys) {
-			return fmt.Errorf("List keys %q, want %q", got, keys)
+			return fmt.Errorf("list keys %q, want %q", got, keys)
 		}
 		return nil
 	})
