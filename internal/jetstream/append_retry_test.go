@@ -364,3 +364,39 @@ func TestAppend_NoLaterAppendBeforeTheFence(t *testing.T) {
 		t.Errorf("log holds %d messages, want only the one after the fence", len(msgs))
 	}
 }
+
+// TestAppend_LogFromBeforeWriterSubjects: a log created by a server from
+// before writers had subjects of their own (one subject only) takes
+// appends: the first adds the writer subjects to it.
+func TestAppend_LogFromBeforeWriterSubjects(t *testing.T) {
+	b, err := Open(t.Context(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	old := b.streamConfig("old", kinesis.LogConfig{})
+	old.Subjects = []string{logSubjectPrefix + "old"}
+	if _, err := b.js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateLog(ctx, "old", kinesis.LogConfig{}); err != nil {
+		t.Fatalf("CreateLog over a log from before writer subjects: %v", err)
+	}
+	for _, data := range []string{"first", "second"} {
+		if _, err := b.Append(ctx, "old", []byte(data)); err != nil {
+			t.Fatalf("append %s: %v", data, err)
+		}
+	}
+	s, err := b.js.Stream(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Subjects; !slices.Equal(got, logSubjects("old")) {
+		t.Errorf("subjects %q, want %q", got, logSubjects("old"))
+	}
+	msgs, err := b.Read(ctx, "old", 1, 10, 0)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("read %d messages (%v), want 2", len(msgs), err)
+	}
+}
