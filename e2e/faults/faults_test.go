@@ -130,8 +130,13 @@ var scenarios = []scenario{
 		r.faulted = r.c.nodes[first].name + "+" + r.c.nodes[second].name
 		r.c.signal(r.c.nodes[first], syscall.SIGKILL)
 		r.c.signal(r.c.nodes[second], syscall.SIGKILL)
+		// Down for longer than an append waits (AppendTimeout, 20 s): the
+		// writes under way fail unanswered, and once the nodes are back
+		// the checker sees whether they were stored afterwards (docs/
+		// cluster.md, "What a failed write means").
 		r.hold(6 * time.Second)
 		r.readyWhileDown = r.c.sluices[1].ready(r.ctx)
+		r.hold(20 * time.Second)
 		return func() {
 			r.c.start(r.c.nodes[first])
 			r.c.start(r.c.nodes[second])
