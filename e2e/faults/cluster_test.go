@@ -400,6 +400,8 @@ type sluice struct {
 	addr     string
 	endpoint string
 
+	started bool // it has been ready once: clients know its port
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -418,11 +420,39 @@ func (c *cluster) startSluice(i int) *sluice {
 	return s
 }
 
-// start starts the process and waits for its ready line.
+// start starts the process and waits for its ready line. A port taken
+// meanwhile by another process of this busy machine is a retry: with a
+// new port on a first start, with the same one (the writers know it)
+// after a wait on a restart.
 func (s *sluice) start() {
 	t := s.c.t
 	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(s.dir, "sluice.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	first := !s.started
+	for attempt := 1; ; attempt++ {
+		tail, ok := s.tryStart()
+		if ok {
+			s.started = true
+			return
+		}
+		if !strings.Contains(tail, "address already in use") || attempt == 5 {
+			t.Fatalf("%s exited before it was ready; its log ends:\n%s", s.name, tail)
+		}
+		if first {
+			s.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			s.endpoint = "http://" + s.addr
+		} else {
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// tryStart starts the process once: ok once it is ready, else the end of
+// its log.
+func (s *sluice) tryStart() (tail string, ok bool) {
+	t := s.c.t
+	t.Helper()
+	logPath := filepath.Join(s.dir, "sluice.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,13 +487,15 @@ func (s *sluice) start() {
 	select {
 	case <-ready:
 	case <-exited:
-		t.Fatalf("%s exited before it was ready (see %s/sluice.log)", s.name, s.dir)
+		b, _ := os.ReadFile(logPath)
+		return string(b[max(0, len(b)-2000):]), false
 	case <-time.After(90 * time.Second):
-		t.Fatalf("%s not ready in time (see %s/sluice.log)", s.name, s.dir)
+		t.Fatalf("%s not ready in time (see %s)", s.name, logPath)
 	}
 	s.mu.Lock()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
+	return "", true
 }
 
 func (s *sluice) running() bool {
