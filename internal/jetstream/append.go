@@ -79,14 +79,17 @@ const (
 // Timing of append attempts. An attempt waits firstAppendAttempt for its
 // ack, later ones twice as long as the one before, up to maxAppendAttempt,
 // unless a reconnect or a leader election of the log's stream wakes them
-// first. An attempt nobody received (no responders: the stream has no
-// leader yet) is sent again after a backoff from firstNoLeaderWait to
-// maxNoLeaderWait, or at once on such an event.
+// first (the attempt sent then waits wokenAttempt). An attempt nobody
+// received (no responders: the stream has no leader yet) is sent again
+// after a backoff from firstNoLeaderWait to maxNoLeaderWait, or at once on
+// such an event.
 const (
 	firstAppendAttempt = 2 * time.Second
 	maxAppendAttempt   = 4 * time.Second
-	firstNoLeaderWait  = 50 * time.Millisecond
-	maxNoLeaderWait    = time.Second
+	// wokenAttempt is how long the attempt sent at such an event waits.
+	wokenAttempt      = 500 * time.Millisecond
+	firstNoLeaderWait = 50 * time.Millisecond
+	maxNoLeaderWait   = time.Second
 	// inProcessWait is how long to wait before asking again about a
 	// message JetStream reports in process.
 	inProcessWait = 100 * time.Millisecond
@@ -400,6 +403,10 @@ func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *n
 		case errors.Is(err, errWoken):
 			unanswered = true
 			b.log.Debug("publish woken by a reconnect or leader election, sending it again", "stream", stream, "attempt", attempt)
+			// A new leader may announce itself a moment before it takes
+			// publishes, while a frozen old leader still draws them: wait
+			// briefly for this one, then longer again.
+			wait = wokenAttempt
 			continue
 		case errors.Is(err, errAttemptTimeout):
 			unanswered = true
