@@ -28,9 +28,12 @@ type Checkpointer struct {
 	largest   ExtendedSequenceNumber // the last record handed to the processor
 	processed ExtendedSequenceNumber // the last record processed (or dead-lettered)
 	committed ExtendedSequenceNumber // the last checkpoint stored
-	// handoffTo is the checkpoint held back during a handoff: the previous
-	// owner's final write stores it and clears checkpointOwner at once.
-	handoff ExtendedSequenceNumber
+	// handoff is the checkpoint held back during a handoff: the previous
+	// owner's final write stores it and clears checkpointOwner at once;
+	// with handoffState when it came with state.
+	handoff      ExtendedSequenceNumber
+	handoffState []byte
+	stateful     bool
 }
 
 // Checkpoint checkpoints the last record handed to the processor.
@@ -56,6 +59,54 @@ func (c *Checkpointer) CheckpointAt(ctx context.Context, sequenceNumber string, 
 		return fmt.Errorf("checkpoint %s/%d: %w: not a sequence number", sequenceNumber, subSequenceNumber, ErrInvalidCheckpoint)
 	}
 	return c.checkpoint(ctx, ExtendedSequenceNumber{Sequence: sequenceNumber, SubSequence: subSequenceNumber})
+}
+
+// CheckpointState checkpoints pos and stores state with it in the same
+// write (Lease.CheckpointState), which the next owner of the shard gets in
+// InitializeInput: application state that a restart from pos needs. Unlike
+// the other methods it writes even when pos is the last checkpoint, and pos
+// may be just before a record delivered: {r.SequenceNumber,
+// r.SubSequenceNumber-1} resumes at r itself. The lease store must
+// implement CheckpointStateStore.
+func (c *Checkpointer) CheckpointState(ctx context.Context, pos ExtendedSequenceNumber, state []byte) error {
+	store, ok := c.w.c.store.(CheckpointStateStore)
+	if !ok {
+		return fmt.Errorf("checkpoint with state: the lease store %T does not keep state", c.w.c.store)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pos.isSentinel() {
+		// Nothing to resume from yet but state to keep: stay where the
+		// shard started.
+		if c.committed.IsZero() {
+			pos = ExtendedSequenceNumber{Sequence: c.w.startSentinel()}
+		} else {
+			pos = c.committed
+		}
+	} else if err := c.validLocked(pos); err != nil {
+		return err
+	}
+	if c.w.inHandoff() {
+		c.handoff, c.handoffState, c.stateful = pos, state, true
+		return nil
+	}
+	err := c.w.write(ctx, OpCheckpoint, func(l Lease) (Lease, error) {
+		return store.UpdateCheckpointState(ctx, l, pos, state)
+	})
+	if errors.Is(err, ErrLeaseConflict) && c.w.inHandoff() {
+		c.handoff, c.handoffState, c.stateful = pos, state, true
+		return nil
+	}
+	if errors.Is(err, ErrLeaseConflict) {
+		return fmt.Errorf("checkpoint %s of %s: %w", pos, c.w.key, ErrLeaseLost)
+	}
+	if err != nil {
+		return err
+	}
+	if !pos.isSentinel() {
+		c.committed = pos
+	}
+	return nil
 }
 
 // PrepareCheckpoint stores a pending checkpoint and application state that
@@ -93,7 +144,7 @@ func (c *Checkpointer) checkpoint(ctx context.Context, pos ExtendedSequenceNumbe
 // storeLocked writes pos, or holds it back during a handoff.
 func (c *Checkpointer) storeLocked(ctx context.Context, pos ExtendedSequenceNumber) error {
 	if c.w.inHandoff() {
-		c.handoff = pos
+		c.handoff, c.handoffState, c.stateful = pos, nil, false
 		return nil
 	}
 	if pos == c.committed {
@@ -103,7 +154,7 @@ func (c *Checkpointer) storeLocked(ctx context.Context, pos ExtendedSequenceNumb
 		return c.w.c.store.UpdateCheckpoint(ctx, l, pos, false)
 	})
 	if errors.Is(err, ErrLeaseConflict) && c.w.inHandoff() {
-		c.handoff = pos // stolen by handoff meanwhile: the final write stores it
+		c.handoff, c.handoffState, c.stateful = pos, nil, false // stolen by handoff meanwhile: the final write stores it
 		return nil
 	}
 	if errors.Is(err, ErrLeaseConflict) {
@@ -142,9 +193,10 @@ func (c *Checkpointer) rewind() {
 	c.mu.Unlock()
 }
 
-// handoffPosition is the checkpoint held back for the final handoff write.
-func (c *Checkpointer) handoffPosition() ExtendedSequenceNumber {
+// handoffPosition is the checkpoint held back for the final handoff write,
+// and its state if it was written with some.
+func (c *Checkpointer) handoffPosition() (pos ExtendedSequenceNumber, state []byte, stateful bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.handoff
+	return c.handoff, c.handoffState, c.stateful
 }

@@ -48,7 +48,12 @@
 // checkpoints after each batch the processor returns nil for
 // (WithAutoCheckpoint); a processor may instead checkpoint itself through
 // its Checkpointer, by the KCL's rules: at or after the last checkpoint, at
-// or before the last record delivered.
+// or before the last record delivered. Checkpointer.CheckpointState stores
+// application state in the same write as the checkpoint, which the next
+// owner gets in InitializeInput (the attribute checkpointState, not a KCL
+// one); its position may be just before a delivered record, so a restart
+// resumes at that record. WithEmptyBatches has the processor called for
+// reads that found no records too, to learn that the shard is caught up.
 //
 // # Failures
 //
@@ -77,6 +82,9 @@
 // coordinator rows are not written. A failing batch is retried, never
 // skipped (the KCL moves on to the next batch). Child leases wait for all
 // parents. SHARD_END is checkpointed by the library, not by the processor.
+// Processors that checkpoint with state add the attribute checkpointState,
+// and may store a checkpointSubSequenceNumber of -1 (just before a record),
+// which KCL tooling does not know.
 //
 // # Observability
 //

@@ -33,6 +33,7 @@ const (
 	attrStartingHashKey  = "startingHashKey"
 	attrEndingHashKey    = "endingHashKey"
 	attrCheckpointOwner  = "checkpointOwner"
+	attrCheckpointState  = "checkpointState" // ours, not the KCL's
 )
 
 // DynamoDBAPI is the part of the DynamoDB client the lease store uses;
@@ -53,7 +54,7 @@ type DynamoDBLeaseStore struct {
 	table string
 }
 
-var _ LeaseStore = (*DynamoDBLeaseStore)(nil)
+var _ CheckpointStateStore = (*DynamoDBLeaseStore)(nil)
 
 // NewDynamoDBLeaseStore returns a store over table; EnsureTable creates it.
 func NewDynamoDBLeaseStore(api DynamoDBAPI, table string) *DynamoDBLeaseStore {
@@ -275,6 +276,24 @@ func (s *DynamoDBLeaseStore) UpdateCheckpoint(ctx context.Context, l Lease, cp E
 	return s.apply(ctx, "checkpoint", l.Key, u)
 }
 
+// UpdateCheckpointState stores cp and state if counter and owner are l's.
+func (s *DynamoDBLeaseStore) UpdateCheckpointState(ctx context.Context, l Lease, cp ExtendedSequenceNumber, state []byte) (Lease, error) {
+	u := newUpdate()
+	u.setCheckpoint(cp)
+	u.setState(state)
+	u.incrementCounter()
+	u.expectCounterAndOwner(l)
+	return s.apply(ctx, "checkpoint", l.Key, u)
+}
+
+func (u *update) setState(state []byte) {
+	if len(state) > 0 {
+		u.setTo(attrCheckpointState, &types.AttributeValueMemberB{Value: state})
+	} else {
+		u.remove = append(u.remove, u.name(attrCheckpointState))
+	}
+}
+
 // PrepareCheckpoint stores a pending checkpoint if counter and owner are l's.
 func (s *DynamoDBLeaseStore) PrepareCheckpoint(ctx context.Context, l Lease, cp ExtendedSequenceNumber, state []byte) (Lease, error) {
 	u := newUpdate()
@@ -296,6 +315,18 @@ func (s *DynamoDBLeaseStore) FinishHandoff(ctx context.Context, key, from string
 	if !cp.IsZero() {
 		u.setCheckpoint(cp)
 	}
+	u.remove = append(u.remove, u.name(attrCheckpointOwner))
+	u.cond = append(u.cond, u.name(attrCheckpointOwner)+" = "+u.value(str(from)))
+	_, err := s.apply(ctx, "finish handoff of", key, u)
+	return err
+}
+
+// FinishHandoffState stores cp and state and clears checkpointOwner if it
+// is from.
+func (s *DynamoDBLeaseStore) FinishHandoffState(ctx context.Context, key, from string, cp ExtendedSequenceNumber, state []byte) error {
+	u := newUpdate()
+	u.setCheckpoint(cp)
+	u.setState(state)
 	u.remove = append(u.remove, u.name(attrCheckpointOwner))
 	u.cond = append(u.cond, u.name(attrCheckpointOwner)+" = "+u.value(str(from)))
 	_, err := s.apply(ctx, "finish handoff of", key, u)
@@ -371,6 +402,9 @@ func leaseToItem(l Lease) map[string]types.AttributeValue {
 	if len(l.PendingCheckpointState) > 0 {
 		item[attrPendingState] = &types.AttributeValueMemberB{Value: l.PendingCheckpointState}
 	}
+	if len(l.CheckpointState) > 0 {
+		item[attrCheckpointState] = &types.AttributeValueMemberB{Value: l.CheckpointState}
+	}
 	if len(l.ParentShardIDs) > 0 {
 		item[attrParentShardID] = &types.AttributeValueMemberSS{Value: l.ParentShardIDs}
 	}
@@ -426,6 +460,9 @@ func leaseFromItem(item map[string]types.AttributeValue) (Lease, error) {
 	l.PendingCheckpoint = ExtendedSequenceNumber{Sequence: getS(attrPending), SubSequence: getN(attrPendingSubSeq)}
 	if b, ok := item[attrPendingState].(*types.AttributeValueMemberB); ok {
 		l.PendingCheckpointState = b.Value
+	}
+	if b, ok := item[attrCheckpointState].(*types.AttributeValueMemberB); ok {
+		l.CheckpointState = b.Value
 	}
 	l.OwnerSwitchesSinceCheckpoint = getN(attrOwnerSwitches)
 	l.ParentShardIDs = getSS(attrParentShardID)

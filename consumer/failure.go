@@ -41,12 +41,12 @@ type DeadLetter struct {
 // or skipped. It returns ctx's error if the lease is lost, errStopped if the
 // worker stops while retrying, ErrLeaseLost if a checkpoint finds the lease
 // gone.
-func (w *shardWorker) deliver(ctx context.Context, p RecordProcessor, recs []Record, behind int64) error {
+func (w *shardWorker) deliver(ctx context.Context, p RecordProcessor, recs []Record, behind int64, readAt time.Time) error {
 	pol := w.c.opts.retry
 	bo := newBackoff(pol.InitialBackoff, pol.MaxBackoff)
 	for attempts := 1; ; attempts++ {
 		w.cp.delivered(recs[len(recs)-1].Position())
-		err := p.ProcessRecords(ctx, ProcessRecordsInput{ShardID: w.key, Records: recs, MillisBehindLatest: behind, Checkpointer: w.cp})
+		err := p.ProcessRecords(ctx, ProcessRecordsInput{ShardID: w.key, Records: recs, MillisBehindLatest: behind, ReadAt: readAt, Checkpointer: w.cp})
 		if err == nil {
 			return w.processed(ctx, recs, true)
 		}
@@ -57,10 +57,10 @@ func (w *shardWorker) deliver(ctx context.Context, p RecordProcessor, recs []Rec
 		w.log.Warn("processor failed a batch", "records", len(recs), "first", recs[0].Position().String(), "attempt", attempts, "err", err)
 		if len(recs) > 1 && pol.AttemptsToBisect > 0 && attempts >= pol.AttemptsToBisect {
 			half := len(recs) / 2
-			if err := w.deliver(ctx, p, recs[:half], behind); err != nil {
+			if err := w.deliver(ctx, p, recs[:half], behind, readAt); err != nil {
 				return err
 			}
-			return w.deliver(ctx, p, recs[half:], behind)
+			return w.deliver(ctx, p, recs[half:], behind, readAt)
 		}
 		if w.giveUp(recs, attempts, time.Now()) {
 			if err := w.discard(ctx, recs, attempts, err); err != nil {

@@ -210,7 +210,7 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 				continue
 			}
 			watchdog.Reset(fo.StallTimeout)
-			b := readBatch{millisBehindLatest: aws.ToInt64(e.Value.MillisBehindLatest)}
+			b := readBatch{millisBehindLatest: aws.ToInt64(e.Value.MillisBehindLatest), readAt: time.Now()}
 			for _, r := range e.Value.Records {
 				if rp.lastRecord != "" && compareSequence(aws.ToString(r.SequenceNumber), rp.lastRecord) <= 0 {
 					continue // seen in an earlier subscription
@@ -229,6 +229,9 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 				b.shardEnd, b.childShards = true, e.Value.ChildShards
 				f.push(b)
 				return true, nil
+			}
+			if len(b.records) == 0 && f.env.emptyBatches {
+				f.push(b)
 			}
 			if len(b.records) > 0 {
 				f.push(b)

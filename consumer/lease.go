@@ -42,6 +42,11 @@ type Lease struct {
 	// CheckpointOwner is set while a lease is handed over: the previous
 	// owner, the only worker that may still checkpoint (checkpointOwner).
 	CheckpointOwner string
+	// CheckpointState is application state stored in one write with the
+	// checkpoint it belongs to (Checkpointer.CheckpointState), so the next
+	// owner resumes from both (checkpointState, binary; not a KCL
+	// attribute). A checkpoint written without state leaves it as it is.
+	CheckpointState []byte
 }
 
 // Finished reports whether the shard has been processed to its end.
@@ -193,4 +198,16 @@ type LeaseStore interface {
 	UpdateLease(ctx context.Context, l Lease) (Lease, error)
 	// DeleteLease removes a lease; deleting a missing lease is no error.
 	DeleteLease(ctx context.Context, key string) error
+}
+
+// CheckpointStateStore is a LeaseStore that also keeps application state
+// with a checkpoint (Lease.CheckpointState), as the DynamoDB store does.
+// Checkpointer.CheckpointState needs one.
+type CheckpointStateStore interface {
+	LeaseStore
+	// UpdateCheckpointState is UpdateCheckpoint (without release) storing
+	// state in the same write.
+	UpdateCheckpointState(ctx context.Context, l Lease, cp ExtendedSequenceNumber, state []byte) (Lease, error)
+	// FinishHandoffState is FinishHandoff storing state with cp.
+	FinishHandoffState(ctx context.Context, key, from string, cp ExtendedSequenceNumber, state []byte) error
 }

@@ -26,6 +26,7 @@ type options struct {
 	deadLetterStream  string
 	skipFailed        bool
 	retrieval         Retrieval
+	emptyBatches      bool
 }
 
 func defaultOptions() options {
@@ -119,6 +120,14 @@ func WithInitialPosition(p InitialPosition) Option { return func(o *options) { o
 // the processor returns nil for, and at shutdown and handoff (default true).
 // With false, the processor checkpoints through its Checkpointer.
 func WithAutoCheckpoint(on bool) Option { return func(o *options) { o.autoCheckpoint = on } }
+
+// WithEmptyBatches makes the consumer call ProcessRecords also for reads
+// that returned no records (the KCL's
+// callProcessRecordsEvenForEmptyRecordList), with MillisBehindLatest and
+// ReadAt: a processor learns from them that its shard is caught up, and
+// when, for time-based work such as closing windows of an idle shard.
+// Default off.
+func WithEmptyBatches() Option { return func(o *options) { o.emptyBatches = true } }
 
 // WithRetry sets how a failing batch is retried (see RetryPolicy).
 func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }

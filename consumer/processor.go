@@ -61,6 +61,11 @@ type InitializeInput struct {
 	ShardID string
 	// Checkpoint is where processing resumes: the records after it.
 	Checkpoint ExtendedSequenceNumber
+	// CheckpointState is the state stored with the last checkpoint written
+	// with Checkpointer.CheckpointState, if any (it may belong to an
+	// earlier checkpoint than Checkpoint if one was written without state
+	// since).
+	CheckpointState []byte
 	// PendingCheckpoint and PendingCheckpointState are a checkpoint the
 	// previous owner prepared but did not commit, if any.
 	PendingCheckpoint      ExtendedSequenceNumber
@@ -73,6 +78,11 @@ type ProcessRecordsInput struct {
 	Records []Record
 	// MillisBehindLatest is how far the batch is behind the tip of the shard.
 	MillisBehindLatest int64
+	// ReadAt is when the read that returned the batch was sent (polling)
+	// or its event arrived (fan-out), on this worker's clock: a read with
+	// MillisBehindLatest 0 saw every record the shard held then. Records
+	// may be empty under WithEmptyBatches.
+	ReadAt time.Time
 	// Checkpointer checkpoints this shard.
 	Checkpointer *Checkpointer
 }

@@ -36,6 +36,8 @@ type readerEnv struct {
 	streamARN string
 	logger    *slog.Logger
 	metrics   Metrics
+	// emptyBatches makes feeds deliver reads that returned no records.
+	emptyBatches bool
 
 	fanOutMu    sync.Mutex
 	consumerARN string // the registered stream consumer, for FanOut
@@ -57,6 +59,9 @@ type readBatch struct {
 	shardEnd    bool
 	childShards []types.ChildShard
 	bytes       int
+	// readAt is when the read was sent (polling) or its event arrived
+	// (fan-out), on this worker's clock.
+	readAt time.Time
 }
 
 // startPosition is where a feed starts: a sentinel, a timestamp or at a
@@ -128,6 +133,11 @@ type pollingFeed struct {
 
 func (f *pollingFeed) push(b readBatch) {
 	f.mu.Lock()
+	if n := len(f.queue); n > 0 && len(b.records) == 0 && !b.shardEnd && len(f.queue[n-1].records) == 0 && !f.queue[n-1].shardEnd {
+		f.queue[n-1] = b // an empty read waiting: the newer one says more
+		f.mu.Unlock()
+		return
+	}
 	f.queue = append(f.queue, b)
 	f.queued += b.bytes
 	f.cond.Broadcast()
@@ -209,6 +219,7 @@ func (f *pollingFeed) read(ctx context.Context, start startPosition) error {
 				continue
 			}
 		}
+		readAt := time.Now()
 		out, err := f.env.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(f.cfg.MaxRecords), StreamARN: nonEmptyPtr(f.env.streamARN)})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -227,7 +238,7 @@ func (f *pollingFeed) read(ctx context.Context, start startPosition) error {
 			continue
 		}
 		backoff.reset()
-		b := readBatch{records: out.Records, millisBehindLatest: aws.ToInt64(out.MillisBehindLatest)}
+		b := readBatch{records: out.Records, millisBehindLatest: aws.ToInt64(out.MillisBehindLatest), readAt: readAt}
 		for _, r := range out.Records {
 			b.bytes += len(r.Data)
 		}
@@ -241,7 +252,7 @@ func (f *pollingFeed) read(ctx context.Context, start startPosition) error {
 			return errShardEnd
 		}
 		iter = out.NextShardIterator
-		if len(b.records) > 0 {
+		if len(b.records) > 0 || f.env.emptyBatches {
 			f.push(b)
 		}
 		if len(out.Records) == 0 || b.millisBehindLatest == 0 {

@@ -210,7 +210,7 @@ func (w *shardWorker) process() outcome {
 		w.cp.committed, w.cp.largest, w.cp.processed = start, start, start
 	}
 	p := w.c.newProcessor(w.key)
-	in := InitializeInput{ShardID: w.key, Checkpoint: start, PendingCheckpoint: l.PendingCheckpoint, PendingCheckpointState: l.PendingCheckpointState}
+	in := InitializeInput{ShardID: w.key, Checkpoint: start, CheckpointState: l.CheckpointState, PendingCheckpoint: l.PendingCheckpoint, PendingCheckpointState: l.PendingCheckpointState}
 	if err := w.retry(ctx, OpProcess, func() error { return p.Initialize(ctx, in) }); err != nil {
 		return w.stopProcessor(p)
 	}
@@ -240,8 +240,14 @@ func (w *shardWorker) process() outcome {
 			if last := recs[len(recs)-1]; last.ApproximateArrivalTimestamp != nil {
 				w.c.opts.metrics.IteratorAge(w.key, time.Since(*last.ApproximateArrivalTimestamp))
 			}
-			if err := w.deliver(ctx, p, recs, b.millisBehindLatest); err != nil {
+			if err := w.deliver(ctx, p, recs, b.millisBehindLatest, b.readAt); err != nil {
 				w.cp.rewind() // the abandoned records are not processed
+				return w.stopProcessor(p)
+			}
+		} else if w.c.opts.emptyBatches && !b.shardEnd {
+			if err := w.retry(ctx, OpProcess, func() error {
+				return p.ProcessRecords(ctx, ProcessRecordsInput{ShardID: w.key, MillisBehindLatest: b.millisBehindLatest, ReadAt: b.readAt, Checkpointer: w.cp})
+			}); err != nil {
 				return w.stopProcessor(p)
 			}
 		}
@@ -294,14 +300,14 @@ func (w *shardWorker) finish(o outcome) {
 		return
 	}
 	if w.inHandoff() {
-		err := w.c.store.FinishHandoff(ctx, w.key, w.c.opts.workerID, w.cp.handoffPosition())
-		if err != nil {
+		if err := w.finishHandoff(ctx); err != nil {
 			w.log.Warn("finishing handoff failed", "err", err)
 			return
 		}
 		w.markReleased()
 		w.c.opts.metrics.LeaseEvent(w.key, LeaseHanded)
-		w.log.Info("lease handed off", "checkpoint", w.cp.handoffPosition().String())
+		pos, _, _ := w.cp.handoffPosition()
+		w.log.Info("lease handed off", "checkpoint", pos.String())
 		return
 	}
 	err := w.write(ctx, OpCheckpoint, func(l Lease) (Lease, error) { return w.c.store.EvictLease(ctx, l) })
@@ -311,13 +317,34 @@ func (w *shardWorker) finish(o outcome) {
 			return
 		}
 		// Requested by another worker while stopping: hand it over instead.
-		if err := w.c.store.FinishHandoff(ctx, w.key, w.c.opts.workerID, w.cp.handoffPosition()); err != nil {
+		if err := w.finishHandoff(ctx); err != nil {
 			w.log.Warn("finishing handoff failed", "err", err)
 		}
 	}
 	w.markReleased()
 	w.c.opts.metrics.LeaseEvent(w.key, LeaseReleased)
 	w.log.Info("lease released")
+}
+
+// finishHandoff makes the previous owner's final write of a handoff, with
+// the checkpoint (and state) held back for it.
+func (w *shardWorker) finishHandoff(ctx context.Context) error {
+	pos, state, stateful := w.cp.handoffPosition()
+	if store, ok := w.c.store.(CheckpointStateStore); ok && stateful {
+		return store.FinishHandoffState(ctx, w.key, w.c.opts.workerID, pos, state)
+	}
+	return w.c.store.FinishHandoff(ctx, w.key, w.c.opts.workerID, pos)
+}
+
+// startSentinel is the sentinel checkpoint the lease started from, or
+// TRIM_HORIZON.
+func (w *shardWorker) startSentinel() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lease.Checkpoint.isSentinel() {
+		return w.lease.Checkpoint.Sequence
+	}
+	return SentinelTrimHorizon
 }
 
 func (w *shardWorker) markReleased() {
@@ -351,7 +378,7 @@ func (w *shardWorker) waitHandoff(ctx context.Context) bool {
 		}
 		if cur.CheckpointOwner == "" {
 			w.mu.Lock()
-			w.lease.Checkpoint, w.lease.CheckpointOwner = cur.Checkpoint, ""
+			w.lease.Checkpoint, w.lease.CheckpointOwner, w.lease.CheckpointState = cur.Checkpoint, "", cur.CheckpointState
 			w.lease.PendingCheckpoint, w.lease.PendingCheckpointState = cur.PendingCheckpoint, cur.PendingCheckpointState
 			w.mu.Unlock()
 			return true

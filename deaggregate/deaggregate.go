@@ -70,10 +70,15 @@ func Records(recs []types.Record) ([]Record, error) {
 
 // RecordsInRange is Records for records read from a shard whose hash key
 // range is [startingHashKey, endingHashKey] (decimal strings, as
-// ListShards and DescribeStream return them): user records of aggregates
-// whose effective hash key lies outside the range are dropped. Plain
-// records always pass: Kinesis stored them on this shard by their own hash
-// key. It fails only when the range is not two decimal numbers in
+// ListShards and DescribeStream return them): an aggregate holding a user
+// record whose effective hash key lies outside the range is dropped
+// whole, as the KCL drops it (AggregatorUtil.deaggregate), so that a
+// shard's records are the same whichever library reads them. Such an
+// aggregate is one a reshard sent to a shard that does not own all its
+// records; a producer that sees it land there puts all its records again
+// (the KPL does, and so does this module's producer). Plain records
+// always pass: Kinesis stored them on this shard by their own hash key.
+// It fails only when the range is not two decimal numbers in
 // [0, 2^128-1] with start <= end.
 func RecordsInRange(recs []types.Record, startingHashKey, endingHashKey string) ([]Record, error) {
 	r, err := parseRange(startingHashKey, endingHashKey)
@@ -145,19 +150,23 @@ func plain(r *types.Record) Record {
 	}
 }
 
-// appendRecord appends the user records of r to out, keeping those in
-// keep when it is not nil.
+// appendRecord appends the user records of r to out; with keep, none of
+// an aggregate that holds a record outside keep.
 func appendRecord(out []Record, r *types.Record, keep *hashRange) []Record {
 	subs, ok := decode(r.Data)
 	if !ok {
 		return append(out, plain(r))
 	}
+	if keep != nil {
+		for _, s := range subs {
+			if !keep.contains(s.hashKey) {
+				return out // the whole aggregate, as the KCL
+			}
+		}
+	}
 	base := plain(r)
 	base.Aggregated = true
 	for i, s := range subs {
-		if keep != nil && !keep.contains(s.hashKey) {
-			continue
-		}
 		u := base
 		u.SubSequenceNumber = int64(i)
 		u.PartitionKey = s.partitionKey

@@ -192,32 +192,42 @@ func TestRecordsInRange(t *testing.T) {
 	)
 	recs := []types.Record{record("1", agg), record("2", []byte("plain"))}
 
-	got, err := RecordsInRange(recs, "0", lowEnd)
+	// An aggregate spanning both halves is dropped whole from each, as the
+	// KCL drops it; plain records always pass.
+	for _, r := range [][2]string{{"0", lowEnd}, {mid.String(), highEnd}} {
+		got, err := RecordsInRange(recs, r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRecords(t, got, []Record{{SequenceNumber: "2", PartitionKey: "outer", Data: []byte("plain")}})
+	}
+	// One whose records all lie in the range passes whole: by partition
+	// key and by explicit hash key.
+	inLow := aggregate(
+		user{key: low[0], data: "low0"},
+		user{key: high[1], ehk: "5", data: "high1-by-ehk"}, // explicit key 5 is in the low half
+		user{key: low[1], data: "low1"},
+	)
+	got, err := RecordsInRange([]types.Record{record("1", inLow)}, "0", lowEnd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkRecords(t, got, []Record{
 		{SequenceNumber: "1", SubSequenceNumber: 0, PartitionKey: low[0], Data: []byte("low0"), Aggregated: true},
-		{SequenceNumber: "1", SubSequenceNumber: 2, PartitionKey: high[1], ExplicitHashKey: "5", Data: []byte("high1-by-ehk"), Aggregated: true},
-		{SequenceNumber: "2", PartitionKey: "outer", Data: []byte("plain")},
+		{SequenceNumber: "1", SubSequenceNumber: 1, PartitionKey: high[1], ExplicitHashKey: "5", Data: []byte("high1-by-ehk"), Aggregated: true},
+		{SequenceNumber: "1", SubSequenceNumber: 2, PartitionKey: low[1], Data: []byte("low1"), Aggregated: true},
 	})
-
-	got, err = RecordsInRange(recs, mid.String(), highEnd)
-	if err != nil {
-		t.Fatal(err)
+	if got, _ := RecordsInRange([]types.Record{record("1", inLow)}, mid.String(), highEnd); len(got) != 0 {
+		t.Errorf("the low aggregate read from the high half: %v", got)
 	}
-	checkRecords(t, got, []Record{
-		{SequenceNumber: "1", SubSequenceNumber: 1, PartitionKey: high[0], Data: []byte("high0"), Aggregated: true},
-		{SequenceNumber: "1", SubSequenceNumber: 3, PartitionKey: low[1], ExplicitHashKey: highEnd, Data: []byte("low1-by-ehk"), Aggregated: true},
-		{SequenceNumber: "2", PartitionKey: "outer", Data: []byte("plain")},
-	})
 
 	// Range ends are inclusive.
-	got, err = RecordsInRange([]types.Record{record("3", aggregate(user{key: "a", ehk: "5", data: "x"}, user{key: "b", ehk: "6", data: "y"}))}, "5", "5")
+	got, err = RecordsInRange([]types.Record{record("3", aggregate(user{key: "a", ehk: "5", data: "x"}, user{key: "b", ehk: "6", data: "y"}))}, "5", "6")
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRecords(t, got, []Record{{SequenceNumber: "3", PartitionKey: "a", ExplicitHashKey: "5", Data: []byte("x"), Aggregated: true}})
+	checkRecords(t, got, []Record{{SequenceNumber: "3", PartitionKey: "a", ExplicitHashKey: "5", Data: []byte("x"), Aggregated: true},
+		{SequenceNumber: "3", SubSequenceNumber: 1, PartitionKey: "b", ExplicitHashKey: "6", Data: []byte("y"), Aggregated: true}})
 }
 
 func TestRecordsInRange_badRange(t *testing.T) {

@@ -28,11 +28,14 @@
 // than failing the batch, since a producer may legitimately write data that
 // merely starts with the magic bytes.
 //
-// After a reshard, an aggregate written before it may hold user records
-// whose hash keys now belong to a sibling shard: the producer predicted one
-// shard for all of them. [RecordsInRange] drops user records whose
-// effective hash key (the explicit hash key, or else the MD5 of the
-// partition key read as a 128-bit big-endian number) lies outside the
-// shard's range, as the KCL does, so that each user record is processed by
-// exactly one shard's consumer.
+// After a reshard, an aggregate written with an old shard map may land on
+// a shard that does not own all its user records' hash keys: the producer
+// predicted one shard for all of them. [RecordsInRange] drops such an
+// aggregate whole when a user record's effective hash key (the explicit
+// hash key, or else the MD5 of the partition key read as a 128-bit
+// big-endian number) lies outside the shard's range, exactly as the KCL's
+// AggregatorUtil does, so that a shard yields the same user records to
+// this package and to the KCL. Producers that see an aggregate land so (the
+// KPL, this module's producer) put all its records again, and each is then
+// processed once.
 package deaggregate

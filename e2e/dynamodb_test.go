@@ -670,7 +670,7 @@ func TestDynamoDB_MatchesDynalite(t *testing.T) {
 	dl := startDynalite(t)
 	t.Parallel()
 	srv := startServer(t)
-	runCases(t, map[string]*dynamodb.Client{"dynalite": dl, "sluice": srv.DynamoDB()}, ddbCases())
+	runCases(t, map[string]*dynamodb.Client{"dynalite": dl, "sluice": srv.DynamoDB()}, append(ddbCases(), kclCases()...))
 }
 
 // TestDynamoDB_ConditionFailureReturnsItem checks what dynalite does not

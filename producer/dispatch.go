@@ -369,7 +369,11 @@ func (d *dispatcher) collect(now time.Time, flushUpTo uint64) (*request, time.Ti
 	count, bytes, due, full := 0, 0, false, false
 	for i := range d.order {
 		q := d.order[(d.rr+i)%len(d.order)]
-		if len(q.ready) == 0 || (d.cfg.ordered && q.inflight > 0) {
+		// One request per shard at a time: two in flight at once may be
+		// stored in either order. So, as with the KPL, a shard's records
+		// are stored in the order they were put unless a retry (or a
+		// reshard) intervenes; WithOrdering keeps it across those too.
+		if len(q.ready) == 0 || q.inflight > 0 {
 			continue
 		}
 		if q.blockedUntil.After(now) {
@@ -545,10 +549,10 @@ func (e *EntryError) Error() string { return e.Code + ": " + e.Message }
 
 const throttled = "ProvisionedThroughputExceededException"
 
-// errWrongShard is the retry reason of a user record whose aggregate went
-// to a shard that does not hold its hash key: consumers filtering by hash
-// range, as the KCL does, would never see it there.
-var errWrongShard = errors.New("aggregate landed on a shard outside the record's hash key range")
+// errWrongShard is the retry reason of the user records of an aggregate
+// that went to a shard not holding all their hash keys: consumers
+// filtering by hash range, as the KCL does, drop such an aggregate.
+var errWrongShard = errors.New("aggregate landed on a shard outside some of its records' hash key range")
 
 func expiredError(u *userRecord) error {
 	if u.lastErr == nil {
@@ -630,19 +634,23 @@ func (d *dispatcher) succeed(a *aggregate, predicted, shard, seq string, final b
 		d.landed = append(d.landed, landing{a: a, shard: shard, seq: seq})
 		return 0
 	}
-	var again []*userRecord
-	for i, u := range a.users {
-		// The aggregate was routed by the first record's hash key, and a
-		// shard never changes its range, so records predicted for the
-		// shard they landed on are where consumers look for them.
-		if i == 0 || shard == predicted || (known && landed.contains(u.hash)) {
-			d.complete(u, Result{ShardID: shard, SequenceNumber: seq, SubSequenceNumber: int64(i), Aggregated: true, Attempts: u.attempts})
-			continue
+	// A shard never changes its range, so records predicted for the shard
+	// they landed on are where consumers look for them.
+	inRange := shard == predicted
+	if !inRange && known {
+		inRange = true
+		for _, u := range a.users {
+			inRange = inRange && landed.contains(u.hash)
 		}
-		again = append(again, u)
 	}
-	if len(again) > 0 {
-		return d.retry(again, errWrongShard, false, now)
+	if !inRange {
+		// A consumer that filters by hash range, as the KCL does, drops
+		// an aggregate holding any record outside its shard's range, the
+		// whole of it: every record is put again.
+		return d.retry(a.users, errWrongShard, false, now)
+	}
+	for i, u := range a.users {
+		d.complete(u, Result{ShardID: shard, SequenceNumber: seq, SubSequenceNumber: int64(i), Aggregated: true, Attempts: u.attempts})
 	}
 	return 0
 }

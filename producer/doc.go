@@ -34,9 +34,10 @@
 // first record's own key (not the KPL's fixed "a") and its explicit hash key
 // that record's hash key, so it lands on the predicted shard. If a reshard
 // moves an aggregate to a shard that does not hold some of its records'
-// hash keys, those records are put again: a consumer filtering by hash
-// range (the KCL, deaggregate.RecordsInRange) sees each exactly once, while
-// a consumer reading the raw stream sees them twice. Consumers split
+// hash keys, all its records are put again: a consumer filtering by hash
+// range (the KCL, deaggregate.RecordsInRange) drops such an aggregate
+// whole and so sees each record exactly once, while a consumer reading
+// the raw stream sees them twice. Consumers split
 // aggregates with the deaggregate package, the KCL, or any KPL deaggregator;
 // a lone record is sent as it is.
 //
@@ -48,8 +49,17 @@
 // wrapping ErrExpired and the last failure. Nothing is dropped silently.
 // Errors that retrying cannot heal (AccessDeniedException,
 // ValidationException, InvalidArgumentException) fail the call's records at
-// once. By default a retried record may land after records put after it;
-// WithOrdering keeps each partition key's order.
+// once.
+//
+// # Order
+//
+// As with the KPL, a shard's records are stored in the order they were put
+// unless a retry (or a reshard) intervenes: a shard's aggregates go out in
+// order and a shard has at most one PutRecords call in flight at a time
+// (calls to different shards run at once), since two calls in flight may
+// be stored in either order. A retried record may land after records put
+// after it; WithOrdering keeps each partition key's order across retries
+// and reshards too.
 //
 // # Observing
 //

@@ -151,11 +151,13 @@ func WithRetryBackoff(minDelay, maxDelay time.Duration) Option {
 }
 
 // WithOrdering keeps the records of each partition key in the order of
-// their Puts, retries included. It allows one request in flight per shard
-// and retries a failed record before anything sent after it to that shard,
-// pausing the shard for its backoff; throughput per shard is then bound by
-// the round trip, so it pairs well with aggregation. Off by default: then
-// a retried record may land after records put later, as with the KPL.
+// their Puts, retries and reshards included. Like the default it allows
+// one request in flight per shard; in addition it puts at most one
+// aggregate of a shard in a request, retries a failed record before
+// anything sent after it to that shard, pausing the shard for its backoff,
+// and after a reshard sends nothing until the requests to the old shards
+// are back. Off by default: then a shard's records keep their order unless
+// a retry or a reshard intervenes, as with the KPL.
 func WithOrdering() Option { return func(c *config) { c.ordered = true } }
 
 // WithRequestTimeout bounds one PutRecords call, the SDK's own retries

@@ -39,7 +39,10 @@ const (
 )
 
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "bench", "sluice bench --stream NAME [flags]")
+	if len(args) > 0 && args[0] == "hostile" {
+		return runBenchHostile(ctx, env, args[1:])
+	}
+	fs := newFlagSet(env, "bench", "sluice bench --stream NAME [flags]\n       sluice bench hostile --attack KIND [flags]  (hostile load: see sluice bench hostile -h)")
 	var cf clientFlags
 	cf.register(fs, env)
 	var cfg benchConfig
@@ -550,7 +553,6 @@ type benchSummary struct {
 }
 
 func (r benchResult) summary(cfg benchConfig) benchSummary {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	p := r.Put
 	s := benchSummary{
 		Stream: cfg.Stream, Shards: r.Shards, Producers: cfg.Producers, RecordSize: cfg.RecordSize,
@@ -567,6 +569,9 @@ func (r benchResult) summary(cfg benchConfig) benchSummary {
 	}
 	return s
 }
+
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // latencySummary holds percentiles by the nearest-rank definition: P90 is
 // the smallest recorded latency that 90% of the latencies do not exceed.

@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/jetstream"
 	"github.com/sluicehq/sluice/internal/server"
 )
@@ -47,6 +48,10 @@ type serveConfig struct {
 	updateDelay   time.Duration
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
+	auth          authConfig
+	limits        serveLimits
+
+	consoleSample time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
@@ -68,10 +73,13 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate `file` for the TLS listener")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key `file` for the TLS listener")
 	fs.StringVar(&c.keyring, "keyring", "", "keyring `file` of the keys StartStreamEncryption names (default <data-dir>/keyring.json, created 0600 on first start); every server of a cluster must use the same one")
-	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption")
+	fs.DurationVar(&c.updateDelay, "update-stream-delay", 0, "how long a stream stays UPDATING after Start- or StopStreamEncryption, SplitShard, MergeShards, and at least after UpdateShardCount")
 	fs.StringVar(&c.shardLimits, "shard-limits", "none", "throttle as AWS does (per-shard throughput, control-plane call rates): aws or none")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate for localhost, written to the data directory as tls-cert.pem")
 	autoscaleFlags(fs, &c.autoscale)
+	authFlags(fs, &c.auth)
+	limitFlags(fs, &c.limits)
+	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
@@ -98,7 +106,14 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if c.shardLimits != "aws" && c.shardLimits != "none" {
 		return fmt.Errorf("--shard-limits %q: want aws or none", c.shardLimits)
 	}
+	if c.auth.tlsOnly && c.tlsCert == "" && !c.tlsSelfSigned {
+		return errors.New("--tls-only needs --tls-cert and --tls-key, or --tls-self-signed")
+	}
+	c.auth.rootKeyID, c.auth.rootSecret = env.getenv(envRootKeyID), env.getenv(envRootSecret)
 	if err := checkAutoscale(c.autoscale); err != nil {
+		return err
+	}
+	if err := checkLimits(c.limits); err != nil {
 		return err
 	}
 	if !validAccountID(c.accountID) {
@@ -177,12 +192,28 @@ func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
 
 func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {
 	start := time.Now()
-	// Listen first: a taken port should not cost opening the store.
-	ln, err := net.Listen("tcp", c.addr)
+	creds, err := loadCredentials(c.auth, c.accountID)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	defer ln.Close()
+	var addrs []net.Addr
+	if !c.auth.tlsOnly {
+		addrs = append(addrs, literalAddr(c.addr))
+	}
+	if c.tlsCert != "" || c.tlsSelfSigned {
+		addrs = append(addrs, literalAddr(c.tlsAddr))
+	}
+	if err := checkExposure(c.auth, creds == nil, addrs...); err != nil {
+		return err
+	}
+	// Listen first: a taken port should not cost opening the store.
+	var ln net.Listener
+	if !c.auth.tlsOnly {
+		if ln, err = net.Listen("tcp", c.addr); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		defer ln.Close()
+	}
 	var tlsLn net.Listener
 	var tlsCfg *tls.Config
 	var certPath string
@@ -195,16 +226,26 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		}
 		defer tlsLn.Close()
 	}
+	if err := checkExposure(c.auth, creds == nil, listenerAddrs(ln, tlsLn)...); err != nil {
+		return err
+	}
+	gate := auth.New(auth.Options{
+		Region: c.region, Account: c.accountID, Credentials: creds,
+		AllowedHosts: allowedHosts(c.auth, ln, tlsLn),
+		Audit:        logger.With("component", "audit"), Logger: logger.With("component", "auth"),
+	})
 	kr, err := openKeyring(c, logger)
 	if err != nil {
 		return err
 	}
+	storeCfg := jetstream.Config{
+		DataDir:  c.dataDir,
+		URL:      c.natsURL,
+		Replicas: c.replicas,
+	}
+	c.limits.storeLimits(&storeCfg)
 	srvParts, err := server.Open(ctx, server.Config{
-		Store: jetstream.Config{
-			DataDir:  c.dataDir,
-			URL:      c.natsURL,
-			Replicas: c.replicas,
-		},
+		Store: storeCfg,
 		Broker: broker.Config{
 			Region:             c.region,
 			AccountID:          c.accountID,
@@ -222,6 +263,11 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		},
 		Logger:         logger,
 		ProcessMetrics: true,
+		Pprof:          c.pprof,
+		Auth:           gate,
+		Bodies:         c.limits.bodies,
+		MaxConnections: c.limits.maxConnections,
+		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
 	})
 	if err != nil {
 		return err
@@ -238,18 +284,13 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		api.ServeHTTP(w, r)
 	}))
 	go releaseMemoryWhenIdle(ctx, &requests, 30*time.Second)
-	if c.pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
+	go reloadCredentials(ctx, c.auth, c.accountID, gate, logger, 2*time.Second)
 
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:  mux,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	limitServer(srv)
 	// HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on one port: the
 	// JavaScript SDK v3 and the Java SDK's async client speak h2c.
 	srv.Protocols = new(http.Protocols)
@@ -259,27 +300,42 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	// would hold it up until their lifetime ends.
 	srv.RegisterOnShutdown(srvParts.EndSubscriptions)
 
-	endpoint := "http://" + ln.Addr().String()
+	var endpoint, try string
+	if ln != nil {
+		endpoint = "http://" + ln.Addr().String()
+		try = fmt.Sprintf("aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2", endpoint)
+	} else {
+		endpoint = "https://" + tlsLn.Addr().String()
+		try = fmt.Sprintf("aws kinesis create-stream --endpoint-url %s --ca-bundle %s --stream-name demo --shard-count 2", endpoint, certPath)
+	}
 	storage := "embedded JetStream in " + c.dataDir
 	if c.natsURL != "" {
 		storage = "JetStream cluster at " + jetstream.RedactURLs(c.natsURL)
 	}
 	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API (and DynamoDB for lease tables) at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(env.stdout, "Try: aws kinesis create-stream --endpoint-url %s --stream-name demo --shard-count 2\n", endpoint)
+	if gate.Enabled() {
+		fmt.Fprintf(env.stdout, "Requests must be signed with the access keys of %s; operators sign in at %s%s\n", credentialsSource(c.auth), endpoint, auth.LoginPath)
+	}
+	fmt.Fprintf(env.stdout, "Try: %s\n", try)
 
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	if ln != nil {
+		go func() { errc <- srv.Serve(srvParts.Listen(ln)) }()
+	}
 	if tlsLn != nil {
 		// Same handler; h2 is negotiated by ALPN, as AWS's endpoints do.
 		tlsSrv := &http.Server{
-			Handler:           mux,
-			TLSConfig:         tlsCfg,
-			ReadHeaderTimeout: srv.ReadHeaderTimeout,
-			IdleTimeout:       srv.IdleTimeout,
-			ErrorLog:          srv.ErrorLog,
+			Handler:   mux,
+			TLSConfig: tlsCfg,
+			ErrorLog:  srv.ErrorLog,
 		}
-		go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
+		limitServer(tlsSrv)
+		tlsSrv.RegisterOnShutdown(srvParts.EndSubscriptions)
+		go func() { errc <- tlsSrv.ServeTLS(srvParts.Listen(tlsLn), "", "") }()
 		defer tlsSrv.Close()
+		if ln == nil {
+			srv = tlsSrv // what shutting down ends
+		}
 		fmt.Fprintf(env.stdout, "Sluice is serving TLS (HTTP/1.1 and h2) at https://%s (certificate: %s)\n", tlsLn.Addr(), certPath)
 	}
 	select {
@@ -294,4 +350,13 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// version is the module version the binary was built from, for the
+// console's footer; "" for a development build.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return ""
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) consumer.LeaseStore) {
 		{"TakeRenewEvict", testTakeRenewEvict},
 		{"Checkpoint", testCheckpoint},
 		{"Handoff", testHandoff},
+		{"CheckpointState", testCheckpointState},
 		{"UpdateLease", testUpdateLease},
 		{"ConcurrentTake", testConcurrentTake},
 		{"ManyLeases", testManyLeases},
@@ -305,5 +306,48 @@ func testManyLeases(t *testing.T, ctx context.Context, s consumer.LeaseStore) {
 	}
 	if len(all) != n || len(seen) != n {
 		t.Fatalf("ListLeases returned %d leases (%d distinct), want %d", len(all), len(seen), n)
+	}
+}
+
+// testCheckpointState checks a CheckpointStateStore (skipped for stores
+// that keep no state): state goes with the checkpoint, survives a plain
+// checkpoint, and goes through a handoff's final write.
+func testCheckpointState(t *testing.T, ctx context.Context, s consumer.LeaseStore) {
+	ss, ok := s.(consumer.CheckpointStateStore)
+	if !ok {
+		t.Skipf("%T keeps no checkpoint state", s)
+	}
+	l := newLease("shard-s")
+	if err := s.CreateLease(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	a := must[consumer.Lease](t, "TakeLease")(s.TakeLease(ctx, l, "worker-a", false))
+	cp := consumer.ExtendedSequenceNumber{Sequence: "49590338271490256608559692538361571095921575989136588898", SubSequence: -1}
+	before := a.Counter
+	a = must[consumer.Lease](t, "UpdateCheckpointState")(ss.UpdateCheckpointState(ctx, a, cp, []byte("state-1")))
+	if a.Checkpoint != cp || string(a.CheckpointState) != "state-1" || a.Counter != before+1 {
+		t.Fatalf("after checkpoint with state: %+v", a)
+	}
+	stale := a
+	stale.Counter--
+	_, err := ss.UpdateCheckpointState(ctx, stale, cp, []byte("zombie"))
+	mustConflict(t, "checkpoint with state and a stale counter", err)
+	later := consumer.ExtendedSequenceNumber{Sequence: "49590338271490256608559692538361571095921575989136588899"}
+	a = must[consumer.Lease](t, "UpdateCheckpoint")(s.UpdateCheckpoint(ctx, a, later, false))
+	if string(a.CheckpointState) != "state-1" {
+		t.Fatalf("a checkpoint without state changed the state: %+v", a)
+	}
+	b := must[consumer.Lease](t, "TakeLease with handoff")(s.TakeLease(ctx, a, "worker-b", true))
+	if err := ss.FinishHandoffState(ctx, b.Key, "worker-a", later, []byte("state-2")); err != nil {
+		t.Fatalf("FinishHandoffState: %v", err)
+	}
+	got := must[consumer.Lease](t, "GetLease")(s.GetLease(ctx, l.Key))
+	if got.Checkpoint != later || string(got.CheckpointState) != "state-2" || got.CheckpointOwner != "" || got.Owner != "worker-b" {
+		t.Fatalf("after the handoff's final write with state: %+v", got)
+	}
+	err = ss.FinishHandoffState(ctx, b.Key, "worker-a", later, []byte("late"))
+	mustConflict(t, "a second final handoff write", err)
+	if got := must[consumer.Lease](t, "GetLease")(s.GetLease(ctx, l.Key)); string(got.CheckpointState) != "state-2" {
+		t.Fatalf("a refused write changed the state: %+v", got)
 	}
 }

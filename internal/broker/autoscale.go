@@ -217,7 +217,7 @@ func (b *Broker) autoscaleStream(ctx context.Context, s *kinesis.Stream, loads m
 			return
 		}
 		at := midKey(hot.HashRange)
-		err := b.splitShard(ctx, s.Name, hot.ID, at, b.autoscaleGate(s.ID), true)
+		err := b.splitShard(ctx, s.Name, hot.ID, at, b.autoscaleGate(s.ID), byAutoscaler)
 		b.logAutoscale(s.Name, "split hot shard", err, "shard", hot.ID, "load", loads[hot.Epoch])
 		return
 	}
@@ -245,7 +245,7 @@ func (b *Broker) autoscaleStream(ctx context.Context, s *kinesis.Stream, loads m
 	if !b.claimAutoscale(ctx, s, left.ID, right.ID) {
 		return
 	}
-	err := b.mergeShards(ctx, s.Name, left.ID, right.ID, b.autoscaleGate(s.ID))
+	err := b.mergeShards(ctx, s.Name, left.ID, right.ID, b.autoscaleGate(s.ID), byAutoscaler)
 	b.logAutoscale(s.Name, "merge cold shards", err, "shard", left.ID, "adjacent", right.ID, "loads", []float64{loads[left.Epoch], loads[right.Epoch]})
 }
 

@@ -44,7 +44,8 @@ type Config struct {
 	// DeleteDelay is how long a deleted stream stays DELETING; default 0.
 	DeleteDelay time.Duration
 	// UpdateDelay is how long a stream stays UPDATING after an encryption
-	// change; default 0 (AWS takes seconds).
+	// change, a SplitShard or MergeShards, and at least after an
+	// UpdateShardCount; default 0 (AWS takes seconds).
 	UpdateDelay time.Duration
 	// Keyring holds the keys that StartStreamEncryption's KeyId names;
 	// default an in-memory keyring.New(), whose records no restart reads.
@@ -178,6 +179,9 @@ type Broker struct {
 	scalingMu   sync.Mutex
 	scalingRuns map[string]bool // stream IDs whose scaling this broker runs
 	writes      sync.Map        // shard epoch -> *writeCounter, for the autoscaler
+
+	activity      sync.Map // shard epoch -> *shardActivity, for the console
+	consumerStats sync.Map // consumer ARN -> *consumerActivity, for the console
 
 	fanout fanout // SubscribeToShard feeds
 

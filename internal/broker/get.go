@@ -26,9 +26,15 @@ func (b *Broker) GetShardIterator(ctx context.Context, in kinesis.GetShardIterat
 	if s.Status(b.cfg.Now()) == kinesis.StatusCreating {
 		return "", kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}
-	sh, ok := s.Shard(in.ShardID)
+	sh, id, ok := findShard(s, in.ShardID)
 	if !ok {
-		return "", kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
+		return "", b.shardNotFound(name, id)
+	}
+	if in.Type == kinesis.AtTimestamp {
+		at, now := in.Timestamp.UnixMilli(), b.cfg.Now().UnixMilli()
+		if at > now {
+			return "", kinesis.Errorf(kinesis.ErrInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", at, now)
+		}
 	}
 	if err := b.admitIterator(name, sh); err != nil {
 		return "", err
@@ -157,6 +163,11 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	b.m.outgoingRecords.WithLabelValues(t.StreamName).Add(float64(len(out.Records)))
 	b.m.outgoingBytes.WithLabelValues(t.StreamName).Add(float64(r.bytes))
 	b.m.iteratorAge.WithLabelValues(t.StreamName).Set(float64(out.MillisBehindLatest))
+	a := b.shardActivity(sh.Epoch)
+	a.getCalls.Add(1)
+	a.getRecords.Add(int64(len(out.Records)))
+	a.getBytes.Add(int64(r.bytes))
+	a.iteratorAge.Store(out.MillisBehindLatest)
 	next := r.tok
 	next.IssuedAt = now
 	if !sh.Open() && next.MsgSeq > sh.EndingMsgSeq {

@@ -106,7 +106,7 @@ func TestBroker_SweptReshardCannotComplete(t *testing.T) {
 		{ParentShardID: kinesis.ShardID(0), HashRange: kinesis.HashRange{Start: s.Shards[0].HashRange.Start, End: kinesis.HashKey{Lo: 999}}},
 		{ParentShardID: kinesis.ShardID(0), HashRange: kinesis.HashRange{Start: kinesis.HashKey{Lo: 1000}, End: s.Shards[0].HashRange.End}},
 	}
-	err := b.reshard(ctx, s, []string{kinesis.ShardID(0)}, children, func(cur *kinesis.Stream) error {
+	err := b.reshard(ctx, s, []string{kinesis.ShardID(0)}, children, byClient, func(cur *kinesis.Stream) error {
 		return sweepAll(cur)
 	})
 	if err == nil {

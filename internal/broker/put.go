@@ -55,7 +55,9 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		}
 		total += size
 		if e.SequenceNumberForOrdering != "" {
-			if _, ok := kinesis.ParseSequenceNumber(e.SequenceNumberForOrdering); !ok {
+			// Ours (either form), or an AWS one: this server's numbers
+			// grow within a shard whatever the hint says.
+			if _, ok := kinesis.ParseSequenceNumber(e.SequenceNumberForOrdering); !ok && !kinesis.IsAWSSequenceNumber(e.SequenceNumberForOrdering) {
 				return nil, kinesis.Errorf(kinesis.ErrInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", e.SequenceNumberForOrdering, name, b.cfg.AccountID)
 			}
 		}
@@ -100,8 +102,11 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		for j, i := range g.idx {
 			if err != nil {
 				code, msg := kinesis.ErrInternalFailure, "Internal service failure."
-				if errors.Is(err, kinesis.ErrLogNotFound) {
+				switch {
+				case errors.Is(err, kinesis.ErrLogNotFound):
 					code, msg = kinesis.ErrResourceNotFound, fmt.Sprintf("Stream %s under account %s not found.", name, b.cfg.AccountID)
+				case errors.Is(err, kinesis.ErrStorageFull):
+					msg = kinesis.StorageFullMessage
 				}
 				results[i] = kinesis.PutRecordResult{ErrorCode: code, ErrorMessage: msg}
 				continue
@@ -112,7 +117,7 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 				EncryptionType: key.encryptionType(),
 			}
 		}
-		if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) {
+		if err != nil && !errors.Is(err, kinesis.ErrLogNotFound) && !errors.Is(err, kinesis.ErrStorageFull) {
 			b.cfg.Logger.Error("append records", "stream", name, "shard", g.shard.ID, "err", err)
 		}
 	}
@@ -139,7 +144,23 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 	if len(entries) == 1 && results[0].ErrorCode == kinesis.ErrResourceNotFound {
 		return nil, kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}
+	if allStorageFull(results) {
+		// Nothing stored for want of space: one clear, retryable error
+		// for the request rather than an InternalFailure per record.
+		return nil, kinesis.Errorf(kinesis.ErrServiceUnavailable, "%s", kinesis.StorageFullMessage)
+	}
 	return results, nil
+}
+
+// allStorageFull reports whether every record failed for want of storage
+// space (the disk guard of the store refused them; none was stored).
+func allStorageFull(results []kinesis.PutRecordResult) bool {
+	for _, r := range results {
+		if r.ErrorMessage != kinesis.StorageFullMessage {
+			return false
+		}
+	}
+	return len(results) > 0
 }
 
 func (b *Broker) hashKeyOf(e kinesis.PutRecordEntry) (kinesis.HashKey, error) {

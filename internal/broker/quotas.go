@@ -128,6 +128,7 @@ func (b *Broker) admitWrites(stream string, sh kinesis.Shard, recs []packedRecor
 	}
 	if refused := len(recs) - n; refused > 0 {
 		b.m.writeThrottled.WithLabelValues(stream).Add(float64(refused))
+		b.shardActivity(sh.Epoch).writeThrottled.Add(int64(refused))
 	}
 	return recs[:n], keys[:n], idx[:n]
 }
@@ -147,6 +148,7 @@ func (b *Broker) admitRead(stream string, sh kinesis.Shard) error {
 	// admitted while any byte budget is left.
 	if !q.readBytes.can(now, 1) || !q.readCalls.can(now, 1) {
 		b.m.readThrottled.WithLabelValues(stream).Inc()
+		b.shardActivity(sh.Epoch).readThrottled.Add(1)
 		return b.shardRateExceeded(stream, sh.ID)
 	}
 	q.readCalls.take(1)

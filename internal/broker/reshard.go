@@ -49,13 +49,42 @@ func (b *Broker) SplitShard(ctx context.Context, ref kinesis.StreamRef, shardID,
 	if !ok {
 		return kinesis.Errorf(kinesis.ErrInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not a valid hash key.", newStartingHashKey, shardID, name, b.cfg.AccountID)
 	}
-	return b.splitShard(ctx, name, shardID, key, b.checkReshardable, true)
+	// AWS wants StartingHashKey + 1 < NewStartingHashKey < EndingHashKey:
+	// no child of a single hash key.
+	strict := func(s *kinesis.Stream) error {
+		if err := b.checkReshardable(s); err != nil {
+			return err
+		}
+		p, err := b.openShard(s, shardID)
+		if err != nil {
+			return err
+		}
+		r := p.HashRange
+		if key.Cmp(r.Start) <= 0 || key.Sub(1).Cmp(r.Start) <= 0 || key.Cmp(r.End) >= 0 {
+			return kinesis.Errorf(kinesis.ErrInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.", key, p.ID, name, b.cfg.AccountID, r.Start, r.End)
+		}
+		return nil
+	}
+	return b.splitShard(ctx, name, shardID, key, strict, byClient)
 }
+
+// reshardBy tells a reshard a client asked for (SplitShard, MergeShards),
+// which counts against the shard limit and makes the stream UPDATING for
+// Config.UpdateDelay, from one the server runs itself (UpdateShardCount's
+// steps, the on-demand autoscaler).
+type reshardBy int
+
+const (
+	byClient reshardBy = iota
+	byScaling
+	byAutoscaler
+)
 
 // splitShard splits an open shard at key. gate decides, before and again
 // in the final compare-and-swap, whether the caller may reshard the
-// stream; limit checks the account's shard limit.
-func (b *Broker) splitShard(ctx context.Context, name, shardID string, key kinesis.HashKey, gate func(*kinesis.Stream) error, limit bool) error {
+// stream; all but UpdateShardCount's steps check the account's shard
+// limit.
+func (b *Broker) splitShard(ctx context.Context, name, shardID string, key kinesis.HashKey, gate func(*kinesis.Stream) error, by reshardBy) error {
 	s, _, err := b.loadStream(ctx, name)
 	if err != nil {
 		return err
@@ -71,7 +100,7 @@ func (b *Broker) splitShard(ctx context.Context, name, shardID string, key kines
 		}
 		r := p.HashRange
 		if key.Cmp(r.Start) <= 0 || key.Cmp(r.End) > 0 {
-			return p, kinesis.Errorf(kinesis.ErrInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.", newStartingHashKey, shardID, name, b.cfg.AccountID, r.Start, r.End)
+			return p, kinesis.Errorf(kinesis.ErrInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.", newStartingHashKey, p.ID, name, b.cfg.AccountID, r.Start, r.End)
 		}
 		return p, nil
 	}
@@ -79,7 +108,7 @@ func (b *Broker) splitShard(ctx context.Context, name, shardID string, key kines
 	if err != nil {
 		return err
 	}
-	if limit {
+	if by != byScaling {
 		if err := b.checkShardLimit(ctx, 1); err != nil {
 			return err
 		}
@@ -88,7 +117,7 @@ func (b *Broker) splitShard(ctx context.Context, name, shardID string, key kines
 		{ParentShardID: parent.ID, HashRange: kinesis.HashRange{Start: parent.HashRange.Start, End: key.Sub(1)}},
 		{ParentShardID: parent.ID, HashRange: kinesis.HashRange{Start: key, End: parent.HashRange.End}},
 	}
-	return b.reshard(ctx, s, []string{parent.ID}, children, func(s *kinesis.Stream) error {
+	return b.reshard(ctx, s, []string{parent.ID}, children, by, func(s *kinesis.Stream) error {
 		_, err := check(s)
 		return err
 	})
@@ -101,11 +130,11 @@ func (b *Broker) MergeShards(ctx context.Context, ref kinesis.StreamRef, shardTo
 	if err != nil {
 		return err
 	}
-	return b.mergeShards(ctx, name, shardToMerge, adjacentShardToMerge, b.checkReshardable)
+	return b.mergeShards(ctx, name, shardToMerge, adjacentShardToMerge, b.checkReshardable, byClient)
 }
 
 // mergeShards merges two open adjacent shards; gate is as for splitShard.
-func (b *Broker) mergeShards(ctx context.Context, name, shardToMerge, adjacentShardToMerge string, gate func(*kinesis.Stream) error) error {
+func (b *Broker) mergeShards(ctx context.Context, name, shardToMerge, adjacentShardToMerge string, gate func(*kinesis.Stream) error, by reshardBy) error {
 	s, _, err := b.loadStream(ctx, name)
 	if err != nil {
 		return err
@@ -122,20 +151,22 @@ func (b *Broker) mergeShards(ctx context.Context, name, shardToMerge, adjacentSh
 		if err != nil {
 			return kinesis.HashRange{}, err
 		}
-		switch {
-		case p.ID != a.ID && p.HashRange.End.Add(1) == a.HashRange.Start && p.HashRange.End.Cmp(a.HashRange.Start) < 0:
+		// As on AWS, ShardToMerge must be the lower of the two: the
+		// adjacent shard's range starts right after its end.
+		if p.ID != a.ID && p.HashRange.End.Add(1) == a.HashRange.Start && p.HashRange.End.Cmp(a.HashRange.Start) < 0 {
 			return kinesis.HashRange{Start: p.HashRange.Start, End: a.HashRange.End}, nil
-		case p.ID != a.ID && a.HashRange.End.Add(1) == p.HashRange.Start && a.HashRange.End.Cmp(p.HashRange.Start) < 0:
-			return kinesis.HashRange{Start: a.HashRange.Start, End: p.HashRange.End}, nil
 		}
-		return kinesis.HashRange{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", shardToMerge, adjacentShardToMerge, name, b.cfg.AccountID)
+		return kinesis.HashRange{}, kinesis.Errorf(kinesis.ErrInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", p.ID, a.ID, name, b.cfg.AccountID)
 	}
 	r, err := check(s)
 	if err != nil {
 		return err
 	}
+	// Short ids ("shardId-1") name the shards by their canonical ids.
+	shardToMerge, _ = kinesis.CanonicalShardID(shardToMerge)
+	adjacentShardToMerge, _ = kinesis.CanonicalShardID(adjacentShardToMerge)
 	children := []kinesis.Shard{{ParentShardID: shardToMerge, AdjacentParentShardID: adjacentShardToMerge, HashRange: r}}
-	return b.reshard(ctx, s, []string{shardToMerge, adjacentShardToMerge}, children, func(s *kinesis.Stream) error {
+	return b.reshard(ctx, s, []string{shardToMerge, adjacentShardToMerge}, children, by, func(s *kinesis.Stream) error {
 		_, err := check(s)
 		return err
 	})
@@ -152,9 +183,10 @@ func (b *Broker) checkReshardable(s *kinesis.Stream) error {
 	return nil
 }
 
-// openShard returns the stream's shard id, which must be open.
+// openShard returns the stream's shard id (short ids resolved), which must
+// be open.
 func (b *Broker) openShard(s *kinesis.Stream, id string) (kinesis.Shard, error) {
-	sh, ok := s.Shard(id)
+	sh, id, ok := findShard(s, id)
 	if !ok {
 		return sh, kinesis.Errorf(kinesis.ErrResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, s.Name, b.cfg.AccountID)
 	}
@@ -177,7 +209,7 @@ func (b *Broker) checkShardLimit(ctx context.Context, extra int) error {
 	}
 	if open+extra > b.cfg.ShardLimit {
 		return kinesis.Errorf(kinesis.ErrLimitExceeded,
-			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html#ks_limits) for current limits and how to request higher limits.",
+			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page ("+kinesis.ShardLimitHelpURL+") for current limits and how to request higher limits.",
 			b.cfg.AccountID, b.cfg.Region, open, b.cfg.ShardLimit, extra)
 	}
 	return nil
@@ -186,7 +218,7 @@ func (b *Broker) checkShardLimit(ctx context.Context, extra int) error {
 // reshard closes parents and adds children (ids, epochs and creation time
 // still to fill in), following the protocol above. recheck repeats the
 // request's checks against the stream about to be changed.
-func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []string, children []kinesis.Shard, recheck func(*kinesis.Stream) error) error {
+func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []string, children []kinesis.Shard, by reshardBy, recheck func(*kinesis.Stream) error) error {
 	// Past this point a cancelled request must not leave the work half
 	// done: the steps run to the end (or fail) on their own.
 	ctx = context.WithoutCancel(ctx)
@@ -245,6 +277,9 @@ func (b *Broker) reshard(ctx context.Context, s *kinesis.Stream, parents []strin
 			c.CreatedAt = now
 			s.NextShardIndex++
 			s.Shards = append(s.Shards, c)
+		}
+		if by == byClient {
+			b.startUpdating(s, now) // AWS shows UPDATING after a split or merge
 		}
 		return nil
 	})

@@ -218,7 +218,7 @@ func TestBroker_SplitAndMergeLineage(t *testing.T) {
 		t.Errorf("merge of a closed shard: %v", err)
 	}
 	// Bad keys, unknown shards, pairs that are not adjacent.
-	for _, key := range []string{lo.HashRange.Start.String(), lo.HashRange.End.Add(1).String()} {
+	for _, key := range []string{lo.HashRange.Start.String(), lo.HashRange.Start.Add(1).String(), lo.HashRange.End.String(), lo.HashRange.End.Add(1).String()} {
 		if err := b.SplitShard(ctx, ref, lo.ID, key); kinesis.CodeOf(err) != kinesis.ErrInvalidArgument || !strings.Contains(err.Error(), "is not both greater than") {
 			t.Errorf("split of %s at %s: %v", lo.ID, key, err)
 		}
@@ -230,13 +230,18 @@ func TestBroker_SplitAndMergeLineage(t *testing.T) {
 		t.Errorf("merge of a shard with itself: %v", err)
 	}
 
-	// Merge the children back: their ranges are adjacent.
-	if err := b.MergeShards(ctx, ref, hi.ID, lo.ID); err != nil {
+	// The higher shard first is refused, as on AWS.
+	if err := b.MergeShards(ctx, ref, hi.ID, lo.ID); kinesis.CodeOf(err) != kinesis.ErrInvalidArgument || !strings.Contains(err.Error(), "not an adjacent pair") {
+		t.Errorf("merge of %s with the lower %s: %v", hi.ID, lo.ID, err)
+	}
+	// Merge the children back, named by short ids: their ranges are
+	// adjacent.
+	if err := b.MergeShards(ctx, ref, "shardId-1", "2"); err != nil {
 		t.Fatal(err)
 	}
 	shards = shardMap(t, b, "s")
 	merged := shards[kinesis.ShardID(3)]
-	if merged.ParentShardID != hi.ID || merged.AdjacentParentShardID != lo.ID || merged.HashRange != parent.HashRange || !merged.Open() {
+	if merged.ParentShardID != lo.ID || merged.AdjacentParentShardID != hi.ID || merged.HashRange != parent.HashRange || !merged.Open() {
 		t.Errorf("merged shard = %+v", merged)
 	}
 	if shards[lo.ID].Open() || shards[hi.ID].Open() {

@@ -74,11 +74,13 @@ func (b *Broker) UpdateShardCount(ctx context.Context, ref kinesis.StreamRef, ta
 			return fail("the target shard count %d is more than the limit of %d shards per stream.", target, kinesis.MaxShardsPerStream)
 		case accountOpen+target-cur > b.cfg.ShardLimit:
 			return kinesis.Errorf(kinesis.ErrLimitExceeded,
-				"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html#ks_limits) for current limits and how to request higher limits.",
+				"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page ("+kinesis.ShardLimitHelpURL+") for current limits and how to request higher limits.",
 				b.cfg.AccountID, b.cfg.Region, accountOpen, b.cfg.ShardLimit, target-cur)
 		}
 		out = kinesis.UpdateShardCountOutput{StreamName: s.Name, StreamARN: s.ARN, CurrentShardCount: cur, TargetShardCount: target}
 		s.Scaling = &kinesis.Scaling{Target: target, Owner: b.id, StartedAt: now, UpdatedAt: now}
+		// UPDATING while the scaling runs, and for at least UpdateDelay.
+		b.startUpdating(s, now)
 		return nil
 	})
 	if err != nil {
@@ -168,9 +170,9 @@ func (b *Broker) runScaling(ctx context.Context, name, id string) {
 		} else if step.shard == "" {
 			err = fmt.Errorf("open shards of %s do not cover the hash key space", name)
 		} else if step.merge != "" {
-			err = b.mergeShards(ctx, name, step.shard, step.merge, gate)
+			err = b.mergeShards(ctx, name, step.shard, step.merge, gate, byScaling)
 		} else {
-			err = b.splitShard(ctx, name, step.shard, step.at, gate, false)
+			err = b.splitShard(ctx, name, step.shard, step.at, gate, byScaling)
 		}
 		if err != nil {
 			// A step raced by another server fails; plan again.

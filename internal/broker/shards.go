@@ -57,7 +57,7 @@ func (b *Broker) decodePageToken(s string, kind pageKind) (pageToken, error) {
 
 // ListShards pages through a stream's shards, narrowed by a filter.
 func (b *Broker) ListShards(ctx context.Context, in kinesis.ListShardsInput) (kinesis.ListShardsOutput, error) {
-	name, after, max, filter := "", in.ExclusiveStartShardID, in.MaxResults, in.Filter
+	name, after, max, filter := "", canonicalStart(in.ExclusiveStartShardID), in.MaxResults, in.Filter
 	var wantID string
 	if in.NextToken != "" {
 		if in.Stream.Name != "" || in.Stream.ARN != "" {
@@ -91,8 +91,8 @@ func (b *Broker) ListShards(ctx context.Context, in kinesis.ListShardsInput) (ki
 		return kinesis.ListShardsOutput{}, kinesis.StreamNotFound(name, b.cfg.AccountID)
 	}
 	if filter != nil && filter.Type == kinesis.FilterAfterShardID {
-		if after == "" || filter.ShardID > after {
-			after = filter.ShardID
+		if id := canonicalStart(filter.ShardID); after == "" || id > after {
+			after = id
 		}
 	}
 	var out kinesis.ListShardsOutput

@@ -73,7 +73,7 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 	}
 	if open+count > b.cfg.ShardLimit {
 		return kinesis.Errorf(kinesis.ErrLimitExceeded,
-			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html#ks_limits) for current limits and how to request higher limits.",
+			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page ("+kinesis.ShardLimitHelpURL+") for current limits and how to request higher limits.",
 			b.cfg.AccountID, b.cfg.Region, open, b.cfg.ShardLimit, count)
 	}
 	if mode == kinesis.ModeOnDemand && onDemand >= b.cfg.OnDemandStreamLimit {
@@ -159,6 +159,7 @@ func (b *Broker) deleteLogs(ctx context.Context, s *kinesis.Stream) error {
 		b.quotas.forget(sh.Epoch)
 		b.writes.Delete(sh.Epoch)
 	}
+	b.forgetActivity(s)
 	// Child logs of reshards that never completed (see orphans.go).
 	for _, p := range s.PendingLogs {
 		for _, epoch := range p.Epochs {
@@ -189,11 +190,9 @@ func (b *Broker) DeleteStream(ctx context.Context, ref kinesis.StreamRef, enforc
 		return err
 	}
 	s, err := b.update(ctx, name, func(s *kinesis.Stream) error {
-		switch st := s.Status(b.cfg.Now()); st {
-		case kinesis.StatusDeleting:
+		// A CREATING stream may be deleted, as on AWS.
+		if s.Status(b.cfg.Now()) == kinesis.StatusDeleting {
 			return kinesis.StreamNotFound(name, b.cfg.AccountID)
-		case kinesis.StatusCreating:
-			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", name, b.cfg.AccountID, st)
 		}
 		if n := b.consumerCount(s); n > 0 && !enforceConsumerDeletion {
 			return kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s has %d registered consumers. Deregister them first, or set EnforceConsumerDeletion.", name, b.cfg.AccountID, n)
@@ -290,6 +289,9 @@ func (b *Broker) DescribeStream(ctx context.Context, ref kinesis.StreamRef) (kin
 	}
 	d := kinesis.StreamDescription{Stream: *cloneStream(s), Status: s.Status(b.cfg.Now())}
 	d.Shards = b.readableShards(s)
+	if d.Status == kinesis.StatusCreating {
+		d.Shards = []kinesis.Shard{} // AWS lists no shards until the stream is ACTIVE
+	}
 	d.OpenShardCount = len(s.OpenShards())
 	d.ConsumerCount = b.consumerCount(s)
 	return d, nil

@@ -196,9 +196,9 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 	if st := s.Status(b.cfg.Now()); st != kinesis.StatusActive && st != kinesis.StatusUpdating {
 		return nil, kinesis.Errorf(kinesis.ErrResourceInUse, "Stream %s under account %s is %s.", name, b.cfg.AccountID, st)
 	}
-	sh, ok := s.Shard(in.ShardID)
+	sh, id, ok := findShard(s, in.ShardID)
 	if !ok {
-		return nil, kinesis.Errorf(kinesis.ErrResourceNotFound, "Shard %s in stream %s under account %s does not exist", in.ShardID, name, b.cfg.AccountID)
+		return nil, b.shardNotFound(name, id)
 	}
 	tok, err := b.startToken(ctx, s, sh, iter)
 	if errors.Is(err, kinesis.ErrLogNotFound) {
@@ -252,6 +252,7 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 		release:     release,
 	}
 	b.m.subscriptions.WithLabelValues(name).Inc()
+	b.consumerActivity(in.ConsumerARN).subscriptions.Add(1)
 	b.cfg.Logger.Debug("subscribed to shard", "stream", name, "shard", sh.ID, "consumer", consumerName, "start", in.Start.Type)
 	return sub, nil
 }
@@ -340,6 +341,10 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			s.cont, _ = kinesis.ParseSequenceNumber(out.Records[n-1].SequenceNumber)
 			b.m.subscribeRecords.WithLabelValues(stream.Name).Add(float64(n))
 			b.m.subscribeBytes.WithLabelValues(stream.Name).Add(float64(r.bytes))
+			b.shardActivity(sh.Epoch).subscribeRecords.Add(int64(n))
+			ca := b.consumerActivity(s.consumerARN)
+			ca.records.Add(int64(n))
+			ca.bytes.Add(int64(r.bytes))
 			return kinesis.SubscribeToShardEvent{
 				Records:                    out.Records,
 				ContinuationSequenceNumber: s.cont.String(),
@@ -413,6 +418,9 @@ func (s *subscription) Close() error {
 		s.release()
 		s.b.releaseWatch(s.tok.Epoch, s.watch)
 		s.b.m.subscriptions.WithLabelValues(s.tok.StreamName).Dec()
+		if a, ok := s.b.consumerStats.Load(s.consumerARN); ok { // gone with a deleted stream
+			a.(*consumerActivity).subscriptions.Add(-1)
+		}
 	})
 	return nil
 }

@@ -3,17 +3,18 @@ package broker
 import (
 	"context"
 	"maps"
+	"strings"
 	"unicode"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
 // validateTags checks tag characters: Unicode letters, digits, white space
-// and _ . : / = + - @, as AWS allows.
+// and _ . / = + - % @, as AWS allows.
 func validateTags(tags map[string]string) error {
 	for k, v := range tags {
 		if !validTagText(k) || !validTagText(v) {
-			return kinesis.Errorf(kinesis.ErrInvalidArgument, "Tag keys and values may only contain Unicode letters, digits, white space, and the characters _ . : / = + - @. Invalid tag: %s=%s", k, v)
+			return kinesis.Errorf(kinesis.ErrInvalidArgument, "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
 		}
 	}
 	return nil
@@ -21,11 +22,7 @@ func validateTags(tags map[string]string) error {
 
 func validTagText(s string) bool {
 	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsSpace(r) {
-			continue
-		}
-		switch r {
-		case '_', '.', ':', '/', '=', '+', '-', '@':
+		if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune(kinesis.TagPunctuation, r) {
 			continue
 		}
 		return false

@@ -11,11 +11,16 @@
 // with DynamoDB's statuses and wording, and every response checksummed in
 // x-amz-crc32, which the AWS SDKs verify.
 //
-// Operations: CreateTable, DescribeTable, DeleteTable, ListTables,
-// GetItem, PutItem, UpdateItem, DeleteItem, Scan and Query, with
-// condition, update, projection, filter and key condition expressions
-// (expr.go parses them, eval.go evaluates them). Numbers are exact
-// decimals of up to 38 digits (number.go).
+// Operations: CreateTable, DescribeTable, UpdateTable, DeleteTable,
+// ListTables, GetItem, PutItem, UpdateItem, DeleteItem, Scan, Query,
+// BatchGetItem, BatchWriteItem, TransactGetItems, TransactWriteItems, and
+// the Time to Live and continuous backup settings, with condition, update,
+// projection, filter and key condition expressions (expr.go parses them,
+// eval.go evaluates them) and the legacy parameters (Expected,
+// AttributeUpdates, …; legacy.go translates them into expressions).
+// Secondary indexes are views over the table's items (indexes.go).
+// Numbers are exact decimals of up to 38 digits (number.go). The Java
+// KCL 3.x's lease management needs all of these.
 //
 // Tables and items live in a Store, a key-value store whose writes are
 // compare-and-swap on a revision (a JetStream KV bucket in a server):
@@ -25,7 +30,9 @@
 //
 // A conditional write reads the item, evaluates the condition, and writes
 // at the revision it read, starting over if another write came between;
-// so any number of servers over one store behave as one table.
+// so any number of servers over one store behave as one table. A
+// transaction does the same for all its items at once, through the
+// store's atomic multi-key commit (Committer).
 //
 // A server mounts a Handler beside the Kinesis one and routes by target:
 //

@@ -11,6 +11,7 @@ const (
 	prefixDynamoDB = "com.amazonaws.dynamodb.v20120810#"
 	prefixValidate = "com.amazon.coral.validate#"
 	prefixService  = "com.amazon.coral.service#"
+	prefixAvail    = "com.amazon.coral.availability#"
 )
 
 // apiError is an error as the client sees it: __type, message, HTTP status
@@ -21,6 +22,9 @@ type apiError struct {
 	msg    string
 	status int
 	item   Item
+	// reasons are a TransactionCanceledException's CancellationReasons;
+	// that exception's message member is "Message", as in the model.
+	reasons []cancellationReason
 }
 
 func (e *apiError) Error() string { return e.typ + ": " + e.msg }
@@ -50,6 +54,10 @@ func resourceInUse(msg string) *apiError {
 	return &apiError{typ: prefixDynamoDB + "ResourceInUseException", msg: msg, status: http.StatusBadRequest}
 }
 
+func limitExceeded(msg string) *apiError {
+	return &apiError{typ: prefixDynamoDB + "LimitExceededException", msg: msg, status: http.StatusBadRequest}
+}
+
 func conditionalCheckFailed(item Item) *apiError {
 	return &apiError{typ: prefixDynamoDB + "ConditionalCheckFailedException", msg: "The conditional request failed",
 		status: http.StatusBadRequest, item: item}
@@ -61,4 +69,16 @@ func serviceError(name, msg string) *apiError {
 
 func internalError() *apiError {
 	return &apiError{typ: prefixDynamoDB + "InternalServerError", msg: "Internal server error", status: http.StatusInternalServerError}
+}
+
+// throttlingError is DynamoDB's answer to a request it has no room for;
+// the SDKs retry it with backoff.
+func throttlingError() *apiError {
+	return &apiError{typ: prefixAvail + "ThrottlingException", msg: "Rate of requests exceeds the allowed throughput.", status: http.StatusBadRequest}
+}
+
+// serviceUnavailable is the answer to a write the store refused for want
+// of space; the SDKs retry 503s with backoff.
+func serviceUnavailable(msg string) *apiError {
+	return &apiError{typ: prefixService + "ServiceUnavailable", msg: msg, status: http.StatusServiceUnavailable}
 }

@@ -9,7 +9,10 @@ import (
 // This file parses DynamoDB's expressions (condition, filter, key
 // condition, update, projection) into trees, resolving #names and :values
 // as it goes. Errors carry DynamoDB's wording; the caller prefixes
-// "Invalid <Kind>Expression: ".
+// "Invalid <Kind>Expression: ". Every entry point enforces DynamoDB's
+// limits (limits.go) before and while it parses: the length before
+// tokenizing, the operator count and the nesting depth before each
+// recursive descent.
 
 // --- tokens ---
 
@@ -133,10 +136,37 @@ type exprContext struct {
 	values     map[string]Value
 	usedNames  map[string]bool
 	usedValues map[string]bool
+	// limitMsg, if set, is a limit the names or values break. Callers
+	// report it before parsing (it concerns no one expression); every
+	// parse of this context reports it too, so none can forget it.
+	limitMsg string
 }
 
 func newExprContext(names map[string]string, values map[string]Value) *exprContext {
-	return &exprContext{names: names, values: values, usedNames: map[string]bool{}, usedValues: map[string]bool{}}
+	return &exprContext{names: names, values: values, usedNames: map[string]bool{}, usedValues: map[string]bool{},
+		limitMsg: substitutionLimits(names, values)}
+}
+
+// substitutionLimits checks the placeholder and total size limits of
+// ExpressionAttributeNames and ExpressionAttributeValues.
+func substitutionLimits(names map[string]string, values map[string]Value) string {
+	total := 0
+	for k, v := range names {
+		if len(k) > maxPlaceholderBytes {
+			return msgPlaceholderSize("ExpressionAttributeNames", len(k))
+		}
+		total += len(k) + len(v)
+	}
+	for k, v := range values {
+		if len(k) > maxPlaceholderBytes {
+			return msgPlaceholderSize("ExpressionAttributeValues", len(k))
+		}
+		total += len(k) + v.size()
+	}
+	if total > maxSubstitutionBytes {
+		return msgSubstitutions
+	}
+	return ""
 }
 
 // exprError is an expression error; priority orders errors found in one
@@ -161,20 +191,45 @@ const (
 )
 
 type parser struct {
-	src  string
-	toks []token
-	i    int
-	ctx  *exprContext
-	err  *exprError // the highest-priority semantic error so far
+	src   string
+	toks  []token
+	i     int
+	ctx   *exprContext
+	err   *exprError // the highest-priority semantic error so far
+	ops   int        // operators and functions so far
+	depth int        // current nesting of parentheses, NOT and calls
 }
 
 // syntaxError aborts parsing; it is thrown as a panic and recovered by
-// the entry points, which keeps the descent readable.
+// the entry points, which keeps the descent readable. Broken limits abort
+// the same way.
 type syntaxError struct{ msg string }
 
+// newParser returns a parser of src. It tokenizes nothing yet: run checks
+// the length first.
 func newParser(src string, ctx *exprContext) *parser {
-	return &parser{src: src, toks: lex(src), ctx: ctx}
+	return &parser{src: src, ctx: ctx}
 }
+
+// abort stops parsing with msg.
+func (p *parser) abort(msg string) { panic(syntaxError{msg}) }
+
+// operator counts one operator or function against maxOperators.
+func (p *parser) operator() {
+	if p.ops++; p.ops > maxOperators {
+		p.abort(msgOperatorCount(p.ops))
+	}
+}
+
+// descend is called before each recursive descent into a nested
+// expression, ascend after it.
+func (p *parser) descend() {
+	if p.depth++; p.depth > maxExpressionDepth {
+		p.abort(msgRedundantParen)
+	}
+}
+
+func (p *parser) ascend() { p.depth-- }
 
 func (p *parser) peek() token { return p.toks[p.i] }
 func (p *parser) next() token {
@@ -202,7 +257,7 @@ func (p *parser) fail() {
 	if t.kind != tEOF && p.i+1 < len(p.toks) {
 		to = p.toks[p.i+1].end
 	}
-	panic(syntaxError{`Syntax error; token: "` + t.text + `", near: "` + p.src[from:to] + `"`})
+	p.abort(`Syntax error; token: "` + t.text + `", near: "` + p.src[from:to] + `"`)
 }
 
 func (p *parser) expectPunct(s string) {
@@ -229,9 +284,16 @@ func (p *parser) run(f func() *node) (n *node, msg string) {
 			n, msg = nil, se.msg
 		}
 	}()
+	if len(p.src) > maxExpressionBytes {
+		return nil, msgExpressionSize(len(p.src))
+	}
+	if p.ctx.limitMsg != "" {
+		return nil, p.ctx.limitMsg
+	}
 	if strings.TrimSpace(p.src) == "" {
 		return nil, "The expression can not be empty;"
 	}
+	p.toks = lex(p.src)
 	n = f()
 	if p.peek().kind != tEOF {
 		p.fail()
@@ -267,6 +329,9 @@ func (p *parser) path() []pathElem {
 			p.expectPunct("]")
 			out = append(out, pathElem{index: n, isIndex: true})
 		default:
+			if len(out) > maxPathDepth {
+				p.abort(msgPathDepth(len(out)))
+			}
 			return out
 		}
 	}
@@ -325,6 +390,9 @@ func (p *parser) operand() *node {
 func (p *parser) call(arg func() *node) *node {
 	name := p.next().text
 	p.expectPunct("(")
+	p.operator()
+	p.descend()
+	defer p.ascend()
 	n := &node{kind: nFunc, op: name}
 	if !p.isPunct(")") {
 		for {
@@ -355,6 +423,7 @@ func (p *parser) or() *node {
 	n := p.and()
 	for p.isKeyword("OR") {
 		p.next()
+		p.operator()
 		n = &node{kind: nOr, args: []*node{n, p.and()}}
 	}
 	return n
@@ -364,6 +433,7 @@ func (p *parser) and() *node {
 	n := p.not()
 	for p.isKeyword("AND") {
 		p.next()
+		p.operator()
 		n = &node{kind: nAnd, args: []*node{n, p.not()}}
 	}
 	return n
@@ -372,6 +442,9 @@ func (p *parser) and() *node {
 func (p *parser) not() *node {
 	if p.isKeyword("NOT") {
 		p.next()
+		p.operator()
+		p.descend()
+		defer p.ascend()
 		return &node{kind: nNot, args: []*node{p.not()}}
 	}
 	return p.predicate()
@@ -380,7 +453,9 @@ func (p *parser) not() *node {
 func (p *parser) predicate() *node {
 	if p.isPunct("(") {
 		p.next()
+		p.descend()
 		n := p.or()
+		p.ascend()
 		p.expectPunct(")")
 		return n
 	}
@@ -389,9 +464,11 @@ func (p *parser) predicate() *node {
 	switch {
 	case t.kind == tPunct && (t.text == "=" || t.text == "<>" || t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">="):
 		p.next()
+		p.operator()
 		return &node{kind: nCompare, op: t.text, args: []*node{x, p.operand()}}
 	case p.isKeyword("BETWEEN"):
 		p.next()
+		p.operator()
 		lo := p.operand()
 		if !p.isKeyword("AND") {
 			p.fail()
@@ -400,6 +477,7 @@ func (p *parser) predicate() *node {
 		return &node{kind: nBetween, args: []*node{x, lo, p.operand()}}
 	case p.isKeyword("IN"):
 		p.next()
+		p.operator()
 		p.expectPunct("(")
 		n := &node{kind: nIn, args: []*node{x}}
 		for {
@@ -410,6 +488,9 @@ func (p *parser) predicate() *node {
 			p.next()
 		}
 		p.expectPunct(")")
+		if len(n.args)-1 > maxInOperands {
+			p.abort(msgInOperands(len(n.args) - 1))
+		}
 		return n
 	}
 	if x.kind == nFunc {
@@ -701,6 +782,7 @@ func (p *parser) setValue() *node {
 	x := p.setOperand()
 	if p.isPunct("+") || p.isPunct("-") {
 		op := p.next().text
+		p.operator()
 		return &node{kind: nArith, op: op, args: []*node{x, p.setOperand()}}
 	}
 	return x

@@ -1,6 +1,7 @@
 package dynamodb
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -103,20 +104,25 @@ func TestParseErrors(t *testing.T) {
 		{"projection", "a, b.c, a", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a]"},
 		{"projection", "a[x]", `Syntax error; token: "x", near: "[x]"`},
 	} {
-		ctx := newExprContext(names, values)
-		var msg string
-		switch tc.kind {
-		case "cond":
-			_, msg = parseCondition(tc.expr, ctx)
-		case "update":
-			_, msg = parseUpdate(tc.expr, ctx)
-		case "projection":
-			_, msg = parseProjection(tc.expr, ctx)
-		}
-		if msg != tc.want {
+		if msg := parseMessage(tc.kind, tc.expr, newExprContext(names, values)); msg != tc.want {
 			t.Errorf("%s %q: %q, want %q", tc.kind, tc.expr, msg, tc.want)
 		}
 	}
+}
+
+// parseMessage parses expr as a kind ("cond", "update" or "projection")
+// expression and returns the error message, "" if it parses.
+func parseMessage(kind, expr string, ctx *exprContext) string {
+	var msg string
+	switch kind {
+	case "cond":
+		_, msg = parseCondition(expr, ctx)
+	case "update":
+		_, msg = parseUpdate(expr, ctx)
+	case "projection":
+		_, msg = parseProjection(expr, ctx)
+	}
+	return msg
 }
 
 func TestUnusedPlaceholders(t *testing.T) {
@@ -207,6 +213,12 @@ func FuzzParseExpressions(f *testing.F) {
 		"leaseCounter = :v AND leaseOwner = :v", "attribute_not_exists(pk)", "size(#n.a[1]) > :v OR NOT (a IN (:v, :v))",
 		"a BETWEEN :v AND :v", "SET a = a + :v, b = list_append(if_not_exists(b, :v), :v) REMOVE c ADD d :v DELETE e :v",
 		"a.b[0].c, #n", "((a = :v))", "a[99999999999999999999] = :v", "contains(a, :v", ":v = :v",
+		// The attacks of issue 13 and their shapes within the length limit.
+		strings.Repeat("(", 800_000), strings.Repeat("NOT ", 4_000_000) + "a = :v",
+		strings.Repeat("(", 4096), strings.Repeat("NOT ", 1020) + "a = :v", conds(160),
+		"a < " + strings.Repeat("size(", 800) + "b" + strings.Repeat(")", 800), inList(500),
+		"SET a = " + strings.Repeat("if_not_exists(b, ", 200) + ":v" + strings.Repeat(")", 200),
+		path(40) + " = :v", strings.Repeat("a[0]", 1000) + " = :v",
 	} {
 		f.Add(s)
 	}
@@ -225,5 +237,28 @@ func FuzzParseExpressions(f *testing.F) {
 			newProjection(paths).project(testItem())
 		}
 		parseKeyCondition(src, newExprContext(names, values), "pk", "n")
+	})
+}
+
+// FuzzDecodeValue feeds arbitrary JSON to the attribute value decoder:
+// no panic, and nothing it accepts nests deeper than DynamoDB allows.
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range []string{
+		`{"S":"x"}`, `{"N":"1.5e3"}`, `{"B":"AAE="}`, `{"BOOL":true}`, `{"NULL":true}`, `{"SS":["a","b"]}`,
+		`{"NS":["1","2"]}`, `{"BS":["AA=="]}`, `{"L":[{"S":"x"},{"M":{"a":{"N":"1"}}}]}`, `{"M":{}}`, `{"S":"x","N":"1"}`,
+		nestedJSON(32, "L"), nestedJSON(33, "M"), nestedJSON(9000, "L"),
+		strings.Repeat(`{"L":[`, 20000) + strings.Repeat(`]}`, 20000),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var raw rawValue
+		if json.Unmarshal(b, &raw) != nil {
+			return
+		}
+		v, msg := decodeValue(&raw)
+		if msg == "" && v.depth(maxNestingLevels) > maxNestingLevels {
+			t.Fatalf("accepted a value nested %d levels deep", v.depth(maxNestingLevels))
+		}
 	})
 }

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +16,9 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
-	"github.com/sluicehq/sluice/internal/sigv4"
 )
 
 // TargetPrefix starts the X-Amz-Target of every DynamoDB request.
@@ -55,6 +56,18 @@ type Options struct {
 	CreateDelay time.Duration
 	// Logger receives internal errors. Nil discards.
 	Logger *slog.Logger
+	// Auth authenticates and authorizes requests. Nil checks only that
+	// a signature is present, as emulators do, and allows everything.
+	Auth Guard
+}
+
+// Guard verifies a request's signature once its body is read, returning
+// the context (carrying the caller) the operation runs in, and decides
+// whether the caller may take an action (dynamodb:<Operation>) on a
+// resource (a table ARN, or "*"). Errors are *kinesis.Error.
+type Guard interface {
+	Authenticate(r *http.Request, action string, body []byte) (context.Context, error)
+	Authorize(ctx context.Context, action, resource, resourcePolicy string) error
 }
 
 // Handler answers DynamoDB API requests (JSON 1.0) from a Store.
@@ -83,21 +96,31 @@ func New(store Store, opts Options) *Handler {
 type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
 
 var operations = map[string]operation{
-	"CreateTable":   (*Handler).createTable,
-	"DescribeTable": (*Handler).describeTable,
-	"DeleteTable":   (*Handler).deleteTable,
-	"ListTables":    (*Handler).listTables,
-	"GetItem":       (*Handler).getItem,
-	"PutItem":       (*Handler).putItem,
-	"UpdateItem":    (*Handler).updateItem,
-	"DeleteItem":    (*Handler).deleteItem,
-	"Scan":          (*Handler).scan,
-	"Query":         (*Handler).query,
+	"CreateTable":               (*Handler).createTable,
+	"DescribeTable":             (*Handler).describeTable,
+	"UpdateTable":               (*Handler).updateTable,
+	"DeleteTable":               (*Handler).deleteTable,
+	"ListTables":                (*Handler).listTables,
+	"DescribeTimeToLive":        (*Handler).describeTimeToLive,
+	"UpdateTimeToLive":          (*Handler).updateTimeToLive,
+	"DescribeContinuousBackups": (*Handler).describeContinuousBackups,
+	"UpdateContinuousBackups":   (*Handler).updateContinuousBackups,
+	"GetItem":                   (*Handler).getItem,
+	"PutItem":                   (*Handler).putItem,
+	"UpdateItem":                (*Handler).updateItem,
+	"DeleteItem":                (*Handler).deleteItem,
+	"Scan":                      (*Handler).scan,
+	"Query":                     (*Handler).query,
+	"BatchGetItem":              (*Handler).batchGetItem,
+	"BatchWriteItem":            (*Handler).batchWriteItem,
+	"TransactGetItems":          (*Handler).transactGetItems,
+	"TransactWriteItems":        (*Handler).transactWriteItems,
 }
 
 // ServeHTTP answers one request. Checks run in DynamoDB's order: method
-// and Content-Type, X-Amz-Target, authentication presence, body, then the
-// operation (decoding, validation, the store).
+// and Content-Type, X-Amz-Target, the body (size, then JSON), the
+// signature, authorization, then the operation (decoding, validation,
+// the store).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", requestID())
 	out, err := h.serve(r)
@@ -119,53 +142,124 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if r.Method != http.MethodPost || (ct != "application/x-amz-json-1.0" && ct != "application/json") {
 		return nil, serviceError("UnknownOperationException", "")
 	}
-	op, ok := operations[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)]
+	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+	op, ok := operations[name]
 	if !ok || !strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix) {
 		return nil, serviceError("UnknownOperationException", "")
-	}
-	if err := checkAuth(r); err != nil {
-		return nil, err
 	}
 	if r.ContentLength > maxBody {
 		return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	// The buffer grows with what arrives, never to the declared length.
+	buf, err := httplimit.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	defer buf.Release()
+	body := buf.B
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, &apiError{typ: prefixService + "RequestEntityTooLarge", msg: "Request body is too large", status: http.StatusRequestEntityTooLarge}
+		case errors.Is(err, httplimit.ErrBusy):
+			return nil, throttlingError()
+		case errors.Is(err, httplimit.ErrBodyTimeout):
+			return nil, &apiError{typ: prefixService + "RequestTimeoutException", msg: "The request body was not received in time", status: http.StatusRequestTimeout}
 		}
 		return nil, serializationError()
 	}
 	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) || bytes.TrimSpace(body)[0] != '{' {
 		return nil, serializationError()
 	}
-	return op(h, r.Context(), body)
-}
-
-// checkAuth checks that a request carries a SigV4 signature, as emulators
-// do: the parts must be present; nothing is verified. DynamoDB, unlike
-// Kinesis, takes an Authorization header of another scheme as missing.
-func checkAuth(r *http.Request) error {
-	if auth := r.Header.Get("Authorization"); auth != "" && !strings.HasPrefix(strings.TrimSpace(auth), "AWS4-") {
-		if _, hasQuery := r.URL.Query()["X-Amz-Algorithm"]; !hasQuery {
-			return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+	ctx, err := h.authenticate(r, name, body)
+	if err != nil {
+		return nil, err
+	}
+	if h.opts.Auth != nil {
+		for _, resource := range h.resources(body) {
+			if err := h.opts.Auth.Authorize(ctx, "dynamodb:"+name, resource, ""); err != nil {
+				return nil, fromAuthError(err)
+			}
 		}
 	}
-	switch problem, msg := sigv4.Check(r); problem {
-	case sigv4.BothForms:
-		return serviceError("InvalidSignatureException", msg)
-	case sigv4.Missing:
-		return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
-	case sigv4.Incomplete:
-		return serviceError("IncompleteSignatureException", msg)
+	return op(h, ctx, body)
+}
+
+// resources are the ARNs an operation is authorized on: its table's (its
+// index's, table/T/index/I, for a Query or Scan of an index, as
+// DynamoDB does), the tables of a batch or a transaction, or "*" when it
+// names none (ListTables), which only a policy allowing the action on
+// every resource allows.
+func (h *Handler) resources(body []byte) []string {
+	var in struct {
+		TableName     string
+		IndexName     string
+		RequestItems  map[string]json.RawMessage
+		TransactItems []map[string]struct{ TableName string }
 	}
-	return nil
+	_ = json.Unmarshal(body, &in) // a body that does not decode names no table
+	var names []string
+	switch {
+	case in.TableName != "" && in.IndexName != "":
+		names = append(names, in.TableName+"/index/"+in.IndexName)
+	case in.TableName != "":
+		names = append(names, in.TableName)
+	}
+	for t := range in.RequestItems {
+		names = append(names, t)
+	}
+	for _, item := range in.TransactItems {
+		for _, op := range item {
+			names = append(names, op.TableName)
+		}
+	}
+	if len(names) == 0 {
+		return []string{"*"}
+	}
+	arns := make([]string, 0, len(names))
+	for _, n := range names {
+		if strings.HasPrefix(n, "arn:") {
+			arns = append(arns, n)
+		} else {
+			arns = append(arns, "arn:aws:dynamodb:"+h.opts.Region+":"+h.opts.Account+":table/"+n)
+		}
+	}
+	slices.Sort(arns)
+	return slices.Compact(arns)
+}
+
+// authenticate checks the request's signature: verified by the Guard when
+// there is one, else only present. DynamoDB, unlike Kinesis, takes an
+// Authorization header of another scheme as missing.
+func (h *Handler) authenticate(r *http.Request, op string, body []byte) (context.Context, error) {
+	if a := r.Header.Get("Authorization"); a != "" && !strings.HasPrefix(strings.TrimSpace(a), "AWS4-") {
+		if _, hasQuery := r.URL.Query()["X-Amz-Algorithm"]; !hasQuery {
+			return nil, serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+		}
+	}
+	if h.opts.Auth == nil {
+		return r.Context(), fromAuthError(auth.CheckPresence(r))
+	}
+	ctx, err := h.opts.Auth.Authenticate(r, "dynamodb:"+op, body)
+	return ctx, fromAuthError(err)
+}
+
+// fromAuthError turns an authentication or authorization error into
+// DynamoDB's shape: the front end's exceptions, in its words.
+func fromAuthError(err error) error {
+	var ke *kinesis.Error
+	if !errors.As(err, &ke) {
+		return err
+	}
+	if ke.Code == kinesis.ErrMissingAuthToken {
+		return serviceError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+	}
+	return serviceError(string(ke.Code), ke.Message)
 }
 
 func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	if errors.Is(err, kinesis.ErrStorageFull) {
+		ae = serviceUnavailable(kinesis.StorageFullMessage)
+	} else if !errors.As(err, &ae) {
 		h.log.Error("dynamodb request failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
 		ae = internalError()
 	}
@@ -173,12 +267,24 @@ func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) 
 	b.WriteString(`{"__type":`)
 	writeJSONString(&b, ae.typ)
 	if ae.msg != "" {
-		b.WriteString(`,"message":`)
+		if ae.reasons != nil {
+			b.WriteString(`,"Message":`)
+		} else {
+			b.WriteString(`,"message":`)
+		}
 		writeJSONString(&b, ae.msg)
 	}
 	if ae.item != nil {
 		b.WriteString(`,"Item":`)
 		appendMapJSON(&b, ae.item)
+	}
+	if ae.reasons != nil {
+		b.WriteString(`,"CancellationReasons":`)
+		enc, err := json.Marshal(ae.reasons)
+		if err != nil {
+			enc = []byte("[]")
+		}
+		b.Write(enc)
 	}
 	b.WriteByte('}')
 	write(w, ae.status, b.Bytes())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	sluiceddb "github.com/sluicehq/sluice/internal/dynamodb"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
 )
 
@@ -208,3 +210,32 @@ func BenchmarkUpdateItem_Conditional(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) { renewLoop(pb.Next) })
 	})
 }
+
+// TestHandler_BodyRefusals checks that the refusals of httplimit reach
+// DynamoDB clients as DynamoDB's retryable errors.
+func TestHandler_BodyRefusals(t *testing.T) {
+	h := openHandler(t)
+	for _, tc := range []struct {
+		err    error
+		status int
+		typ    string
+	}{
+		{httplimit.ErrBusy, 400, "com.amazon.coral.availability#ThrottlingException"},
+		{httplimit.ErrBodyTimeout, 408, "com.amazon.coral.service#RequestTimeoutException"},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(strings.NewReader(`{"Table`), errReader{tc.err}))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
+		req.Header.Set("Authorization", signed)
+		req.Header.Set("X-Amz-Date", "20260101T000000Z")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), `"__type":"`+tc.typ+`"`) {
+			t.Errorf("%v: %d %s, want %d %s", tc.err, rec.Code, rec.Body, tc.status, tc.typ)
+		}
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -1,7 +1,6 @@
 package dynamodb
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,14 +39,14 @@ type itemInput struct {
 	Segment                             *int
 	TotalSegments                       *int
 
-	// Legacy parameters, which this server does not support.
-	Expected            json.RawMessage
-	AttributesToGet     json.RawMessage
-	AttributeUpdates    json.RawMessage
-	ConditionalOperator json.RawMessage
-	ScanFilter          json.RawMessage
-	QueryFilter         json.RawMessage
-	KeyConditions       json.RawMessage
+	// Legacy parameters (legacy.go).
+	Expected            map[string]*expectedAttr
+	AttributesToGet     []string
+	AttributeUpdates    map[string]*attributeUpdate
+	ConditionalOperator *string
+	ScanFilter          map[string]*legacyCondition
+	QueryFilter         map[string]*legacyCondition
+	KeyConditions       map[string]*legacyCondition
 }
 
 // parsed holds a request's expressions, parsed and resolved.
@@ -57,7 +56,17 @@ type parsed struct {
 	update     []updateAction
 	projection *projNode
 	keyCond    keyCondition
+	hasKeyCond bool // keyCond came from KeyConditionExpression or KeyConditions
 }
+
+// keySchema names the hash and range key (rng may be "") of a table or an
+// index, with the types of the attributes the table defines.
+type keySchema struct {
+	hash, rng string
+	attrType  func(string) string
+}
+
+func (t *table) keys() keySchema { return keySchema{t.HashKey, t.RangeKey, t.attrType} }
 
 // prepare checks a request's expression members the way DynamoDB does and
 // parses them: names and values first, then each expression, then unused
@@ -65,14 +74,19 @@ type parsed struct {
 // valueExprs names the operation's expressions that take values (for
 // DynamoDB's message when values come without them).
 func (h *Handler) prepare(in *itemInput, t *table, valueExprs ...string) (*parsed, error) {
-	for _, legacy := range []struct {
-		name string
-		v    json.RawMessage
-	}{{"Expected", in.Expected}, {"AttributesToGet", in.AttributesToGet}, {"AttributeUpdates", in.AttributeUpdates},
-		{"ConditionalOperator", in.ConditionalOperator}, {"ScanFilter", in.ScanFilter}, {"QueryFilter", in.QueryFilter},
-		{"KeyConditions", in.KeyConditions}} {
-		if legacy.v != nil && !bytes.Equal(legacy.v, []byte("null")) {
-			return nil, validationError("The legacy parameter %s is not supported by this server; use expressions", legacy.name)
+	return h.prepareKeys(in, t.keys(), valueExprs...)
+}
+
+// prepareKeys is prepare with the key schema a Query's key condition
+// refers to (a table's or an index's).
+func (h *Handler) prepareKeys(in *itemInput, keys keySchema, valueExprs ...string) (*parsed, error) {
+	p := &parsed{}
+	if err := prepareLegacy(in, p, keys); err != nil {
+		return nil, err
+	}
+	if in.KeyConditions != nil {
+		if err := checkKeyTypes(p.keyCond, keys); err != nil {
+			return nil, err
 		}
 	}
 	exprs := []struct {
@@ -129,7 +143,9 @@ func (h *Handler) prepare(in *itemInput, t *table, valueExprs ...string) (*parse
 		values[k] = v
 	}
 	ctx := newExprContext(in.ExpressionAttributeNames, values)
-	p := &parsed{}
+	if ctx.limitMsg != "" {
+		return nil, validationError("%s", ctx.limitMsg)
+	}
 	var msg string
 	if in.UpdateExpression != nil {
 		if p.update, msg = parseUpdate(*in.UpdateExpression, ctx); msg != "" {
@@ -143,9 +159,10 @@ func (h *Handler) prepare(in *itemInput, t *table, valueExprs ...string) (*parse
 	}
 	var keyMsg string
 	if in.KeyConditionExpression != nil {
-		if p.keyCond, msg, keyMsg = parseKeyCondition(*in.KeyConditionExpression, ctx, t.HashKey, t.RangeKey); msg != "" {
+		if p.keyCond, msg, keyMsg = parseKeyCondition(*in.KeyConditionExpression, ctx, keys.hash, keys.rng); msg != "" {
 			return nil, validationError("Invalid KeyConditionExpression: %s", msg)
 		}
+		p.hasKeyCond = true
 	}
 	if in.FilterExpression != nil {
 		if p.filter, msg = parseCondition(*in.FilterExpression, ctx); msg != "" {
@@ -166,20 +183,23 @@ func (h *Handler) prepare(in *itemInput, t *table, valueExprs ...string) (*parse
 		return nil, validationError("%s", keyMsg)
 	}
 	if in.KeyConditionExpression != nil {
-		if p.keyCond.hash.Type != t.attrType(t.HashKey) || !rangeArgsMatch(p.keyCond, t) {
-			return nil, validationError("One or more parameter values were invalid: Condition parameter type does not match schema type")
+		if err := checkKeyTypes(p.keyCond, keys); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
 }
 
-func rangeArgsMatch(kc keyCondition, t *table) bool {
+// checkKeyTypes checks a key condition's values against the key types.
+func checkKeyTypes(kc keyCondition, keys keySchema) error {
+	ok := kc.hash.Type == keys.attrType(keys.hash)
 	for _, v := range kc.rangeArg {
-		if v.Type != t.attrType(t.RangeKey) {
-			return false
-		}
+		ok = ok && v.Type == keys.attrType(keys.rng)
 	}
-	return true
+	if !ok {
+		return validationError("One or more parameter values were invalid: Condition parameter type does not match schema type")
+	}
+	return nil
 }
 
 func validPlaceholder(k string, first byte) bool {
@@ -366,7 +386,10 @@ func (h *Handler) mutate(ctx context.Context, k string, f func(old Item) (Item, 
 			err = h.store.Delete(ctx, k, rev)
 		default:
 			if updated.size() > maxItemSize {
-				return old, nil, validationError("Item size has exceeded the maximum allowed size")
+				return old, nil, validationError(msgItemSize)
+			}
+			if updated.tooDeep() { // an update can nest a value under a path
+				return old, nil, validationError(msgNestingLevels)
 			}
 			var b []byte
 			if b, err = json.Marshal(updated); err != nil {
@@ -471,12 +494,18 @@ func (h *Handler) putItem(ctx context.Context, body []byte) (any, error) {
 	if msg != "" {
 		return nil, validationMsg(msg)
 	}
+	if item.size() > maxItemSize { // before the condition, as DynamoDB
+		return nil, validationError(msgItemSize)
+	}
 	p, err := h.prepare(in, t, "ConditionExpression")
 	if err != nil {
 		return nil, err
 	}
 	key, err := keyOfItem(t, item)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.checkIndexKeys(item); err != nil {
 		return nil, err
 	}
 	old, _, err := h.mutate(ctx, storeKey(t, key), func(old Item) (Item, error) {
@@ -547,7 +576,7 @@ func (h *Handler) updateItem(ctx context.Context, body []byte) (any, error) {
 		if msg != "" {
 			return nil, validationMsg(msg)
 		}
-		return it, nil
+		return it, t.checkIndexKeys(it)
 	})
 	if err != nil {
 		return nil, err

@@ -3,10 +3,13 @@ package dynamodb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
 // maxPageBytes is DynamoDB's limit on the data one Scan or Query reads.
@@ -26,60 +29,157 @@ func (h *Handler) listItems(ctx context.Context, t *table) ([]scanned, error) {
 		return nil, fmt.Errorf("list items of %s: %w", t.Name, err)
 	}
 	out := make([]scanned, 0, len(entries))
+	now := h.now()
 	for _, e := range entries {
 		var it Item
 		if err := json.Unmarshal(e.Value, &it); err != nil {
 			return nil, fmt.Errorf("decode item %q: %w", e.Key, err)
+		}
+		if t.expired(it, now) {
+			// Time to Live: an expired item goes when a read meets it. A
+			// miss means it was written meanwhile; either way it is left
+			// out of this answer.
+			if err := h.store.Delete(ctx, e.Key, e.Revision); err != nil && !errors.Is(err, kinesis.ErrRevisionMismatch) {
+				return nil, fmt.Errorf("delete expired item %q: %w", e.Key, err)
+			}
+			continue
 		}
 		out = append(out, scanned{e.Key, it})
 	}
 	return out, nil
 }
 
-// readInput checks what Scan and Query share: Limit, Select, indexes,
-// ExclusiveStartKey.
-func (h *Handler) readInput(in *itemInput, t *table) (exclusiveStart Item, count bool, err error) {
+// view is what a Scan or Query reads: a table, or one of its indexes.
+type view struct {
+	t  *table
+	ix *index // nil: the table itself
+	// all: the request asked for every attribute (Select ALL_ATTRIBUTES),
+	// which a local index fetches from the table.
+	all bool
+}
+
+func (v view) keys() keySchema {
+	if v.ix == nil {
+		return v.t.keys()
+	}
+	return v.ix.keys(v.t)
+}
+
+// keyAttrs returns an item's key in the view: LastEvaluatedKey.
+func (v view) keyAttrs(it Item) Item {
+	if v.ix == nil {
+		return keyAttrs(v.t, it)
+	}
+	return v.ix.keyAttrs(v.t, it)
+}
+
+// shown returns what the view holds of an item.
+func (v view) shown(it Item) Item {
+	if v.ix == nil || (v.ix.Local && v.all) {
+		return it
+	}
+	return v.ix.project(v.t, it)
+}
+
+// items returns the items of the table that the view holds.
+func (v view) items(all []scanned) []scanned {
+	if v.ix == nil {
+		return all
+	}
+	out := all[:0]
+	for _, s := range all {
+		if v.ix.holds(s.item) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readInput checks what Scan and Query share: Limit, Select, the index,
+// ConsistentRead, ExclusiveStartKey.
+func (h *Handler) readInput(in *itemInput, t *table) (v view, exclusiveStart Item, count bool, err error) {
+	v.t = t
 	if in.Limit != nil && *in.Limit < 1 {
-		return nil, false, validationError("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", *in.Limit)
+		return v, nil, false, validationError("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", *in.Limit)
 	}
 	if in.IndexName != nil {
-		return nil, false, validationError("The table does not have the specified index: %s", *in.IndexName)
+		if v.ix = t.index(*in.IndexName); v.ix == nil {
+			return v, nil, false, validationError("The table does not have the specified index: %s", *in.IndexName)
+		}
+		if !v.ix.Local && in.ConsistentRead != nil && *in.ConsistentRead {
+			return v, nil, false, validationError("Consistent reads are not supported on global secondary indexes")
+		}
+		if !v.ix.Local && h.indexStatus(v.ix) != "ACTIVE" {
+			return v, nil, false, validationError("Cannot read from backfilling global secondary index: %s", v.ix.Name)
+		}
 	}
 	if in.Select != nil {
 		switch *in.Select {
 		case "ALL_ATTRIBUTES":
+			v.all = true
+			if v.ix != nil && !v.ix.Local && v.ix.Projection.ProjectionType != "ALL" {
+				return v, nil, false, validationError("One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index %s because its projection type is not ALL", v.ix.Name)
+			}
 		case "COUNT":
 			count = true
 		case "SPECIFIC_ATTRIBUTES":
-			if in.ProjectionExpression == nil {
-				return nil, false, validationError("1 validation error detected: Value 'SPECIFIC_ATTRIBUTES' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]")
+			if in.ProjectionExpression == nil && in.AttributesToGet == nil {
+				return v, nil, false, validationError("1 validation error detected: Value 'SPECIFIC_ATTRIBUTES' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]")
 			}
 		case "ALL_PROJECTED_ATTRIBUTES":
-			return nil, false, validationError("One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is supported only for index queries")
+			if v.ix == nil {
+				return v, nil, false, validationError("One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is supported only for index queries")
+			}
 		default:
-			return nil, false, validationError("1 validation error detected: Value '%s' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]", *in.Select)
+			return v, nil, false, validationError("1 validation error detected: Value '%s' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]", *in.Select)
 		}
 		if *in.Select != "SPECIFIC_ATTRIBUTES" && in.ProjectionExpression != nil {
-			return nil, false, validationError("Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Select} Expression parameters: {ProjectionExpression}")
+			return v, nil, false, validationError("Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Select} Expression parameters: {ProjectionExpression}")
 		}
 	}
+	if (in.ProjectionExpression != nil || in.AttributesToGet != nil) && v.ix != nil && v.ix.Local {
+		v.all = true // a local index fetches what the projection names
+	}
 	if in.ExclusiveStartKey != nil {
-		k, err := keyFromKey(t, in.ExclusiveStartKey)
+		k, err := startKey(v, in.ExclusiveStartKey)
 		if err != nil {
 			if ae, ok := err.(*apiError); ok && strings.HasPrefix(ae.typ, prefixValidate) {
 				ae.msg = "The provided starting key is invalid: " + ae.msg
 			}
-			return nil, false, err
+			return v, nil, false, err
 		}
 		exclusiveStart = k
 	}
-	return exclusiveStart, count, nil
+	return v, exclusiveStart, count, nil
+}
+
+// startKey validates an ExclusiveStartKey: the table's key, and for an
+// index also the index's key attributes.
+func startKey(v view, raw map[string]*rawValue) (Item, error) {
+	if v.ix == nil {
+		return keyFromKey(v.t, raw)
+	}
+	k, msg := decodeItem(raw)
+	if msg != "" {
+		return nil, validationMsg(msg)
+	}
+	want := v.ix.keyAttrs(v.t, Item{})
+	if len(k) != len(want) {
+		return nil, validationError("The provided key element does not match the schema")
+	}
+	for name := range want {
+		x, ok := k[name]
+		if !ok || x.Type != v.t.attrType(name) {
+			return nil, validationError("The provided key element does not match the schema")
+		}
+	}
+	return k, nil
 }
 
 // page runs the shared tail of Scan and Query over items in order: skip
 // to after the start key, evaluate up to Limit items and 1 MB, filter,
 // project, count.
-func page(in *itemInput, t *table, p *parsed, items []scanned, start int, count bool) map[string]any {
+func page(in *itemInput, v view, p *parsed, items []scanned, start int, count bool) map[string]any {
 	limit := -1
 	if in.Limit != nil {
 		limit = *in.Limit
@@ -96,10 +196,10 @@ func page(in *itemInput, t *table, p *parsed, items []scanned, start int, count 
 			complete = false
 			break
 		}
-		it := items[i].item
+		it := v.shown(items[i].item)
 		n++
 		bytes += it.size()
-		lastKey = keyAttrs(t, it)
+		lastKey = v.keyAttrs(items[i].item)
 		if p.filter != nil && !evalCondition(it, p.filter) {
 			continue
 		}
@@ -123,8 +223,8 @@ func page(in *itemInput, t *table, p *parsed, items []scanned, start int, count 
 	return res
 }
 
-// scan pages through a table in store-key order. Segments split the
-// table by a hash of the store key.
+// scan pages through a table (or an index) in store-key order. Segments
+// split the table by a hash of the store key.
 func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
@@ -144,7 +244,7 @@ func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 	if in.KeyConditionExpression != nil {
 		return nil, serializationError()
 	}
-	start, count, err := h.readInput(in, t)
+	v, start, count, err := h.readInput(in, t)
 	if err != nil {
 		return nil, err
 	}
@@ -152,10 +252,11 @@ func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := h.listItems(ctx, t)
+	all, err := h.listItems(ctx, t)
 	if err != nil {
 		return nil, err
 	}
+	items := v.items(all)
 	if in.TotalSegments != nil {
 		items = slices.DeleteFunc(items, func(s scanned) bool {
 			f := fnv.New32a()
@@ -172,23 +273,26 @@ func (h *Handler) scan(ctx context.Context, body []byte) (any, error) {
 			from++
 		}
 	}
-	return page(in, t, p, items, from, count), nil
+	return page(in, v, p, items, from, count), nil
 }
 
-// query reads the items of one hash key in range key order.
+// query reads the items of one hash key (of the table or an index) in
+// range key order; items of an index with equal range keys follow their
+// table keys.
 func (h *Handler) query(ctx context.Context, body []byte) (any, error) {
 	in, t, err := h.itemRequest(ctx, body)
 	if err != nil {
 		return nil, err
 	}
-	if in.KeyConditionExpression == nil {
+	if in.KeyConditionExpression == nil && in.KeyConditions == nil {
 		return nil, validationError("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
 	}
-	start, count, err := h.readInput(in, t)
+	v, start, count, err := h.readInput(in, t)
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.prepare(in, t, "KeyConditionExpression", "FilterExpression")
+	keys := v.keys()
+	p, err := h.prepareKeys(in, keys, "KeyConditionExpression", "FilterExpression")
 	if err != nil {
 		return nil, err
 	}
@@ -197,44 +301,48 @@ func (h *Handler) query(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	kc := p.keyCond
-	items := all[:0]
-	for _, s := range all {
-		if s.item[t.HashKey].equal(kc.hash) && matchRange(kc, s.item[t.RangeKey]) {
+	held := v.items(all)
+	items := held[:0]
+	for _, s := range held {
+		if s.item[keys.hash].equal(kc.hash) && matchRange(kc, s.item[keys.rng]) {
 			items = append(items, s)
 		}
 	}
 	forward := in.ScanIndexForward == nil || *in.ScanIndexForward
-	slices.SortFunc(items, func(a, b scanned) int {
+	order := func(rngA Value, keyA string, rngB Value, keyB string) int {
 		c := 0
-		if t.RangeKey != "" {
-			c, _ = a.item[t.RangeKey].compare(b.item[t.RangeKey])
+		if keys.rng != "" {
+			c, _ = rngA.compare(rngB)
+		}
+		if c == 0 && v.ix != nil {
+			c = strings.Compare(keyA, keyB)
 		}
 		if !forward {
 			c = -c
 		}
 		return c
+	}
+	slices.SortFunc(items, func(a, b scanned) int {
+		return order(a.item[keys.rng], a.key, b.item[keys.rng], b.key)
 	})
 	from := 0
 	if start != nil {
-		if !start[t.HashKey].equal(kc.hash) {
+		if !start[keys.hash].equal(kc.hash) {
 			return nil, validationError("The provided starting key does not match the range key predicate")
 		}
+		sk := storeKey(t, start)
 		for from < len(items) {
-			if t.RangeKey == "" {
+			if keys.rng == "" && v.ix == nil {
 				from = len(items)
 				break
 			}
-			c, _ := items[from].item[t.RangeKey].compare(start[t.RangeKey])
-			if !forward {
-				c = -c
-			}
-			if c > 0 {
+			if order(items[from].item[keys.rng], items[from].key, start[keys.rng], sk) > 0 {
 				break
 			}
 			from++
 		}
 	}
-	return page(in, t, p, items, from, count), nil
+	return page(in, v, p, items, from, count), nil
 }
 
 // matchRange applies the range key condition.

@@ -38,7 +38,21 @@ type table struct {
 	RCU         int64     `json:"rcu"`
 	WCU         int64     `json:"wcu"`
 	Created     time.Time `json:"created"`
-	rev         uint64    // the revision it was read at
+	// Updated is when UpdateTable last changed the table; it is UPDATING
+	// for Options.CreateDelay from then.
+	Updated time.Time `json:"updated,omitzero"`
+	// Indexes are the table's secondary indexes (indexes.go).
+	Indexes []index `json:"indexes,omitempty"`
+	// DeletionProtection refuses DeleteTable while set.
+	DeletionProtection bool `json:"deletionProtection,omitempty"`
+	// TTLAttribute names the attribute holding items' expiry times (epoch
+	// seconds) while Time to Live is enabled (ttl.go); "" when disabled.
+	TTLAttribute string `json:"ttlAttribute,omitempty"`
+	// PITR is whether point-in-time recovery is enabled, and PITRSince
+	// when it was (backups.go).
+	PITR      bool      `json:"pitr,omitempty"`
+	PITRSince time.Time `json:"pitrSince,omitzero"`
+	rev       uint64    // the revision it was read at
 }
 
 type attrDef struct {
@@ -135,15 +149,21 @@ func (h *Handler) loadTable(ctx context.Context, name *string, forItems bool) (*
 		return nil, fmt.Errorf("decode table %s: %w", *name, err)
 	}
 	t.rev = e.Revision
-	if forItems && h.status(&t) != "ACTIVE" {
+	if forItems && h.status(&t) == "CREATING" {
 		return nil, resourceNotFound("Requested resource not found")
 	}
 	return &t, nil
 }
 
+// status is the table's status now: CREATING for Options.CreateDelay after
+// CreateTable, UPDATING as long after an UpdateTable, else ACTIVE.
 func (h *Handler) status(t *table) string {
-	if h.now().Before(t.Created.Add(h.opts.CreateDelay)) {
+	now := h.now()
+	if now.Before(t.Created.Add(h.opts.CreateDelay)) {
 		return "CREATING"
+	}
+	if now.Before(t.Updated.Add(h.opts.CreateDelay)) {
+		return "UPDATING"
 	}
 	return "ACTIVE"
 }
@@ -169,9 +189,17 @@ type tableDescription struct {
 		LastUpdateToPayPerRequestDateTime float64
 	} `json:",omitempty"`
 	DeletionProtectionEnabled bool
+	GlobalSecondaryIndexes    []indexDescription `json:",omitempty"`
+	LocalSecondaryIndexes     []indexDescription `json:",omitempty"`
 }
 
 func (h *Handler) describe(t *table, status string) tableDescription {
+	return h.describeWith(t, status, nil)
+}
+
+// describeWith is describe with index statuses to show instead of the
+// derived ones (an UpdateTable's answer).
+func (h *Handler) describeWith(t *table, status string, indexStatus map[string]string) tableDescription {
 	d := tableDescription{
 		AttributeDefinitions: t.Attrs,
 		KeySchema:            []keySchemaElement{{t.HashKey, "HASH"}},
@@ -192,6 +220,8 @@ func (h *Handler) describe(t *table, status string) tableDescription {
 			LastUpdateToPayPerRequestDateTime float64
 		}{"PAY_PER_REQUEST", d.CreationDateTime}
 	}
+	d.DeletionProtectionEnabled = t.DeletionProtection
+	h.describeIndexes(t, &d, indexStatus)
 	return d
 }
 
@@ -204,17 +234,17 @@ type createTableInput struct {
 		ReadCapacityUnits  *int64
 		WriteCapacityUnits *int64
 	}
-	LocalSecondaryIndexes     json.RawMessage
-	GlobalSecondaryIndexes    json.RawMessage
-	StreamSpecification       json.RawMessage
+	LocalSecondaryIndexes     []indexInput
+	GlobalSecondaryIndexes    []indexInput
+	StreamSpecification       *struct{ StreamEnabled bool }
 	SSESpecification          json.RawMessage
 	Tags                      json.RawMessage
 	TableClass                *string
 	DeletionProtectionEnabled *bool
 }
 
-// createTable: hash key, optional range key, billing mode. Secondary
-// indexes and streams are refused. The table is stored ACTIVE after
+// createTable: hash key, optional range key, billing mode, global and
+// local secondary indexes. Streams are refused. The table is stored ACTIVE after
 // Options.CreateDelay (default at once); the answer says CREATING, as
 // DynamoDB's does.
 func (h *Handler) createTable(ctx context.Context, body []byte) (any, error) {
@@ -244,8 +274,8 @@ func (h *Handler) createTable(ctx context.Context, body []byte) (any, error) {
 			return nil, validationError("1 validation error detected: Value '%s' at 'keySchema.%d.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]", k.KeyType, i+1)
 		}
 	}
-	if in.LocalSecondaryIndexes != nil || in.GlobalSecondaryIndexes != nil || in.StreamSpecification != nil {
-		return nil, validationError("Secondary indexes and streams are not supported by this server")
+	if in.StreamSpecification != nil && in.StreamSpecification.StreamEnabled {
+		return nil, validationError("DynamoDB Streams are not supported by this server")
 	}
 	billing := "PROVISIONED"
 	if in.BillingMode != nil {
@@ -292,8 +322,42 @@ func (h *Handler) createTable(ctx context.Context, body []byte) (any, error) {
 	if len(keys) == 2 && in.KeySchema[1].KeyType != "RANGE" {
 		return nil, validationError("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
 	}
-	if len(keys) != len(defs) {
+	if in.LocalSecondaryIndexes == nil && in.GlobalSecondaryIndexes == nil && len(keys) != len(defs) {
 		return nil, validationError("One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions")
+	}
+	now := h.now().UTC()
+	var indexes []index
+	if in.LocalSecondaryIndexes != nil {
+		if len(in.LocalSecondaryIndexes) == 0 {
+			return nil, validationError("One or more parameter values were invalid: List of LocalSecondaryIndexes is empty")
+		}
+		if len(keys) != 2 {
+			return nil, validationError("One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex")
+		}
+		if len(in.LocalSecondaryIndexes) > 5 {
+			return nil, validationError("One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds per-table limit of 5")
+		}
+	}
+	if in.GlobalSecondaryIndexes != nil {
+		if len(in.GlobalSecondaryIndexes) == 0 {
+			return nil, validationError("One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty")
+		}
+		if len(in.GlobalSecondaryIndexes) > 20 {
+			return nil, validationError("One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20")
+		}
+	}
+	for i, list := range [][]indexInput{in.LocalSecondaryIndexes, in.GlobalSecondaryIndexes} {
+		for _, ii := range list {
+			// Indexes created with the table are built with it.
+			ix, err := newIndex(ii, defs, billing, i == 0, keys[0], now)
+			if err != nil {
+				return nil, err
+			}
+			if slices.ContainsFunc(indexes, func(o index) bool { return o.Name == ix.Name }) {
+				return nil, validationError("One or more parameter values were invalid: Duplicate index name: %s", ix.Name)
+			}
+			indexes = append(indexes, ix)
+		}
 	}
 	t := &table{
 		Name:        *in.TableName,
@@ -303,10 +367,18 @@ func (h *Handler) createTable(ctx context.Context, body []byte) (any, error) {
 		BillingMode: billing,
 		RCU:         rcu,
 		WCU:         wcu,
-		Created:     h.now().UTC(),
+		Created:     now,
+		Indexes:     indexes,
+	}
+	if in.DeletionProtectionEnabled != nil {
+		t.DeletionProtection = *in.DeletionProtectionEnabled
 	}
 	if len(keys) == 2 {
 		t.RangeKey = keys[1]
+	}
+	if used := t.usedAttributes(); len(used) != len(defs) {
+		return nil, validationError("One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [%s], keys used: [%s]",
+			strings.Join(defs, ", "), strings.Join(used, ", "))
 	}
 	b, err := json.Marshal(t)
 	if err != nil {
@@ -356,8 +428,14 @@ func (h *Handler) deleteTable(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.status(t) != "ACTIVE" {
+	switch h.status(t) {
+	case "CREATING":
 		return nil, resourceInUse("Attempt to change a resource which is still in use: Table is being created: " + t.Name)
+	case "UPDATING":
+		return nil, resourceInUse("Attempt to change a resource which is still in use: Table is being updated: " + t.Name)
+	}
+	if t.DeletionProtection {
+		return nil, validationError("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.")
 	}
 	if err := h.store.Delete(ctx, tablePrefix+t.Name, t.rev); errors.Is(err, kinesis.ErrRevisionMismatch) {
 		return nil, resourceNotFound("Requested resource not found: Table: " + t.Name + " not found")

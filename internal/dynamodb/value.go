@@ -57,7 +57,12 @@ func (r *rawValue) UnmarshalJSON(b []byte) error {
 // decodeValue validates a raw value and converts it, returning DynamoDB's
 // ValidationException message on failure. Messages follow DynamoDB's
 // (and dynalite's) wording.
-func decodeValue(r *rawValue) (Value, string) {
+func decodeValue(r *rawValue) (Value, string) { return decodeValueAt(r, 1) }
+
+// decodeValueAt decodes a value at nesting level level (1 for an
+// attribute); lists and maps may nest maxNestingLevels deep, which also
+// bounds the recursion and the rescans of nested JSON.
+func decodeValueAt(r *rawValue, level int) (Value, string) {
 	if r == nil || len(r.fields) == 0 {
 		return Value{}, "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
 	}
@@ -70,7 +75,7 @@ func decodeValue(r *rawValue) (Value, string) {
 		}
 		n++
 		v.Type = t
-		if msg := decodeTyped(&v, t, raw); msg != "" {
+		if msg := decodeTyped(&v, t, raw, level); msg != "" {
 			return Value{}, msg
 		}
 	}
@@ -86,7 +91,7 @@ func decodeValue(r *rawValue) (Value, string) {
 // errSerialization marks a value of the wrong JSON type.
 const errSerialization = "\x00serialization"
 
-func decodeTyped(v *Value, t string, raw json.RawMessage) string {
+func decodeTyped(v *Value, t string, raw json.RawMessage, level int) string {
 	switch t {
 	case typeS:
 		if json.Unmarshal(raw, &v.S) != nil {
@@ -168,9 +173,12 @@ func decodeTyped(v *Value, t string, raw json.RawMessage) string {
 		if json.Unmarshal(raw, &l) != nil {
 			return errSerialization
 		}
+		if len(l) > 0 && level >= maxNestingLevels {
+			return msgNestingLevels
+		}
 		v.L = make([]Value, len(l))
 		for i, e := range l {
-			ev, msg := decodeValue(e)
+			ev, msg := decodeValueAt(e, level+1)
 			if msg != "" {
 				return msg
 			}
@@ -181,9 +189,12 @@ func decodeTyped(v *Value, t string, raw json.RawMessage) string {
 		if json.Unmarshal(raw, &m) != nil {
 			return errSerialization
 		}
+		if len(m) > 0 && level >= maxNestingLevels {
+			return msgNestingLevels
+		}
 		v.M = make(map[string]Value, len(m))
 		for k, e := range m {
-			ev, msg := decodeValue(e)
+			ev, msg := decodeValueAt(e, level+1)
 			if msg != "" {
 				return msg
 			}
@@ -434,9 +445,6 @@ func (it Item) size() int {
 	}
 	return n
 }
-
-// maxItemSize is DynamoDB's item size limit.
-const maxItemSize = 400 << 10
 
 // clone returns a deep copy, so that updates never alias a stored item.
 func (v Value) clone() Value {

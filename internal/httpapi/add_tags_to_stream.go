@@ -29,7 +29,7 @@ func (h *Handler) addTagsToStream(ctx context.Context, c codec, body, out []byte
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTagMapChars(in.Tags); err != nil {
+	if err := h.afterExistence(checkTagMapChars(in.Tags), func() error { _, err := h.svc.ListTags(ctx, ref); return err }); err != nil {
 		return nil, err
 	}
 	if err := h.svc.AddTags(ctx, ref, in.Tags); err != nil {

@@ -54,11 +54,11 @@ var (
 	jsonCodecPlain = jsonCodec{ctype: contentTypeJSON}
 )
 
-// codecFor picks the codec for a request's Content-Type. A missing content
-// type is taken as JSON, as curl users and some emulator clients send none.
+// codecFor picks the codec for a request's Content-Type. A missing one is
+// refused, as AWS refuses it (SerializationException).
 func codecFor(contentType string) (codec, error) {
 	if contentType == "" {
-		return jsonCodec11, nil
+		return nil, kinesis.Errorf(kinesis.ErrSerialization, "Missing Content-Type; send %s", contentTypeJSON11)
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
@@ -140,9 +140,26 @@ func (jsonCodec) encodeGetRecords(dst []byte, out *kinesis.GetRecordsOutput) []b
 func (jsonCodec) encodeError(dst []byte, code kinesis.ErrorCode, msg string) []byte {
 	dst = append(dst, `{"__type":`...)
 	dst = appendJSONString(dst, string(code))
-	dst = append(dst, `,"message":`...)
-	dst = appendJSONString(dst, msg)
+	if key := errorMessageKey(code); key != "" {
+		dst = append(dst, ',')
+		dst = appendJSONString(dst, key)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, msg)
+	}
 	return append(dst, '}')
+}
+
+// errorMessageKey is the member an error body carries its message in, as
+// AWS sends it: "message" for the modeled exceptions, "Message" for the
+// front end's SerializationException, none for UnknownOperationException.
+func errorMessageKey(code kinesis.ErrorCode) string {
+	switch code {
+	case kinesis.ErrUnknownOperation:
+		return ""
+	case kinesis.ErrSerialization:
+		return "Message"
+	}
+	return "message"
 }
 
 // checkJSONObject rejects bodies that are not a JSON object. An empty body

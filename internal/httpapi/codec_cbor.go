@@ -119,10 +119,16 @@ func (c cborCodec) encodeGetRecords(dst []byte, out *kinesis.GetRecordsOutput) [
 }
 
 func (cborCodec) encodeError(dst []byte, code kinesis.ErrorCode, msg string) []byte {
+	key := errorMessageKey(code)
+	if key == "" {
+		dst = append(dst, 0xa1) // map of one pair
+		dst = appendCBORText(dst, "__type")
+		return appendCBORText(dst, string(code))
+	}
 	dst = append(dst, 0xa2) // map of two pairs
 	dst = appendCBORText(dst, "__type")
 	dst = appendCBORText(dst, string(code))
-	dst = appendCBORText(dst, "message")
+	dst = appendCBORText(dst, key)
 	return appendCBORText(dst, msg)
 }
 

@@ -502,10 +502,13 @@ func TestCBOR_Malformed(t *testing.T) {
 			}
 		})
 	}
-	// An empty body is {}, as for JSON.
-	rec := serveCBOR(t, h, "DescribeLimits", []byte{})
+	// An empty body is refused, as AWS refuses it; an empty map is {}.
+	if e := readCBORError(t, serveCBOR(t, h, "DescribeLimits", []byte{})); e.Status != 400 || e.Code != "SerializationException" {
+		t.Errorf("empty body: got %+v", e)
+	}
+	rec := serveCBOR(t, h, "DescribeLimits", []byte{0xa0})
 	if rec.Code != 200 {
-		t.Errorf("empty body: %d %x", rec.Code, rec.Body.Bytes())
+		t.Errorf("empty map: %d %x", rec.Code, rec.Body.Bytes())
 	}
 	// So is a self-described map (tag 55799).
 	rec = serveCBOR(t, h, "DescribeStreamSummary", append([]byte{0xd9, 0xd9, 0xf7}, mustCBOR(t, map[string]string{"StreamName": "s"})...))
@@ -591,6 +594,12 @@ func FuzzCBORHandler(f *testing.F) {
 	}
 	f.Add(uint8(0), jacksonPutRecords())
 	f.Add(uint8(0), []byte("\xbf\x9f\xff\xff"))
+	// Deep nesting (arrays of arrays, indefinite maps in maps) and huge
+	// declared lengths, past the decoder's limits.
+	putRecordsOp := uint8(slices.Index(ops, "PutRecords"))
+	f.Add(putRecordsOp, append([]byte("\xa1\x67Records"), bytes.Repeat([]byte{0x81}, 100_000)...))
+	f.Add(putRecordsOp, append([]byte("\xa1\x67Records"), bytes.Repeat([]byte("\xbf\x61a"), 50_000)...))
+	f.Add(putRecordsOp, []byte("\xa1\x67Records\x9b\x00\x00\x00\x01\x00\x00\x00\x00"))
 	for _, s := range putRecordsSeeds {
 		f.Add(uint8(slices.Index(ops, "PutRecords")), []byte(s))
 	}

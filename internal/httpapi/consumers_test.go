@@ -111,7 +111,7 @@ func TestCBOR_NewOperations(t *testing.T) {
 		t.Errorf("MinimumThroughputBillingCommitment = %v", m)
 	}
 	var desc struct{ MinimumThroughputBillingCommitment map[string]any }
-	decodeCBOROK(t, serveCBOR(t, h, "DescribeAccountSettings", []byte{}), &desc)
+	decodeCBOROK(t, serveCBOR(t, h, "DescribeAccountSettings", []byte{0xa0}), &desc)
 	if m := desc.MinimumThroughputBillingCommitment; m["Status"] != "DISABLED" || len(m) != 1 {
 		t.Errorf("MinimumThroughputBillingCommitment = %v", m)
 	}

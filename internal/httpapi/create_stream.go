@@ -17,7 +17,7 @@ import (
 
 type createStreamInput struct {
 	StreamName          *string            `json:"StreamName"`
-	ShardCount          *int32             `json:"ShardCount"`
+	ShardCount          *clampedInt32      `json:"ShardCount"`
 	StreamModeDetails   *streamModeDetails `json:"StreamModeDetails"`
 	Tags                map[string]string  `json:"Tags"`
 	WarmThroughputMiBps *int32             `json:"WarmThroughputMiBps"`
@@ -31,7 +31,7 @@ func (h *Handler) createStream(ctx context.Context, c codec, body, out []byte) (
 	}
 	var v validator
 	v.str("streamName", in.StreamName, true, streamNameRule)
-	v.int32("shardCount", in.ShardCount, false, atLeast(1))
+	v.int32("shardCount", (*int32)(in.ShardCount), false, between(1, maxShardCountMember))
 	if in.StreamModeDetails != nil {
 		v.str("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, true, streamModeRule)
 	}
@@ -46,7 +46,7 @@ func (h *Handler) createStream(ctx context.Context, c codec, body, out []byte) (
 	}
 	create := kinesis.CreateStreamInput{
 		Name:                *in.StreamName,
-		ShardCount:          int(deref(in.ShardCount)),
+		ShardCount:          int(deref((*int32)(in.ShardCount))),
 		Tags:                in.Tags,
 		MaxRecordSizeKiB:    int(deref(in.MaxRecordSizeInKiB)),
 		WarmThroughputMiBps: int(deref(in.WarmThroughputMiBps)),

@@ -75,6 +75,9 @@ func (h *Handler) describeStream(ctx context.Context, c codec, body, out []byte)
 		shards = slices.SortedFunc(slices.Values(shards), func(a, b kinesis.Shard) int { return strings.Compare(a.ID, b.ID) })
 	}
 	if start := deref(in.ExclusiveStartShardId); start != "" {
+		if canon, ok := kinesis.CanonicalShardID(start); ok {
+			start = canon // "shardId-1" as AWS reads it
+		}
 		i := 0
 		for i < len(shards) && shards[i].ID <= start {
 			i++

@@ -46,7 +46,7 @@
 //   - ListShards: NextToken xor a stream, NextToken without
 //     ExclusiveStartShardId or StreamCreationTimestamp, and a ShardFilter's
 //     ShardId or Timestamp as its type needs;
-//   - tag characters (letters, digits, spaces, _ . : / = + - @);
+//   - tag characters (letters, digits, spaces, _ . / = + - % @);
 //   - page sizes: ListStreams' limit is capped at 100 and ListShards' at
 //     1000 before the service sees them; DescribeStream and
 //     ListTagsForStream page the full lists the service returns.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
@@ -37,6 +38,9 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 	var se *statusError
 	if errors.As(err, &se) {
 		kerr, status = se.err, se.status
+	} else if errors.Is(err, kinesis.ErrStorageFull) {
+		// A store refusal for want of space, from any operation.
+		kerr = kinesis.Errorf(kinesis.ErrServiceUnavailable, "%s", kinesis.StorageFullMessage)
 	} else if !errors.As(err, &kerr) {
 		if ctx.Err() != nil {
 			// The client went away; nobody reads this answer.
@@ -49,16 +53,26 @@ func (h *Handler) writeError(ctx context.Context, w http.ResponseWriter, c codec
 	if status == 0 {
 		status = kerr.Code.HTTPStatus()
 	}
-	if status >= 500 && kerr.Message != internalFailureMessage {
+	if kerr.Code == kinesis.ErrInternalFailure && kerr.Message != internalFailureMessage {
 		// A service may return ErrInternalFailure with its own words: keep
 		// them in the log, not on the wire.
 		h.log.ErrorContext(ctx, "internal failure", "op", op, "err", kerr)
 		kerr = &kinesis.Error{Code: kerr.Code, Message: internalFailureMessage}
 	} else {
-		h.log.DebugContext(ctx, "client error", "op", op, "code", kerr.Code, "message", kerr.Message)
+		h.log.DebugContext(ctx, "client error", "op", op, "code", kerr.Code, "message", redactAuthorization(kerr.Message))
 	}
 	w.Header().Set("X-Amzn-ErrorType", string(kerr.Code))
 	writeBody(w, c.contentType(), status, c.encodeError(buf[:0], kerr.Code, kerr.Message))
+}
+
+// redactAuthorization cuts the Authorization header AWS's
+// IncompleteSignatureException message quotes to its caller: a log is no
+// place for a signature.
+func redactAuthorization(msg string) string {
+	if i := strings.Index(msg, "Authorization="); i >= 0 {
+		return msg[:i] + "Authorization=(redacted)"
+	}
+	return msg
 }
 
 // writeBody sends a complete response. Content-Length is always set, also
@@ -71,4 +85,16 @@ func writeBody(w http.ResponseWriter, contentType string, status int, body []byt
 	if len(body) > 0 {
 		_, _ = w.Write(body) // a failed write means the client is gone
 	}
+}
+
+// writeXMLError answers in the XML AWS's front end uses for a request it
+// cannot route at all (a method other than POST). The body has no
+// Content-Type, as AWS sends it.
+func writeXMLError(w http.ResponseWriter, status int, code kinesis.ErrorCode, msg string) {
+	body := "<" + string(code) + ">\n  <Message>" + msg + "</Message>\n</" + string(code) + ">\n"
+	hdr := w.Header()
+	hdr["Content-Type"] = nil // no sniffed type either
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
 }

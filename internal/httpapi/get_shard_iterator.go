@@ -11,9 +11,10 @@ import (
 // StartingSequenceNumber and TRIM_HORIZON, LATEST and AT_TIMESTAMP without
 // one, and that AT_TIMESTAMP comes with a Timestamp. The service gets only
 // the members its type uses (a Timestamp given with another type is
-// dropped). Whether the shard exists, whether the
-// sequence number belongs to it and whether the timestamp lies in the
-// future are the service's to judge.
+// dropped). Whether the shard exists (ShardId may be a short id,
+// "shardId-1"), whether the sequence number belongs to it and whether the
+// timestamp lies in the future (refused, as AWS does) are the service's to
+// judge.
 //
 // Deviation: DryRun=true is refused with InvalidArgumentException.
 

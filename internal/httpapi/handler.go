@@ -1,19 +1,21 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
-	"github.com/sluicehq/sluice/internal/sigv4"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it 0.
@@ -31,6 +33,16 @@ type Options struct {
 	// MaxBodyBytes caps request bodies; larger ones get 413. 0 means
 	// DefaultMaxBodyBytes (16 MiB).
 	MaxBodyBytes int64
+	// Auth authenticates requests once their body is read. Nil checks
+	// only that a signature is present, as emulators do.
+	Auth Authenticator
+}
+
+// Authenticator verifies the signature of a request whose whole body is
+// body, for action (kinesis:<Operation>), and returns the context the
+// operation runs in, which carries who called. Errors are *kinesis.Error.
+type Authenticator interface {
+	Authenticate(r *http.Request, action string, body []byte) (context.Context, error)
 }
 
 // Handler serves the Kinesis API over AWS JSON 1.1 and CBOR. It is an http.Handler
@@ -39,11 +51,12 @@ type Handler struct {
 	svc     kinesis.Service
 	log     *slog.Logger
 	maxBody int64
+	auth    Authenticator
 }
 
 // New returns a Handler that answers requests by calling svc.
 func New(svc kinesis.Service, opts Options) *Handler {
-	h := &Handler{svc: svc, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	h := &Handler{svc: svc, log: opts.Logger, maxBody: opts.MaxBodyBytes, auth: opts.Auth}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -114,21 +127,36 @@ var unsupportedOperations = map[string]bool{
 	"UpdateStreamRecordDistributionStrategy": true,
 }
 
-// ServeHTTP answers one API request. Checks run in this order, each
+// ServeHTTP answers one API request. Checks run in AWS's order, each
 // answering with AWS's error for it: method (403 AccessDeniedException),
-// declared body size (413), X-Amz-Target (UnknownOperationException),
-// Content-Type, authentication presence, operation support, body read
-// (413), then the operation: decode (SerializationException), model
-// validation (ValidationException), input checks (InvalidArgumentException)
-// and the service call.
+// declared body size (413), Content-Type (none or an unknown one:
+// SerializationException, or 403 AccessDeniedException without a target;
+// application/json: AWS's JSON 1.0 front door), the body (empty or
+// malformed: SerializationException), X-Amz-Target
+// (UnknownOperationException), the signature, operation support, then the
+// operation: decode (SerializationException), model validation
+// (ValidationException), input checks (InvalidArgumentException),
+// authorization (AccessDeniedException) and the service call.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setRequestIDs(w.Header())
+	if answerCORS(w, r) {
+		return
+	}
 	ctx := r.Context()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 
-	out := getBuffer()
-	defer putBuffer(out)
-	c, body, err := h.serve(ctx, w, r, op, out.B[:0])
+	// The response buffer is taken once the request body has arrived:
+	// requests still sending theirs (slowly, perhaps) hold none.
+	var out *buffer
+	defer func() {
+		if out != nil {
+			putBuffer(out)
+		}
+	}()
+	c, body, err := h.serve(w, r, op, func() []byte {
+		out = getBuffer()
+		return out.B[:0]
+	})
 	if c == nil {
 		c = jsonCodec11
 	}
@@ -136,6 +164,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if out == nil {
+			out = getBuffer()
+		}
 		h.writeError(ctx, w, c, op, err, out.B)
 		return
 	}
@@ -144,11 +175,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve runs the request up to its response body, which it appends to
-// out. It returns the codec of the request once its content type is known.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, op string, out []byte) (codec, []byte, error) {
+// the buffer out returns. It returns the codec of the request once its
+// content type is known.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op string, out func() []byte) (codec, []byte, error) {
 	if r.Method != http.MethodPost {
-		return nil, nil, &statusError{status: http.StatusForbidden, err: kinesis.Errorf(kinesis.ErrAccessDenied,
-			"Unable to determine service/operation name to be authorized")}
+		// AWS answers every other method (GET, PUT, DELETE, OPTIONS without
+		// an Origin) in XML, whatever the request.
+		return nil, nil, accessDenied(w)
 	}
 	if r.ContentLength > h.maxBody {
 		return nil, nil, h.tooLarge()
@@ -157,27 +190,50 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	run, known := operations[op]
 	stream := streamOperations[op]
 	known = known || stream != nil
-	if !strings.HasPrefix(target, targetPrefix) || (!known && !unsupportedOperations[op]) {
-		if target == "" {
-			return nil, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Missing X-Amz-Target header; expected %s<Operation>", targetPrefix)
-		}
-		return nil, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Unknown operation %q", target)
-	}
+	validTarget := strings.HasPrefix(target, targetPrefix) && (known || unsupportedOperations[op])
 	c, err := codecFor(r.Header.Get("Content-Type"))
+	switch {
+	case err != nil && !strings.Contains(target, "."):
+		// A form post, say: AWS cannot tell what is being asked.
+		return nil, nil, accessDenied(w)
+	case err != nil:
+		return c, nil, err
+	case c == jsonCodecPlain:
+		// application/json is AWS's JSON 1.0 protocol, which Kinesis does
+		// not speak: a target-less call gets its 200 envelope.
+		if target == "" {
+			writeJSON10Unknown(w)
+			return c, nil, errResponded
+		}
+		return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Kinesis speaks %s or %s, not %s", contentTypeJSON11, contentTypeCBOR, contentTypeJSON)
+	}
+
+	in, err := h.readBody(w, r)
 	if err != nil {
 		return c, nil, err
 	}
-	if err := checkAuth(r); err != nil {
+	defer in.Release()
+	if len(in.B) == 0 && validTarget {
+		return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "The request body is empty; send {} for an operation without input")
+	}
+	if !validTarget {
+		if len(in.B) > 0 && !wellFormed(c, in.B) {
+			return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body")
+		}
+		if target == "" {
+			return c, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Missing X-Amz-Target header; expected %s<Operation>", targetPrefix)
+		}
+		return c, nil, kinesis.Errorf(kinesis.ErrUnknownOperation, "Unknown operation %q", target)
+	}
+	ctx, err := h.authenticate(r, op, in.B)
+	if err != nil {
+		if !wellFormed(c, in.B) { // AWS parses the body before it authenticates
+			return c, nil, kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body")
+		}
 		return c, nil, err
 	}
 	if !known {
 		return c, nil, invalidArgument("Operation %s is not supported by this server yet.", op)
-	}
-
-	in := getBuffer()
-	defer putBuffer(in)
-	if err := h.readBody(w, r, in); err != nil {
-		return c, nil, err
 	}
 	done, err := h.admit(op, c, in.B)
 	if err != nil {
@@ -190,11 +246,34 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		done()
 		return c, nil, errResponded
 	}
-	body, err := run(h, ctx, c, in.B, out)
+	body, err := run(h, ctx, c, in.B, out())
 	if err == nil {
 		done()
 	}
 	return c, body, err
+}
+
+// authenticate checks the request's signature: verified by the
+// Authenticator when there is one, else only present.
+func (h *Handler) authenticate(r *http.Request, op string, body []byte) (context.Context, error) {
+	if h.auth == nil {
+		return r.Context(), auth.CheckPresence(r)
+	}
+	return h.auth.Authenticate(r, "kinesis:"+op, body)
+}
+
+// accessDenied answers as AWS does a request it cannot tell the
+// operation of: 403 AccessDeniedException, in XML.
+func accessDenied(w http.ResponseWriter) error {
+	writeXMLError(w, http.StatusForbidden, kinesis.ErrAccessDenied, "Unable to determine service/operation name to be authorized")
+	return errResponded
+}
+
+// writeJSON10Unknown answers as AWS's JSON 1.0 front door does a call
+// naming no operation: 200, the error inside an Output envelope.
+func writeJSON10Unknown(w http.ResponseWriter) {
+	writeBody(w, contentTypeJSON, http.StatusOK,
+		[]byte(`{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`))
 }
 
 // errResponded tells ServeHTTP that a stream operation has answered.
@@ -204,59 +283,57 @@ func (h *Handler) tooLarge() error {
 	return kinesis.Errorf(kinesis.ErrRequestEntityTooLarge, "Request body must not exceed %d bytes", h.maxBody)
 }
 
-// readBody reads the whole request body into buf, at most h.maxBody bytes.
-// It relies on no HTTP/1 detail: Content-Length may be unknown (-1).
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, buf *buffer) error {
+// Messages of the request refusals of httplimit, which clients retry.
+const (
+	throttledMessage   = "Rate exceeded: the server holds as many request bytes as it allows; retry with backoff"
+	bodyTimeoutMessage = "The request body was not received in time"
+)
+
+// readBody reads the whole request body, at most h.maxBody bytes. Its
+// buffer grows with what arrives, never to a declared Content-Length: a
+// client declaring 16 MiB and sending a byte a second costs a few bytes
+// (httplimit.ReadAll). It relies on no HTTP/1 detail: Content-Length may
+// be unknown (-1). Release the buffer when done with the body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*httplimit.Buffer, error) {
 	if r.Body == nil {
-		return nil
+		return &httplimit.Buffer{}, nil
 	}
-	body := http.MaxBytesReader(w, r.Body, h.maxBody)
-	b := buf.B[:0]
-	if n := r.ContentLength; n >= 0 && int64(cap(b)) <= n {
-		b = make([]byte, 0, n+1) // +1: room to see EOF without growing
+	buf, err := httplimit.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err == nil {
+		return buf, nil
 	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			buf.B = b
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return h.tooLarge()
-			}
-			// The client stopped sending; whatever is answered goes nowhere.
-			return kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
-		}
+	buf.Release()
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, h.tooLarge()
+	case errors.Is(err, httplimit.ErrBusy):
+		return nil, kinesis.Errorf(kinesis.ErrThrottling, "%s", throttledMessage)
+	case errors.Is(err, httplimit.ErrBodyTimeout):
+		return nil, kinesis.Errorf(kinesis.ErrRequestTimeout, "%s", bodyTimeoutMessage)
 	}
-	buf.B = b
-	return nil
+	// The client stopped sending; whatever is answered goes nowhere.
+	return nil, kinesis.Errorf(kinesis.ErrSerialization, "Could not read the request body")
 }
 
-// checkAuth checks that a request is signed, as emulators do: the parts of
-// a SigV4 signature must be present, but nothing is verified and any
-// credentials are accepted.
-func checkAuth(r *http.Request) error {
-	switch problem, msg := sigv4.Check(r); problem {
-	case sigv4.BothForms:
-		return kinesis.Errorf(kinesis.ErrInvalidSignature, "%s", msg)
-	case sigv4.Missing:
-		return kinesis.Errorf(kinesis.ErrMissingAuthToken, "Missing Authentication Token")
-	case sigv4.Incomplete:
-		return kinesis.Errorf(kinesis.ErrIncompleteSignature, "%s", msg)
+// wellFormed reports whether body is a JSON object or a CBOR map, for
+// the checks AWS makes before it authenticates; the operation's decoder
+// checks the rest.
+func wellFormed(c codec, body []byte) bool {
+	if _, ok := c.(cborCodec); ok {
+		// A map (major type 5), perhaps after the self-describe tag.
+		m := bytes.TrimPrefix(body, []byte{0xd9, 0xd9, 0xf7})
+		return cborDecMode.Wellformed(body) == nil && len(m) > 0 && m[0]>>5 == 5
 	}
-	return nil
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(body)
 }
 
 // setRequestIDs sets the ids AWS puts on every response: x-amzn-RequestId,
-// a random UUID, and x-amz-id-2, random base64.
+// a random UUID, and x-amz-id-2, 72 random bytes in base64 (AWS's decode
+// to 64 to 80 bytes).
 func setRequestIDs(hdr http.Header) {
-	var b [16 + 48]byte
+	var b [16 + 72]byte
 	_, _ = rand.Read(b[:])  // crypto/rand.Read never fails
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant

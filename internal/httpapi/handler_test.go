@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
@@ -50,6 +53,21 @@ func readError(t testing.TB, rec *httptest.ResponseRecorder) apiError {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}
+	if strings.HasPrefix(rec.Body.String(), "<") {
+		// AWS's XML error, for methods other than POST.
+		var x struct {
+			XMLName xml.Name
+			Message string
+		}
+		if err := xml.Unmarshal(rec.Body.Bytes(), &x); err != nil {
+			t.Fatalf("error body %q is not XML: %v", rec.Body.String(), err)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "" {
+			t.Errorf("XML error has Content-Type %q, want none", ct)
+		}
+		checkCommonHeaders(t, rec)
+		return apiError{Status: rec.Code, Code: x.XMLName.Local, Message: x.Message}
+	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", rec.Body.String(), err)
 	}
@@ -73,8 +91,11 @@ func checkCommonHeaders(t testing.TB, rec *httptest.ResponseRecorder) {
 	if rec.Header().Get("X-Amz-Id-2") == "" {
 		t.Errorf("x-amz-id-2 missing")
 	}
-	if ct := rec.Header().Get("Content-Type"); ct != contentTypeJSON11 && ct != contentTypeJSON {
+	if ct := rec.Header().Get("Content-Type"); ct != contentTypeJSON11 && ct != contentTypeJSON && !strings.HasPrefix(rec.Body.String(), "<") {
 		t.Errorf("Content-Type = %q", ct)
+	}
+	if id2, err := base64.StdEncoding.DecodeString(rec.Header().Get("X-Amz-Id-2")); err != nil || len(id2) < 64 || len(id2) > 80 {
+		t.Errorf("x-amz-id-2 decodes to %d bytes (%v), want 64 to 80 as AWS's", len(id2), err)
 	}
 	if cl := rec.Header().Get("Content-Length"); cl == "" {
 		t.Errorf("Content-Length missing")
@@ -99,14 +120,14 @@ func TestHandler_Protocol(t *testing.T) {
 			r := newRequest("ListStreams", "{}")
 			r.Header.Del("X-Amz-Target")
 			return r
-		}, 400, "UnknownOperationException", "Missing X-Amz-Target"},
+		}, 400, "UnknownOperationException", ""},
 		{"other service", func() *http.Request {
 			r := newRequest("ListStreams", "{}")
 			r.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
 			return r
-		}, 400, "UnknownOperationException", "DynamoDB_20120810.ListTables"},
+		}, 400, "UnknownOperationException", ""},
 		{"unknown operation", func() *http.Request { return newRequest("FlushEverything", "{}") },
-			400, "UnknownOperationException", "Kinesis_20131202.FlushEverything"},
+			400, "UnknownOperationException", ""},
 		{"unsupported operation", func() *http.Request { return newRequest("UpdateChannel", "{}") },
 			400, "InvalidArgumentException", "Operation UpdateChannel is not supported by this server yet."},
 		{"other content type", func() *http.Request {
@@ -114,6 +135,41 @@ func TestHandler_Protocol(t *testing.T) {
 			r.Header.Set("Content-Type", "text/plain")
 			return r
 		}, 400, "SerializationException", "Unsupported Content-Type"},
+		{"no content type", func() *http.Request {
+			r := newRequest("ListStreams", "{}")
+			r.Header.Del("Content-Type")
+			return r
+		}, 400, "SerializationException", "Missing Content-Type"},
+		{"application/json", func() *http.Request {
+			r := newRequest("ListStreams", "{}")
+			r.Header.Set("Content-Type", contentTypeJSON)
+			return r
+		}, 400, "SerializationException", "not application/json"},
+		{"form post without target", func() *http.Request {
+			r := newRequest("ListStreams", "a=b")
+			r.Header.Del("X-Amz-Target")
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, 403, "AccessDeniedException", "Unable to determine service/operation name to be authorized"},
+		{"empty body", func() *http.Request { return newRequest("DescribeLimits", "") },
+			400, "SerializationException", "empty"},
+		{"malformed before unknown operation", func() *http.Request { return newRequest("FlushEverything", "{") },
+			400, "SerializationException", "Malformed"},
+		{"malformed before authentication", func() *http.Request {
+			r := newRequest("ListStreams", `{"Limit":`)
+			r.Header.Del("Authorization")
+			return r
+		}, 400, "SerializationException", "Malformed"},
+		{"not an object before authentication", func() *http.Request {
+			r := newRequest("ListStreams", `[]`)
+			r.Header.Del("Authorization")
+			return r
+		}, 400, "SerializationException", "Malformed"},
+		{"wrong member type after authentication", func() *http.Request {
+			r := newRequest("ListStreams", `{"Limit":"ten"}`)
+			r.Header.Del("Authorization")
+			return r
+		}, 400, "MissingAuthenticationTokenException", "Missing Authentication Token"},
 		{"no auth", func() *http.Request {
 			r := newRequest("ListStreams", "{}")
 			r.Header.Del("Authorization")
@@ -181,7 +237,7 @@ func TestHandler_Protocol(t *testing.T) {
 
 func TestHandler_Success(t *testing.T) {
 	h := New(newFakeService(), Options{})
-	for i, ct := range []string{contentTypeJSON11, contentTypeJSON, "", contentTypeJSON11 + "; charset=utf-8"} {
+	for i, ct := range []string{contentTypeJSON11, contentTypeJSON11 + "; charset=utf-8"} {
 		// Unknown members and the reserved StreamId are ignored.
 		r := newRequest("CreateStream", fmt.Sprintf(`{"StreamName":"s%d","ShardCount":1,"Unknown":{"a":[1,2]},"StreamId":"abc"}`, i))
 		r.Header.Del("Content-Type")
@@ -193,17 +249,12 @@ func TestHandler_Success(t *testing.T) {
 			t.Fatalf("content type %q: %d %s", ct, rec.Code, rec.Body)
 		}
 		checkCommonHeaders(t, rec)
-		want := contentTypeJSON11
-		if ct == contentTypeJSON {
-			want = contentTypeJSON
-		}
-		if got := rec.Header().Get("Content-Type"); got != want {
-			t.Errorf("request content type %q: response content type %q, want %q", ct, got, want)
+		if got := rec.Header().Get("Content-Type"); got != contentTypeJSON11 {
+			t.Errorf("request content type %q: response content type %q, want %q", ct, got, contentTypeJSON11)
 		}
 	}
-	// Operations without output answer an empty body, and DescribeLimits
-	// takes an empty body as {}.
-	rec := serve(h, newRequest("DescribeLimits", ""))
+	// Operations without output answer an empty body.
+	rec := serve(h, newRequest("DescribeLimits", "{}"))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"ShardLimit":20000`) {
 		t.Fatalf("DescribeLimits: %d %s", rec.Code, rec.Body)
 	}
@@ -248,6 +299,49 @@ func TestHandler_BodyLimit(t *testing.T) {
 	})
 }
 
+// TestHandler_BodyBounds checks that a body is read into a buffer that
+// grows with what arrives, never to a declared length, and that the
+// refusals of httplimit reach the client as AWS's retryable errors.
+func TestHandler_BodyBounds(t *testing.T) {
+	h := New(newFakeService(), Options{})
+	t.Run("declared 16 MiB, sent 20 bytes", func(t *testing.T) {
+		r := newRequest("DescribeStreamSummary", `{"StreamName":"s"}  `)
+		r.ContentLength = 16 << 20
+		buf, err := h.readBody(httptest.NewRecorder(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer buf.Release()
+		if len(buf.B) != 20 || cap(buf.B) > 4<<10 {
+			t.Errorf("read %d bytes into a buffer of %d", len(buf.B), cap(buf.B))
+		}
+	})
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{httplimit.ErrBusy, 400, "ThrottlingException"},
+		{httplimit.ErrBodyTimeout, 408, "RequestTimeoutException"},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			r := newRequest("DescribeStreamSummary", "")
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader(`{"Stream`), errReader{tc.err}))
+			got := readError(t, serve(h, r))
+			if got.Status != tc.status || got.Code != tc.code {
+				t.Fatalf("got %+v, want %d %s", got, tc.status, tc.code)
+			}
+			if got.Message == "" {
+				t.Errorf("no message")
+			}
+		})
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
 type failingReader struct{ t *testing.T }
 
 func (f failingReader) Read([]byte) (int, error) {
@@ -291,5 +385,35 @@ func TestHandler_InternalFailure(t *testing.T) {
 	serve(h, newRequest("ListStreams", "{}").WithContext(ctx))
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("canceled request logged as an error: %s", logs.String())
+	}
+}
+
+// An application/json call naming no operation gets the envelope of AWS's
+// JSON 1.0 front door, with 200.
+func TestHandler_JSON10Envelope(t *testing.T) {
+	h := New(newFakeService(), Options{})
+	r := newRequest("ListStreams", "{}")
+	r.Header.Del("X-Amz-Target")
+	r.Header.Set("Content-Type", contentTypeJSON)
+	rec := serve(h, r)
+	want := `{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`
+	if rec.Code != 200 || rec.Body.String() != want {
+		t.Fatalf("got %d %s, want 200 %s", rec.Code, rec.Body, want)
+	}
+}
+
+// The Authorization header an IncompleteSignatureException quotes back to
+// its caller never reaches the log, even at debug level.
+func TestHandler_NoAuthorizationInLog(t *testing.T) {
+	var logs strings.Builder
+	h := New(newFakeService(), Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	r := newRequest("ListStreams", "{}")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Sig=0123456789abcdef")
+	got := readError(t, serve(h, r))
+	if got.Code != "IncompleteSignatureException" || !strings.Contains(got.Message, "Sig=0123456789abcdef") {
+		t.Fatalf("got %+v", got)
+	}
+	if strings.Contains(logs.String(), "0123456789abcdef") || !strings.Contains(logs.String(), "Authorization=(redacted)") {
+		t.Fatalf("log: %s", logs.String())
 	}
 }

@@ -3,8 +3,9 @@ package httpapi
 import "context"
 
 // IncreaseStreamRetentionPeriod raises a stream's retention period and
-// answers with an empty body. The model puts no range on
-// RetentionPeriodHours: the 24..8760 bounds and the direction of the change
+// answers with an empty body. AWS's own model checks that
+// RetentionPeriodHours is at least 1 (ValidationException; the published
+// model has no range); the 24..8760 bounds and the direction of the change
 // are the service's to check (AWS reports them after finding the stream),
 // see setRetention.
 
@@ -25,7 +26,7 @@ func (h *Handler) setRetention(ctx context.Context, c codec, body, out []byte, i
 		return nil, err
 	}
 	var v validator
-	v.int32("retentionPeriodHours", in.RetentionPeriodHours, true, intRule{})
+	v.int32("retentionPeriodHours", in.RetentionPeriodHours, true, atLeast(1)) // the model's bound; 24..8760 is the service's
 	v.streamRefMembers(in.StreamName, in.StreamARN)
 	if err := v.err(); err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ import (
 // yields the same values (FuzzDecodePutRecords checks this): the same JSON
 // grammar and nesting limit, member names matched case-insensitively, the
 // last of duplicate members winning, null leaving a member unset, invalid
-// UTF-8 replaced by U+FFFD, and blobs read with base64.StdEncoding. The one
+// UTF-8 replaced by U+FFFD, and blobs read with blobEncoding. The one
 // difference is a Records member given twice: encoding/json merges the
 // second list into the first element by element, here the second replaces
 // the first.
@@ -518,7 +518,7 @@ func (s *jsonScanner) checkEntryData(e *rawEntry, i int, scratch *[]byte) error 
 		src = *scratch
 	}
 	var err error
-	if s.tmp, err = base64.StdEncoding.AppendDecode(s.tmp[:0], src); err != nil {
+	if s.tmp, err = blobEncoding.AppendDecode(s.tmp[:0], src); err != nil {
 		return kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body: Records.%d.Data: %s", i, err.Error())
 	}
 	return nil
@@ -624,7 +624,7 @@ func buildEntries(body []byte, raw []rawEntry, in *putRecordsInput) error {
 			}
 			off := len(arena)
 			var err error
-			arena, err = base64.StdEncoding.AppendDecode(arena, src)
+			arena, err = blobEncoding.AppendDecode(arena, src)
 			if err != nil {
 				return kinesis.Errorf(kinesis.ErrSerialization, "Malformed request body: Records.%d.Data: %s", i, err.Error())
 			}

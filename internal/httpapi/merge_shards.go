@@ -6,9 +6,11 @@ import "context"
 // one and answers with an empty body. Both parents close; the child gets
 // the next shard id, ParentShardId = ShardToMerge, AdjacentParentShardId =
 // AdjacentShardToMerge and the union of their hash ranges. Shards that are
-// not adjacent, or closed, are InvalidArgumentException.
+// not adjacent with ShardToMerge the lower, or closed, are
+// InvalidArgumentException, as on AWS. Both may be short ids ("1").
 //
-// Deviation: the merge is complete when the call returns; AWS answers at
+// Deviation: the merge is complete when the call returns, and the stream
+// then UPDATING for the server's --update-stream-delay; AWS answers at
 // once and shows the stream UPDATING until the merge is done.
 
 type mergeShardsInput struct {

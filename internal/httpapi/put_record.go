@@ -18,7 +18,7 @@ import (
 type putRecordInput struct {
 	StreamName                *string `json:"StreamName"`
 	StreamARN                 *string `json:"StreamARN"`
-	Data                      []byte  `json:"Data"`
+	Data                      blob    `json:"Data"`
 	PartitionKey              *string `json:"PartitionKey"`
 	ExplicitHashKey           *string `json:"ExplicitHashKey"`
 	SequenceNumberForOrdering *string `json:"SequenceNumberForOrdering"`

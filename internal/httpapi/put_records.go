@@ -54,7 +54,7 @@ type putRecordsWire struct {
 }
 
 type putRecordsWireEntry struct {
-	Data            []byte  `json:"Data"`
+	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
 	ExplicitHashKey *string `json:"ExplicitHashKey"`
 }
@@ -163,7 +163,7 @@ func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]
 		}
 		o.FailedRecordCount++
 		code, msg := string(r.ErrorCode), r.ErrorMessage
-		if r.ErrorCode == kinesis.ErrInternalFailure {
+		if r.ErrorCode == kinesis.ErrInternalFailure && msg != kinesis.StorageFullMessage {
 			if firstInternal == "" {
 				firstInternal = msg
 			}

@@ -34,7 +34,10 @@ func (h *Handler) registerStreamConsumer(ctx context.Context, c codec, body, out
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := checkTagMapChars(in.Tags); err != nil {
+	if err := h.afterExistence(checkTagMapChars(in.Tags), func() error {
+		_, err := h.svc.ListTagsForResource(ctx, *in.StreamARN)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	d, err := h.svc.RegisterStreamConsumer(ctx, *in.StreamARN, *in.ConsumerName, in.Tags)

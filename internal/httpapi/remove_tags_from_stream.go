@@ -27,7 +27,7 @@ func (h *Handler) removeTagsFromStream(ctx context.Context, c codec, body, out [
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTagChars(in.TagKeys...); err != nil {
+	if err := h.afterExistence(checkTagChars(in.TagKeys...), func() error { _, err := h.svc.ListTags(ctx, ref); return err }); err != nil {
 		return nil, err
 	}
 	if err := h.svc.RemoveTags(ctx, ref, in.TagKeys); err != nil {

@@ -6,10 +6,12 @@ import "context"
 // NewStartingHashKey and answers with an empty body. The parent closes (its
 // EndingSequenceNumber is set); the children get the next shard ids, the
 // lower half first, both with the parent as ParentShardId. Errors follow
-// AWS: a closed shard or a key not strictly inside the shard's range is
-// InvalidArgumentException, an ON_DEMAND stream ValidationException.
+// AWS: a closed shard, or a key not above StartingHashKey + 1 and below
+// EndingHashKey, is InvalidArgumentException, an ON_DEMAND stream
+// ValidationException. ShardToSplit may be a short id ("1").
 //
-// Deviation: the split is complete when the call returns; AWS answers at
+// Deviation: the split is complete when the call returns, and the stream
+// then UPDATING for the server's --update-stream-delay; AWS answers at
 // once and shows the stream UPDATING until the split is done. Records put
 // while the split runs are never lost: those that reach the parent after
 // it is sealed go to the children.

@@ -23,7 +23,10 @@ func (h *Handler) tagResource(ctx context.Context, c codec, body, out []byte) ([
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := checkTagMapChars(in.Tags); err != nil {
+	if err := h.afterExistence(checkTagMapChars(in.Tags), func() error {
+		_, err := h.svc.ListTagsForResource(ctx, *in.ResourceARN)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if err := h.svc.TagResource(ctx, *in.ResourceARN, in.Tags); err != nil {

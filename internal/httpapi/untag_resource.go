@@ -21,7 +21,10 @@ func (h *Handler) untagResource(ctx context.Context, c codec, body, out []byte) 
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := checkTagChars(in.TagKeys...); err != nil {
+	if err := h.afterExistence(checkTagChars(in.TagKeys...), func() error {
+		_, err := h.svc.ListTagsForResource(ctx, *in.ResourceARN)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if err := h.svc.UntagResource(ctx, *in.ResourceARN, in.TagKeys); err != nil {

@@ -339,19 +339,33 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// checkTagChars enforces the characters tags may use: Unicode letters,
-// digits, white space (space separators, not tabs or newlines) and
-// _ . : / = + - @. It is an InvalidArgumentException, not a model pattern.
+// checkTagChars enforces the characters tags may use, as AWS does:
+// Unicode letters, digits, white space (space separators, not tabs or
+// newlines) and _ . / = + - % @. It is an InvalidArgumentException, not a
+// model pattern.
 func checkTagChars(strs ...string) error {
 	for _, s := range strs {
 		for _, r := range s {
-			if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune("_.:/=+-@", r) {
+			if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune(kinesis.TagPunctuation, r) {
 				continue
 			}
-			return invalidArgument("Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @.")
+			return invalidArgument("Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
 		}
 	}
 	return nil
+}
+
+// afterExistence returns err, a check of a request's tags, only once the
+// resource the request names is found to exist (exists returns nil): AWS
+// looks the resource up before it checks tag characters.
+func (h *Handler) afterExistence(err error, exists func() error) error {
+	if err == nil {
+		return nil
+	}
+	if e := exists(); e != nil && kinesis.CodeOf(e) == kinesis.ErrResourceNotFound {
+		return e
+	}
+	return err
 }
 
 // checkTagMapChars applies checkTagChars to every key and value of m.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/kinesis"
 )
 
 // jsonRecords builds a PutRecords Records list of n copies of entry.
@@ -125,6 +127,8 @@ func TestValidation(t *testing.T) {
 				"Value null at 'adjacentShardToMerge' failed to satisfy constraint: Member must not be null"},
 		{"IncreaseStreamRetentionPeriod", `{}`,
 			"1 validation error detected: Value null at 'retentionPeriodHours' failed to satisfy constraint: Member must not be null"},
+		{"DecreaseStreamRetentionPeriod", `{"StreamName":"s","RetentionPeriodHours":-1}`,
+			"1 validation error detected: Value '-1' at 'retentionPeriodHours' failed to satisfy constraint: Member must have value greater than or equal to 1"},
 		{"AddTagsToStream", `{"StreamName":"s"}`,
 			"1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null"},
 		{"AddTagsToStream", `{"StreamName":"s","Tags":{"b":"2","a":"1","` + name129 + `":"3"}}`,
@@ -215,13 +219,19 @@ func TestInputChecks(t *testing.T) {
 		{"ListShards AT_TIMESTAMP", "ListShards", `{"StreamName":"s","ShardFilter":{"Type":"AT_TIMESTAMP"}}`,
 			"ShardFilter of type AT_TIMESTAMP must specify a Timestamp."},
 		{"tab in tag key", "AddTagsToStream", "{\"StreamName\":\"s\",\"Tags\":{\"a\\tb\":\"1\"}}",
-			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
 		{"semicolon in tag value", "TagResource", `{"ResourceARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s","Tags":{"a":"x;y"}}`,
-			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
+		{"colon in tag key", "AddTagsToStream", `{"StreamName":"s","Tags":{"a:b":"1"}}`,
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
 		{"comma in tag key", "RemoveTagsFromStream", `{"StreamName":"s","TagKeys":["a,b"]}`,
-			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . : / = + - @."},
+			"Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @."},
 	}
-	h := New(newFakeService(), Options{})
+	svc := newFakeService()
+	if err := svc.CreateStream(t.Context(), kinesis.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h := New(svc, Options{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := readError(t, serve(h, newRequest(tt.op, tt.body)))
@@ -236,7 +246,7 @@ func TestValidation_Accepts(t *testing.T) {
 	// Values at the edges of the model that must pass validation.
 	svc := newFakeService()
 	h := New(svc, Options{})
-	mustOK(t, h, "CreateStream", `{"StreamName":"`+strings.Repeat("a", 128)+`","ShardCount":2,"Tags":{"ü0 _.:/=+-@":""}}`)
+	mustOK(t, h, "CreateStream", `{"StreamName":"`+strings.Repeat("a", 128)+`","ShardCount":2,"Tags":{"ü0 _./=+-%@":""}}`)
 	mustOK(t, h, "CreateStream", `{"StreamName":"s","ShardCount":2}`)
 	mustOK(t, h, "PutRecords", fmt.Sprintf(`{"StreamARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s","Records":[`+
 		`{"PartitionKey":%q,"Data":""},{"PartitionKey":"k","Data":"AAEC","ExplicitHashKey":"340282366920938463463374607431768211455"},`+
@@ -288,6 +298,23 @@ func TestARNPatterns(t *testing.T) {
 		}
 		if got := resourceARNRule.match(tt.arn); got != tt.resouce {
 			t.Errorf("resource ARN %q: %v, want %v", tt.arn, got, tt.resouce)
+		}
+	}
+}
+
+// AWS looks the stream up before it checks tag characters: a stream that
+// does not exist is reported as such.
+func TestTagChars_AfterExistence(t *testing.T) {
+	h := New(newFakeService(), Options{})
+	for op, body := range map[string]string{
+		"AddTagsToStream":        `{"StreamName":"nope","Tags":{"a;b":"1"}}`,
+		"RemoveTagsFromStream":   `{"StreamName":"nope","TagKeys":["a,b"]}`,
+		"TagResource":            `{"ResourceARN":"arn:aws:kinesis:us-east-1:123456789012:stream/nope","Tags":{"a":"x;y"}}`,
+		"UntagResource":          `{"ResourceARN":"arn:aws:kinesis:us-east-1:123456789012:stream/nope","TagKeys":["a;b"]}`,
+		"RegisterStreamConsumer": `{"StreamARN":"arn:aws:kinesis:us-east-1:123456789012:stream/nope","ConsumerName":"c","Tags":{"a;b":"1"}}`,
+	} {
+		if got := readError(t, serve(h, newRequest(op, body))); got.Code != "ResourceNotFoundException" {
+			t.Errorf("%s: got %s %q, want ResourceNotFoundException", op, got.Code, got.Message)
 		}
 	}
 }

@@ -290,6 +290,14 @@ func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, 
 	}
 	defer lw.release(w)
 
+	// An embedded store keeps a reserve of disk free: refuse, unsent,
+	// what would eat into it, or what a store that failed a write on a
+	// full disk would fail too.
+	done, err := b.guard.admit(int64(len(msg)), false)
+	if err != nil {
+		return 0, fmt.Errorf("append to log %s: %w", name, err)
+	}
+	defer done()
 	if err := b.fenceSlots(ctx, lw, w); err != nil {
 		return 0, fmt.Errorf("append to log %s: not sent, an earlier append's outcome is still unknown: %w", name, err)
 	}
@@ -379,7 +387,7 @@ func (b *Backend) publishFenced(ctx context.Context, w *slot, id string, data []
 			mayLand = false // the attempts so far can never be stored
 		default:
 			// Refused: this attempt is not stored; an earlier one may be.
-			return 0, mapStreamErr(ack.Error)
+			return 0, refusal(ack.Error)
 		}
 	}
 }
@@ -398,10 +406,20 @@ func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *n
 	for attempt := 1; ; attempt++ {
 		gen, _ := b.events.mark()
 		reply, err := b.mux.attempt(ctx, msg(), wait, b.events, stream)
+		sent := errors.Is(err, errWoken) || errors.Is(err, errAttemptTimeout) ||
+			(err != nil && ctx.Err() != nil && !errors.Is(err, errNoResponders) && !errors.Is(err, errNotSent))
+		if sent {
+			// Unanswered: stored, lost on the way, or not written by an
+			// embedded store on a full disk, which every later attempt
+			// would meet too until space is back: fail now.
+			unanswered = true
+			if ferr := b.guard.writeFailed(); ferr != nil {
+				return ack, unanswered, ferr
+			}
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, errWoken):
-			unanswered = true
 			b.log.Debug("publish woken by a reconnect or leader election, sending it again", "stream", stream, "attempt", attempt)
 			// A new leader may announce itself a moment before it takes
 			// publishes, while a frozen old leader still draws them: wait
@@ -409,7 +427,6 @@ func (b *Backend) publishRetry(ctx context.Context, stream string, msg func() *n
 			wait = wokenAttempt
 			continue
 		case errors.Is(err, errAttemptTimeout):
-			unanswered = true
 			b.log.Debug("publish unanswered, sending it again", "stream", stream, "attempt", attempt, "waited", wait)
 			wait = min(2*wait, maxAppendAttempt)
 			continue
@@ -599,6 +616,18 @@ func (b *Backend) fenceSlots(ctx context.Context, lw *logWriter, w *slot) error 
 // attempt can ever be stored, and moves w to the next marker. The caller
 // holds w's turn.
 func (b *Backend) storeFence(ctx context.Context, w *slot) error {
+	// A fence is small and frees the log for appends: admitted like a
+	// metadata write, into most of the reserve, but not sent to a store
+	// that failed a write on a full disk (it would fail too): JetStream's
+	// restart, once space is back, drops what that write left.
+	if err := b.guard.failing(); err != nil {
+		return err
+	}
+	done, err := b.guard.admit(0, true)
+	if err != nil {
+		return err
+	}
+	defer done()
 	marker := w.markerSubject()
 	id := marker // one fence per marker: its attempts dedupe each other
 	msg := func() *nats.Msg {
@@ -622,7 +651,7 @@ func (b *Backend) storeFence(ctx context.Context, w *slot) error {
 		w.fenced()
 		return nil
 	default:
-		return mapStreamErr(ack.Error)
+		return refusal(ack.Error)
 	}
 }
 
@@ -726,9 +755,19 @@ func (b *Backend) publishPart(ctx context.Context, w *slot, id string, data []by
 		return 0, err
 	}
 	if ack.Error != nil {
-		return 0, mapStreamErr(ack.Error)
+		return 0, refusal(ack.Error)
 	}
 	return ack.Seq, nil
+}
+
+// refusal is the error of a publish JetStream refused:
+// kinesis.ErrStorageFull if for want of storage (its limits, or a full
+// disk).
+func refusal(e *jetstream.APIError) error {
+	if isStorageFull(int(e.ErrorCode), e.Description) {
+		return fmt.Errorf("%w: %w", kinesis.ErrStorageFull, e)
+	}
+	return mapStreamErr(e)
 }
 
 func joinSeqs(seqs []uint64) string {

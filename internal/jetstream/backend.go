@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,8 @@ type Backend struct {
 	// pieceLimit is the largest message (headers included) the
 	// connected server takes: its max_payload, at most MaxMessageBytes.
 	pieceLimit int
+
+	guard *diskGuard // refuses writes on a full disk; nil with a cluster
 
 	ncClosed  chan struct{} // closed when the connection is closed
 	stop      chan struct{} // closed by Close; stops watchers
@@ -115,6 +118,9 @@ func (b *Backend) open(ctx context.Context) error {
 			return err
 		}
 		if b.srv, err = startEmbedded(b.cfg); err != nil {
+			return err
+		}
+		if err := b.startGuard(); err != nil {
 			return err
 		}
 		b.nc, err = nats.Connect("", append(opts, nats.InProcessServer(b.srv))...)
@@ -190,10 +196,13 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		StoreDir:   cfg.DataDir,
 		DontListen: true, // clients connect in-process
 		SyncAlways: true, // fsync before every acknowledgement
-		MaxPayload: int32(cfg.MaxMessageBytes),
-		MaxPending: max(64<<20, int64(cfg.MaxMessageBytes)), // must be >= MaxPayload
-		NoSigs:     true,
-		NoLog:      true,
+		// Set, so that nats-server does not freeze its limit at 75 % of
+		// the space free when it starts (see disk.go).
+		JetStreamMaxStore: cmp.Or(cfg.MaxStore, maxStoreUnlimited),
+		MaxPayload:        int32(cfg.MaxMessageBytes),
+		MaxPending:        max(64<<20, int64(cfg.MaxMessageBytes)), // must be >= MaxPayload
+		NoSigs:            true,
+		NoLog:             true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -211,6 +220,24 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		return nil, errors.New("embedded nats server: jetstream failed to start (see log)")
 	}
 	return srv, nil
+}
+
+// startGuard starts the disk guard of the embedded server.
+func (b *Backend) startGuard() error {
+	jsCfg := *b.srv.JetStreamConfig()
+	jsCfg.StoreDir = b.cfg.DataDir // EnableJetStream adds "jetstream"
+	g := newDiskGuard(b.cfg.DataDir, b.cfg.MinFreeDisk, b.cfg.DiskCheckInterval, b.log.With("component", "disk"))
+	g.restart = func() error { return restartJetStream(b.srv, jsCfg) }
+	g.unhealth = func() string { return storeWriteError(b.srv) }
+	if b.cfg.Registerer != nil {
+		if err := g.register(b.cfg.Registerer); err != nil {
+			return err
+		}
+	}
+	b.guard = g
+	// Also without a reserve: it recovers from write errors.
+	b.watchers.Go(func() { g.run(b.stop) })
+	return nil
 }
 
 // waitJetStream retries until JetStream answers: an external cluster may

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults applied by Open to zero fields of Config.
@@ -68,9 +70,32 @@ type Config struct {
 	// fails, and the log is fenced once it can store again. Default 20s.
 	AppendTimeout time.Duration `yaml:"append_timeout"`
 
+	// MaxStore caps the bytes the embedded server stores (JetStream's
+	// max_file_store); past it appends fail with kinesis.ErrStorageFull.
+	// Default 0: no cap but the disk (nats-server's own default, 75 % of
+	// the space free at start, is never used). Unused with URL.
+	MaxStore int64 `yaml:"max_store"`
+
+	// MinFreeDisk is the free space the embedded server keeps on the data
+	// directory's filesystem: an append that would leave less fails with
+	// kinesis.ErrStorageFull (metadata and item writes only below a
+	// quarter of it), so JetStream never meets a full disk (see disk.go).
+	// Default DefaultMinFreeDisk (64 MiB); negative turns the guard off.
+	// Unused with URL.
+	MinFreeDisk int64 `yaml:"min_free_disk"`
+
+	// DiskCheckInterval is how often free space is measured, and how soon
+	// after space is freed writes resume following a write error. Default
+	// 1s.
+	DiskCheckInterval time.Duration `yaml:"disk_check_interval"`
+
 	// Logger receives the backend's log, including nats-server's own
 	// (its notices at debug level). Nil discards.
 	Logger *slog.Logger `yaml:"-"`
+
+	// Registerer receives the storage metrics (sluice_storage_*). Nil
+	// registers none.
+	Registerer prometheus.Registerer `yaml:"-"`
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -92,6 +117,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AppendTimeout == 0 {
 		c.AppendTimeout = DefaultAppendTimeout
+	}
+	if c.MinFreeDisk == 0 {
+		c.MinFreeDisk = DefaultMinFreeDisk
+	}
+	if c.DiskCheckInterval == 0 {
+		c.DiskCheckInterval = DefaultDiskCheckInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -123,6 +154,12 @@ func (c Config) Validate() error {
 	}
 	if c.AppendTimeout < 0 {
 		errs = append(errs, fmt.Errorf("append timeout %v is negative", c.AppendTimeout))
+	}
+	if c.MaxStore < 0 {
+		errs = append(errs, fmt.Errorf("max store %d is negative", c.MaxStore))
+	}
+	if c.DiskCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("disk check interval %v is negative", c.DiskCheckInterval))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("jetstream config: %w", err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,9 @@ type Bucket struct {
 	kv     jetstream.KeyValue
 	stream string // the bucket's stream, "KV_<bucket>"
 	prefix string // subject prefix of keys, "$KV.<bucket>."
+
+	atomicMu sync.Mutex
+	atomic   bool // atomic batch publishes are allowed (commit.go)
 }
 
 var _ kinesis.MetaStore = (*Bucket)(nil)
@@ -130,11 +134,17 @@ func (k *Bucket) getLatest(ctx context.Context, key string) (kinesis.MetaEntry, 
 // put publishes value (or a delete marker) for key if the key's last
 // revision is rev (0: no message for the key). errRevMismatch otherwise.
 func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, del bool) (uint64, error) {
+	done, err := k.be.guard.admit(int64(len(key)+len(value)), true)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	// Attempts left unanswered (a leader election, a dead connection)
 	// are sent again with the same Nats-Msg-Id, so one that finds an
 	// earlier attempt stored is acknowledged with its revision instead of
 	// failing the compare-and-swap. The bucket's duplicate window (2
-	// minutes) outlasts the operation.
+	// minutes) outlasts the operation. An attempt left unanswered by a
+	// full disk fails at once (publishRetry asks the disk guard).
 	id := newMsgID()
 	msg := func() *nats.Msg {
 		m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
@@ -150,10 +160,11 @@ func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, 
 		return 0, err
 	}
 	if ack.Error != nil {
-		if ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		if ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant {
 			return 0, errRevMismatch
 		}
-		return 0, ack.Error
+		return 0, refusal(ack.Error)
 	}
 	return ack.Seq, nil
 }

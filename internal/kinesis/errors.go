@@ -24,6 +24,8 @@ const (
 	ErrMissingAuthToken      ErrorCode = "MissingAuthenticationTokenException"
 	ErrIncompleteSignature   ErrorCode = "IncompleteSignatureException"
 	ErrInvalidSignature      ErrorCode = "InvalidSignatureException"
+	ErrUnrecognizedClient    ErrorCode = "UnrecognizedClientException"
+	ErrExpiredToken          ErrorCode = "ExpiredTokenException"
 	ErrRequestEntityTooLarge ErrorCode = "RequestEntityTooLargeException"
 	ErrKMSDisabled           ErrorCode = "KMSDisabledException"
 	ErrKMSNotFound           ErrorCode = "KMSNotFoundException"
@@ -31,6 +33,12 @@ const (
 	ErrKMSAccessDenied       ErrorCode = "KMSAccessDeniedException"
 	ErrKMSOptInRequired      ErrorCode = "KMSOptInRequired" // sic: no Exception suffix in the model
 	ErrKMSThrottling         ErrorCode = "KMSThrottlingException"
+
+	// AWS's common errors, which any service may answer: the server
+	// refuses work it has no room for, and clients retry with backoff.
+	ErrThrottling         ErrorCode = "ThrottlingException"
+	ErrRequestTimeout     ErrorCode = "RequestTimeoutException"
+	ErrServiceUnavailable ErrorCode = "ServiceUnavailable"
 )
 
 // errorInfo is what the protocol layer needs to know of a code.
@@ -56,6 +64,8 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrMissingAuthToken:      {400, false},
 	ErrIncompleteSignature:   {400, false},
 	ErrInvalidSignature:      {400, false},
+	ErrUnrecognizedClient:    {400, false},
+	ErrExpiredToken:          {400, false},
 	ErrRequestEntityTooLarge: {413, false},
 	ErrKMSDisabled:           {400, false},
 	ErrKMSNotFound:           {400, false},
@@ -63,6 +73,9 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrKMSAccessDenied:       {400, false},
 	ErrKMSOptInRequired:      {400, false},
 	ErrKMSThrottling:         {400, true},
+	ErrThrottling:            {400, true},
+	ErrRequestTimeout:        {408, true},
+	ErrServiceUnavailable:    {503, true},
 }
 
 // HTTPStatus is the status code AWS answers this error with.

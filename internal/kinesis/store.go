@@ -14,7 +14,14 @@ var (
 	ErrRevisionMismatch = errors.New("revision mismatch")
 	// ErrLogSealed is returned by Append on a log that SealLog sealed.
 	ErrLogSealed = errors.New("log sealed")
+	// ErrStorageFull is returned by writes (Append, and the writes of a
+	// MetaStore) that the store refused for want of space: nothing was
+	// stored, and the same write may succeed once space is freed.
+	ErrStorageFull = errors.New("storage full")
 )
+
+// StorageFullMessage is what clients are told of ErrStorageFull.
+const StorageFullMessage = "The server's storage is full: writes are refused until disk space is freed; retry later"
 
 // LogConfig is the per-log configuration a backend honours.
 type LogConfig struct {
@@ -58,7 +65,7 @@ type Log interface {
 	SealLog(ctx context.Context, name string) (lastSeq uint64, err error)
 	// Append stores msg and returns its sequence number once it is durable.
 	// ErrLogNotFound if the log does not exist, ErrLogSealed if it is
-	// sealed.
+	// sealed, ErrStorageFull if the store has no room for it.
 	Append(ctx context.Context, name string, msg []byte) (seq uint64, err error)
 	// Read returns messages from sequence from on (or the first retained
 	// one after it), at most maxMsgs of them and about maxBytes of payload
@@ -105,4 +112,14 @@ type MetaStore interface {
 	// Watch calls fn for every change of a key under prefix until ctx ends.
 	// It returns once the watch is in place.
 	Watch(ctx context.Context, prefix string, fn func(MetaEntry)) error
+}
+
+// MetaWrite is one write of an atomic change of several keys (a store's
+// Commit, where it has one): set Key to Value, or delete it, only if its
+// revision is still Revision (0: the key is absent).
+type MetaWrite struct {
+	Key      string
+	Value    []byte
+	Delete   bool
+	Revision uint64
 }

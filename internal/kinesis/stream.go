@@ -51,6 +51,13 @@ const (
 	MaxRecordSizeKiBLimit = 10240
 )
 
+// TagPunctuation are the characters besides Unicode letters, digits and
+// white space that tag keys and values may hold.
+const TagPunctuation = "_./=+-%@"
+
+// ShardLimitHelpURL is the page AWS's shard limit errors point to.
+const ShardLimitHelpURL = "http://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html"
+
 // Shard is one shard of a stream as the metadata describes it.
 type Shard struct {
 	ID                    string    `json:"id"`
@@ -84,6 +91,36 @@ func (s Shard) EndingSequenceNumber() string {
 
 // ShardID formats the n-th shard id of a stream: shardId-000000000000.
 func ShardID(n int) string { return fmt.Sprintf("shardId-%012d", n) }
+
+// MaxShardIndex is the largest shard number a short shard id may name.
+const MaxShardIndex = 1<<31 - 1
+
+// CanonicalShardID resolves a ShardId as AWS does: the number after the
+// first '-' (or the whole id, without one) names the shard, so
+// "shardId-1", "shard-01", "anything-1" and "1" all mean
+// shardId-000000000001. It reports false for an id that names no number
+// (AWS answers ResourceNotFoundException for it, naming the id as given).
+// The rule is kinesalite's, whose tests were run against AWS.
+func CanonicalShardID(id string) (string, bool) {
+	num := id
+	if _, after, found := strings.Cut(id, "-"); found {
+		num, _, _ = strings.Cut(after, "-")
+	}
+	if num == "" {
+		return "", false
+	}
+	n := 0
+	for i := 0; i < len(num); i++ {
+		c := num[i]
+		if c < '0' || c > '9' {
+			return "", false
+		}
+		if n = n*10 + int(c-'0'); n > MaxShardIndex {
+			return "", false
+		}
+	}
+	return ShardID(n), true
+}
 
 // Stream is a stream's metadata: everything but its records.
 type Stream struct {

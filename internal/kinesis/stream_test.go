@@ -50,3 +50,27 @@ func TestStream_ShardForHashKey(t *testing.T) {
 		t.Errorf("ShardID(12) = %s", ShardID(12))
 	}
 }
+
+func TestCanonicalShardID(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"shardId-000000000001", "shardId-000000000001", true},
+		{"shardId-0", "shardId-000000000000", true},
+		{"shard-0", "shardId-000000000000", true},
+		{"anything-1", "shardId-000000000001", true},
+		{"2147483647", "shardId-002147483647", true},
+		{"shardId-2147483648", "", false},
+		{"0000000000000001", "shardId-000000000001", true},
+		{"shardId-", "", false},
+		{"shardId-x1", "", false},
+		{"a-b-1", "", false},
+		{"", "", false},
+	} {
+		got, ok := CanonicalShardID(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("CanonicalShardID(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

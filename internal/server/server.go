@@ -5,19 +5,25 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/dynamodb"
 	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
 )
 
@@ -33,13 +39,31 @@ type Config struct {
 	// ProcessMetrics adds the Go runtime and process collectors to
 	// /metrics; a process runs one server with them, tests leave it off.
 	ProcessMetrics bool
+	// Pprof serves Go profiles under /debug/pprof/.
+	Pprof bool
+	// Auth authenticates and authorizes every request, and guards
+	// /metrics, /debug/pprof and the console. Nil: an open server (a
+	// signature must be present, nothing is verified), stored resource
+	// policies still enforced.
+	Auth *auth.Gate
+	// Bodies bounds request bodies: bytes in flight across the server
+	// and a read deadline per body (defaults in httplimit).
+	Bodies httplimit.BodiesConfig
+	// MaxConnections caps the connections open at once on the listeners
+	// passed to Listen. 0: no cap.
+	MaxConnections int
+	// Console tunes the web console under /console/; its services are
+	// filled in here.
+	Console console.Config
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
 type Server struct {
 	store   *jetstream.Backend
 	broker  *broker.Broker
+	console *console.Console
 	handler http.Handler
+	conns   *httplimit.Connections // nil: no cap
 }
 
 // Open opens the store, starts the broker and builds the handler. Close
@@ -52,13 +76,14 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	if c.Store.Logger == nil {
 		c.Store.Logger = logger.With("component", "jetstream")
 	}
-	store, err := jetstream.Open(ctx, c.Store)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	if c.ProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	c.Store.Registerer = reg
+	store, err := jetstream.Open(ctx, c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	bc := c.Broker
 	if bc.Logger == nil {
@@ -80,16 +105,116 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("open dynamodb tables: %w", err)
 	}
+	fail := func(err error) (*Server, error) {
+		b.Close()
+		store.Close()
+		return nil, err
+	}
+	bodies, err := httplimit.NewBodies(c.Bodies, reg)
+	if err != nil {
+		return fail(err)
+	}
+	var conns *httplimit.Connections
+	if c.MaxConnections > 0 {
+		if conns, err = httplimit.NewConnections(c.MaxConnections, reg); err != nil {
+			return fail(err)
+		}
+	}
+	region, account := cmp.Or(bc.Region, "us-east-1"), cmp.Or(bc.AccountID, "000000000000")
+	gate := c.Auth
+	if gate == nil {
+		gate = auth.New(auth.Options{Region: region, Account: account, Audit: logger.With("component", "audit")})
+	}
+	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
+		Region: region, Account: account})
+	cc := c.Console
+	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
+	if cc.Authorize == nil {
+		// The console's actions are authorized as the Kinesis action for
+		// whoever signed in, resource policies included; its pages need
+		// sluice:ViewConsole (the Protect below).
+		cc.Authorize = func(ctx context.Context, action, resource string) error {
+			policy := ""
+			if resource != "*" {
+				var err error
+				if policy, err = b.ResourcePolicy(ctx, resource); err != nil {
+					return err
+				}
+			}
+			return gate.Authorize(ctx, action, resource, policy)
+		}
+	}
+	if cc.Logger == nil {
+		cc.Logger = logger.With("component", "console")
+	}
+	con, err := console.New(cc)
+	if err != nil {
+		return fail(fmt.Errorf("start console: %w", err))
+	}
+	api := byTarget{
+		kinesis:  httpapi.New(gate.Kinesis(b, b), httpapi.Options{Logger: logger.With("component", "httpapi"), Auth: gate}),
+		dynamodb: ddb,
+	}
+	guarded := gate.Protect(auth.ActionViewConsole, con)
 	mux := http.NewServeMux()
-	s := &Server{store: store, broker: b, handler: mux}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /health", s.health)
-	mux.HandleFunc("GET /ready", s.ready)
-	mux.Handle("/", byTarget{
-		kinesis:  httpapi.New(b, httpapi.Options{Logger: logger.With("component", "httpapi")}),
-		dynamodb: dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb")}),
-	})
+	s := &Server{store: store, broker: b, console: con, conns: conns}
+	mux.Handle("GET /metrics", gate.Protect(auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	// GET /ready?verbose says what the check found (node names, the
+	// metadata stream's leader and replicas): behind the credentials
+	// /metrics takes. The plain probes are served before the Host check
+	// (probes).
+	mux.Handle("GET /ready", gate.Protect(auth.ActionGetMetrics, http.HandlerFunc(s.readyVerbose)))
+	if c.Pprof {
+		mux.Handle("GET /debug/pprof/", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Trace)))
+	}
+	mux.Handle(auth.LoginPath, gate.Login())
+	mux.Handle(auth.LogoutPath, gate.Login())
+	mux.Handle("/console/", consoleOrAPI{console: guarded, api: api})
+	mux.Handle("/console", consoleOrAPI{console: guarded, api: api})
+	mux.Handle("/", browserToConsole{api})
+	// The probes first, for load balancers and orchestrators that name
+	// the server by its address; then the Host check; then, around
+	// everything that reads a body (the APIs, the console), the limits on
+	// bodies.
+	s.handler = probes{s: s, next: gate.CheckHost(bodies.Handler(mux))}
 	return s, nil
+}
+
+// Listen returns ln with its connections counted against MaxConnections
+// (shared by every listener it wraps); ln itself without a cap.
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	if s.conns == nil {
+		return ln
+	}
+	return s.conns.Listen(ln)
+}
+
+// consoleOrAPI serves the console under /console/, except API requests
+// (with an X-Amz-Target), which keep going to the API whatever their path.
+type consoleOrAPI struct{ console, api http.Handler }
+
+func (h consoleOrAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Amz-Target") != "" {
+		h.api.ServeHTTP(w, r)
+		return
+	}
+	h.console.ServeHTTP(w, r)
+}
+
+// browserToConsole redirects a browser opening the server's root (GET /
+// accepting HTML, no X-Amz-Target) to the console; everything else goes to
+// the API as before.
+type browserToConsole struct{ api http.Handler }
+
+func (h browserToConsole) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/" && r.Header.Get("X-Amz-Target") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, "/console/", http.StatusFound)
+		return
+	}
+	h.api.ServeHTTP(w, r)
 }
 
 // DefaultDynamoDBBucket is the KV bucket of the DynamoDB tables.
@@ -108,18 +233,22 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.kinesis.ServeHTTP(w, r)
 }
 
-// Handler serves the Kinesis and DynamoDB APIs on every path, Prometheus
-// metrics on GET /metrics, and the probes GET /health (the process is up)
-// and GET /ready (the store can take writes; 503 if not), with a JSON
-// body.
+// Handler serves the Kinesis and DynamoDB APIs on every path (routed by
+// X-Amz-Target), the probes GET /health (the process is up) and GET
+// /ready (the store can take writes; 503 if not) to anyone, Prometheus
+// metrics on GET /metrics, profiles under /debug/pprof/ when asked, the
+// web console under /console/ (a browser's GET / is sent there) and its
+// sign-in under /auth/, the operational surfaces behind the credentials
+// when there are some; every request's Host is checked but the probes'.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then
 // subscribe again): an HTTP server calls it when it starts shutting down.
 func (s *Server) EndSubscriptions() { s.broker.EndSubscriptions() }
 
-// Close stops the broker, then the store.
+// Close stops the console, the broker, then the store.
 func (s *Server) Close() error {
+	s.console.Close()
 	s.broker.Close()
 	return s.store.Close()
 }

@@ -8,6 +8,9 @@
 //   node kinesis-agg.js aggregate
 //     in:  [{"partitionKey": s, "explicitHashKey": s?, "data": base64}, ...]  (user records)
 //     out: [{"partitionKey", "explicitHashKey", "data": base64}, ...]  (Kinesis records to put)
+//   node kinesis-agg.js aggregate-groups
+//     in:  [[user record, ...], ...]  (each group aggregated on its own, e.g. one per shard)
+//     out: [[Kinesis record, ...], ...]
 'use strict';
 const agg = require('aws-kinesis-agg');
 
@@ -22,19 +25,36 @@ function main(mode, input) {
     }
     finish(out);
   } else if (mode === 'aggregate') {
-    const out = [];
-    const records = input.map((r) => ({
-      partitionKey: r.partitionKey,
-      explicitHashKey: r.explicitHashKey || undefined,
-      data: Buffer.from(r.data, 'base64'),
-    }));
-    agg.aggregate(records, (enc, cb) => {
-      out.push({ partitionKey: enc.partitionKey, explicitHashKey: enc.explicitHashKey, data: enc.data.toString('base64') });
-      cb();
-    }, () => finish(out), (err) => { throw err; });
+    aggregate(input, finish);
+  } else if (mode === 'aggregate-groups') {
+    const outs = [];
+    const next = (i) => {
+      if (i === input.length) {
+        finish(outs);
+        return;
+      }
+      aggregate(input[i], (out) => {
+        outs.push(out);
+        next(i + 1);
+      });
+    };
+    next(0);
   } else {
-    throw new Error('mode must be deaggregate or aggregate');
+    throw new Error('mode must be deaggregate, aggregate or aggregate-groups');
   }
+}
+
+function aggregate(input, done) {
+  const out = [];
+  const records = input.map((r) => ({
+    partitionKey: r.partitionKey,
+    explicitHashKey: r.explicitHashKey || undefined,
+    data: Buffer.from(r.data, 'base64'),
+  }));
+  agg.aggregate(records, (enc, cb) => {
+    out.push({ partitionKey: enc.partitionKey, explicitHashKey: enc.explicitHashKey, data: enc.data.toString('base64') });
+    cb();
+  }, () => done(out), (err) => { throw err; });
 }
 
 function finish(out) {

@@ -74,8 +74,9 @@ class RecordsTest(SluiceTestCase):
         self.assertEqual([r["SequenceNumber"] for r in got], second_seqs)
         got, _ = read_to_end(c, iterator(c, name, shard_id, "AT_TIMESTAMP", Timestamp=utc(before - 3600)))
         self.assertEqual(len(got), len(everything) + 3)
-        got, _ = read_to_end(c, iterator(c, name, shard_id, "AT_TIMESTAMP", Timestamp=utc(time.time() + 3600)))
-        self.assertEqual(got, [])
+        # A timestamp in the future is refused, as AWS does.
+        with self.assertRaisesRegex(c.exceptions.InvalidArgumentException, "cannot be greater than the currentTimestampInMillis"):
+            iterator(c, name, shard_id, "AT_TIMESTAMP", Timestamp=utc(time.time() + 3600))
 
         # GetRecords' Limit, and the iterator goes on from there.
         page = c.get_records(ShardIterator=iterator(c, name, shard_id, "TRIM_HORIZON"), Limit=4)
