@@ -1,3 +1,5 @@
+//go:build linux
+
 package faults
 
 import (
@@ -45,9 +47,10 @@ func (o outcome) String() string {
 type attempt struct {
 	writer, key, n, a int
 	outcome           outcome
-	seq               string // when acked
-	detail            string // the error, when not acked
-	at                time.Time
+	seq               string    // when acked
+	detail            string    // the error, when not acked
+	sent              time.Time // when its call was sent
+	at                time.Time // when its call was answered (or gave up)
 }
 
 // recordID names a record: writer, key, number within the key.
@@ -119,12 +122,13 @@ func (w *workload) writer(ctx context.Context, id int, clients []*kinesis.Client
 			}
 		}
 		// Not ctx: a call under way finishes, so that its outcome is known.
+		sent := time.Now()
 		out, err := clients[server].PutRecords(context.WithoutCancel(ctx), &kinesis.PutRecordsInput{StreamName: aws.String(w.stream), Records: entries})
 		now := time.Now()
 		res := make([]attempt, w.keys)
 		anyFailed := err != nil
 		for k := range w.keys {
-			at := attempt{writer: id, key: k, n: next[k], a: tries[k], at: now}
+			at := attempt{writer: id, key: k, n: next[k], a: tries[k], sent: sent, at: now}
 			switch {
 			case err != nil:
 				at.outcome, at.detail = classify(err), err.Error()
@@ -192,6 +196,21 @@ func (w *workload) ackTimes() []time.Time {
 	}
 	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 	return ts
+}
+
+// ackedBetween returns the acknowledged attempts answered within
+// (from, to), in the order they were answered.
+func (w *workload) ackedBetween(from, to time.Time) []attempt {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []attempt
+	for _, a := range w.attempts {
+		if a.outcome == acked && a.at.After(from) && a.at.Before(to) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b attempt) int { return a.at.Compare(b.at) })
+	return out
 }
 
 // longestGap is the longest time between two acknowledgements within

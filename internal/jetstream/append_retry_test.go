@@ -144,7 +144,8 @@ func testAppendRetries(t *testing.T, open func(t *testing.T) *Backend) {
 		}
 		msgs, err := readAtLeast(ctx, b, "retrys", 2)
 		if err != nil || len(msgs) != 2 || string(msgs[1].Data) != "lose" {
-			t.Fatalf("sealed log holds %d messages (%v), want the two stored", len(msgs), err)
+			st, serr := b.State(ctx, "retrys")
+			t.Fatalf("sealed log reads as %d messages (%v), want the two stored; the leader has %+v (%v)", len(msgs), err, st, serr)
 		}
 	})
 
