@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func BenchmarkConsumer_Throughput(b *testing.B) {
 			}
 			ddb := leasetest.DynamoDBClient(srv.Endpoint())
 			b.ResetTimer()
-			var total time.Duration
+			var total, cpu time.Duration
 			for i := 0; i < b.N; i++ {
 				var n atomic.Int64
 				done := make(chan struct{})
@@ -64,15 +65,25 @@ func BenchmarkConsumer_Throughput(b *testing.B) {
 					b.Fatal(err)
 				}
 				runCtx, cancel := context.WithCancel(ctx)
-				start := time.Now()
+				start, cpu0 := time.Now(), processCPU()
 				ran := make(chan error, 1)
 				go func() { ran <- c.Run(runCtx) }()
 				<-done
 				total += time.Since(start)
+				cpu += processCPU() - cpu0
 				cancel()
 				<-ran
 			}
 			b.ReportMetric(float64(records*b.N)/total.Seconds(), "records/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(records*b.N)/1e3, "cpu-µs/record")
 		})
 	}
+}
+
+// processCPU is the CPU time this process used, user and system: the
+// consumer's, the in-process server's and the SDK's together.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -86,7 +86,7 @@ func New(api KinesisAPI, store LeaseStore, stream string, newProcessor Processor
 	} else {
 		c.stream = stream
 	}
-	c.env = &readerEnv{api: api, stream: c.stream, streamARN: c.streamARN, logger: c.log, metrics: o.metrics, emptyBatches: o.emptyBatches}
+	c.env = &readerEnv{api: api, stream: c.stream, streamARN: c.streamARN, logger: c.log, metrics: o.metrics, emptyBatches: o.emptyBatches, bodies: newBodyBuffers()}
 	return c, nil
 }
 

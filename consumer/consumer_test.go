@@ -295,10 +295,14 @@ func TestConsumer_ProcessesEveryRecordInOrder(t *testing.T) {
 	col2 := newCollector()
 	e.start("w2", col2)
 	e.put(1500, 10, 20)
-	waitFor(t, "10 new records", time.Minute, func() bool { return col2.count() >= 10 })
-	time.Sleep(time.Second)
-	if n := col2.count(); n != 10 {
-		t.Errorf("restarted worker processed %d records, want the 10 new ones", n)
+	// A fence: 20 more records over the same 20 keys, so every shard that
+	// held old records gets some. Shards are processed in order, so once
+	// all 30 are processed, an old record processed again would have come
+	// before them and shows in the count.
+	e.put(1510, 20, 20)
+	waitFor(t, "the 30 new records", time.Minute, func() bool { return col2.distinct() >= 30 })
+	if n := col2.count(); n != 30 {
+		t.Errorf("restarted worker processed %d records, want the 30 new ones", n)
 	}
 }
 
@@ -534,8 +538,17 @@ func TestCheckpointer_ResumesMidAggregate(t *testing.T) {
 	}
 	col2 := newCollector()
 	e.start("second", col2)
-	waitFor(t, "the rest of the aggregate", time.Minute, func() bool { return col2.count() >= 2 })
-	time.Sleep(500 * time.Millisecond)
+	// A fence after the aggregate, in the same (only) shard: once it is
+	// processed, everything the worker would deliver of the aggregate has been.
+	if _, err := e.kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(e.stream), PartitionKey: aws.String("fence"),
+		Data: []byte("fence/0")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rest of the aggregate and the fence", time.Minute, func() bool {
+		col2.mu.Lock()
+		defer col2.mu.Unlock()
+		return len(col2.seen["fence"]) > 0
+	})
 	col2.mu.Lock()
 	defer col2.mu.Unlock()
 	if got := fmt.Sprint(col2.seen["key-0"]); got != "[3 4]" {

@@ -38,6 +38,8 @@ type readerEnv struct {
 	metrics   Metrics
 	// emptyBatches makes feeds deliver reads that returned no records.
 	emptyBatches bool
+	// bodies are the GetRecords response buffers of the polling feeds.
+	bodies bodyBuffers
 
 	fanOutMu    sync.Mutex
 	consumerARN string // the registered stream consumer, for FanOut
@@ -111,7 +113,7 @@ func (p Polling) newFeed(ctx context.Context, env *readerEnv, shardID string, st
 		p.PrefetchBytes = 16 << 20
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	f := &pollingFeed{cfg: p, env: env, shardID: shardID, cancel: cancel, done: make(chan struct{})}
+	f := &pollingFeed{cfg: p, env: env, shardID: shardID, cancel: cancel, done: make(chan struct{}), decode: fastGetRecords(env.bodies)}
 	f.cond = sync.NewCond(&f.mu)
 	go f.run(ctx, start)
 	return f
@@ -123,6 +125,7 @@ type pollingFeed struct {
 	shardID string
 	cancel  context.CancelFunc
 	done    chan struct{}
+	decode  func(*kinesis.Options) // GetRecords responses decoded by hand
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -220,7 +223,7 @@ func (f *pollingFeed) read(ctx context.Context, start startPosition) error {
 			}
 		}
 		readAt := time.Now()
-		out, err := f.env.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(f.cfg.MaxRecords), StreamARN: nonEmptyPtr(f.env.streamARN)})
+		out, err := f.env.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(f.cfg.MaxRecords), StreamARN: nonEmptyPtr(f.env.streamARN)}, f.decode)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

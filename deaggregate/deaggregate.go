@@ -61,11 +61,7 @@ type Record struct {
 // the results point into the input records' Data. The error is reserved
 // for future validation; Records currently always returns nil.
 func Records(recs []types.Record) ([]Record, error) {
-	out := make([]Record, 0, len(recs))
-	for i := range recs {
-		out = appendRecord(out, &recs[i], nil)
-	}
-	return out, nil
+	return expand(recs, nil), nil
 }
 
 // RecordsInRange is Records for records read from a shard whose hash key
@@ -85,12 +81,15 @@ func RecordsInRange(recs []types.Record, startingHashKey, endingHashKey string) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Record, 0, len(recs))
-	for i := range recs {
-		out = appendRecord(out, &recs[i], &r)
+	keep := &r
+	if r.start == (hashKey{}) && r.end == maxKey {
+		keep = nil // every key is in range: no hashing needed
 	}
-	return out, nil
+	return expand(recs, keep), nil
 }
+
+// maxKey is 2^128-1, the last hash key.
+var maxKey = hashKey{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // hashKey is a 128-bit hash key, big-endian, so bytes.Compare orders keys.
 type hashKey [16]byte
@@ -150,29 +149,46 @@ func plain(r *types.Record) Record {
 	}
 }
 
-// appendRecord appends the user records of r to out; with keep, none of
-// an aggregate that holds a record outside keep.
-func appendRecord(out []Record, r *types.Record, keep *hashRange) []Record {
-	subs, ok := decode(r.Data)
-	if !ok {
-		return append(out, plain(r))
-	}
-	if keep != nil {
-		for _, s := range subs {
-			if !keep.contains(s.hashKey) {
-				return out // the whole aggregate, as the KCL
+// expand returns the user records of recs; with keep, none of an
+// aggregate that holds a record outside keep. Aggregates are decoded
+// first, so that the result is allocated once.
+func expand(recs []types.Record, keep *hashRange) []Record {
+	subs := make([][]subRecord, len(recs)) // nil for a plain record, empty for a dropped aggregate
+	n := 0
+	for i := range recs {
+		s, ok := decode(recs[i].Data, keep != nil)
+		if !ok {
+			n++
+			continue
+		}
+		if keep != nil {
+			for _, u := range s {
+				if !keep.contains(u.hashKey) {
+					s = s[:0] // the whole aggregate, as the KCL
+					break
+				}
 			}
 		}
+		subs[i] = s
+		n += len(s)
 	}
-	base := plain(r)
-	base.Aggregated = true
-	for i, s := range subs {
-		u := base
-		u.SubSequenceNumber = int64(i)
-		u.PartitionKey = s.partitionKey
-		u.ExplicitHashKey = s.explicitHashKey
-		u.Data = s.data
-		out = append(out, u)
+	out := make([]Record, 0, n)
+	for i := range recs {
+		r := &recs[i]
+		if subs[i] == nil {
+			out = append(out, plain(r))
+			continue
+		}
+		base := plain(r)
+		base.Aggregated = true
+		for j, s := range subs[i] {
+			u := base
+			u.SubSequenceNumber = int64(j)
+			u.PartitionKey = s.partitionKey
+			u.ExplicitHashKey = s.explicitHashKey
+			u.Data = s.data
+			out = append(out, u)
+		}
 	}
 	return out
 }
@@ -181,13 +197,15 @@ func appendRecord(out []Record, r *types.Record, keep *hashRange) []Record {
 type subRecord struct {
 	partitionKey    string
 	explicitHashKey string
-	hashKey         hashKey
+	hashKey         hashKey // with hash only
 	data            []byte
 }
 
 // decode returns the user records of an aggregate, or false when data is
-// not a well-formed aggregate.
-func decode(data []byte) ([]subRecord, bool) {
+// not a well-formed aggregate. With hash, it sets their hash keys: an
+// explicit hash key, or the MD5 of the partition key, computed once per
+// entry of the aggregate's partition key table.
+func decode(data []byte, hash bool) ([]subRecord, bool) {
 	if len(data) <= len(Magic)+digestSize || !bytes.Equal(data[:len(Magic)], Magic) {
 		return nil, false
 	}
@@ -243,6 +261,11 @@ func decode(data []byte) ([]subRecord, bool) {
 		return nil, false
 	}
 	subs := make([]subRecord, len(raws))
+	var pkHashes []hashKey
+	var hashed []bool
+	if hash {
+		pkHashes, hashed = make([]hashKey, len(pkeys)), make([]bool, len(pkeys))
+	}
 	for i, r := range raws {
 		// partition_key_index and data are required in the proto2 schema.
 		if !r.hasPK || !r.hasData || r.pk >= uint64(len(pkeys)) {
@@ -259,8 +282,11 @@ func decode(data []byte) ([]subRecord, bool) {
 				return nil, false
 			}
 			s.hashKey = k
-		} else {
-			s.hashKey = partitionKeyHash(s.partitionKey)
+		} else if hash {
+			if !hashed[r.pk] {
+				pkHashes[r.pk], hashed[r.pk] = partitionKeyHash(s.partitionKey), true
+			}
+			s.hashKey = pkHashes[r.pk]
 		}
 		subs[i] = s
 	}

@@ -201,6 +201,10 @@ func TestRecordsInRange(t *testing.T) {
 		}
 		checkRecords(t, got, []Record{{SequenceNumber: "2", PartitionKey: "outer", Data: []byte("plain")}})
 	}
+	// The whole key space keeps everything (and hashes nothing).
+	if got, err := RecordsInRange(recs, "0", highEnd); err != nil || len(got) != 5 {
+		t.Errorf("whole key space: %d records (%v), want 5", len(got), err)
+	}
 	// One whose records all lie in the range passes whole: by partition
 	// key and by explicit hash key.
 	inLow := aggregate(
@@ -283,4 +287,50 @@ func FuzzRecords(f *testing.F) {
 			checkRecords(t, all, got)
 		}
 	})
+}
+
+// BenchmarkRecordsInRange expands a read of 20 aggregates of 500 user
+// records of 100 bytes (1,000 distinct partition keys) on half of the key
+// space, and of 10,000 plain records, as a consumer does for each batch:
+//
+//	go test ./deaggregate -run '^$' -bench BenchmarkRecordsInRange
+func BenchmarkRecordsInRange(b *testing.B) {
+	mid := new(big.Int).Lsh(big.NewInt(1), 127)
+	highEnd := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1)).String()
+	var aggs, plains []types.Record
+	var high []string
+	for i := 0; len(high) < 1000; i++ {
+		k := "user-" + strconv.Itoa(i)
+		if h, _ := new(big.Int).SetString(hashOf(k), 10); h.Cmp(mid) >= 0 {
+			high = append(high, k)
+		}
+	}
+	data := string(bytes.Repeat([]byte{'x'}, 100))
+	for i := range 20 {
+		users := make([]user, 500)
+		for j := range users {
+			users[j] = user{key: high[(i*500+j)%len(high)], data: data}
+		}
+		aggs = append(aggs, record(strconv.Itoa(i), aggregate(users...)))
+	}
+	for i := range 10000 {
+		plains = append(plains, record(strconv.Itoa(i), []byte(data)))
+	}
+	for _, tc := range []struct {
+		name string
+		recs []types.Record
+	}{{"aggregated", aggs}, {"plain", plains}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				out, err := RecordsInRange(tc.recs, mid.String(), highEnd)
+				if err != nil || len(out) != 10000 {
+					b.Fatal(len(out), err)
+				}
+				n += len(out)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+		})
+	}
 }

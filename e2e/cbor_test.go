@@ -100,9 +100,7 @@ func TestCBOR_JavaSDKWireFormat(t *testing.T) {
 	s.postCBOR(t, "PutRecords", map[string]any{"StreamName": stream, "Records": []any{
 		map[string]any{"Data": []byte("too early"), "PartitionKey": "k"},
 	}}, &early)
-	time.Sleep(50 * time.Millisecond)
-	before := time.Now()
-	time.Sleep(50 * time.Millisecond)
+	before := waitNextMillisecond()
 
 	payloads := [][]byte{{0x00, 0xff, 0x80}, []byte("hello cbor"), {}}
 	recs := make([]any, len(payloads))

@@ -298,7 +298,7 @@ func (s *server) Client(optFns ...func(*kinesis.Options)) *kinesis.Client {
 	return newClient(s.Endpoint, s.http, optFns...)
 }
 
-func newClient(endpoint string, hc *http.Client, optFns ...func(*kinesis.Options)) *kinesis.Client {
+func newClient(endpoint string, hc kinesis.HTTPClient, optFns ...func(*kinesis.Options)) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
 		Region:       testRegion,
 		BaseEndpoint: aws.String(endpoint),

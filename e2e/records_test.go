@@ -213,13 +213,13 @@ func TestRecords_PutAndGet(t *testing.T) {
 		name := streamName(t)
 		createStream(t, c, name, 1)
 		putRecords(t, c, name, entries("m", 3))
-		time.Sleep(300 * time.Millisecond)
+		waitNextMillisecond() // the records are at least a millisecond old
 		it := iterator(t, c, name, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon)
 		out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(1)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Two records written 300ms ago are still unread.
+		// Two records written at least a millisecond ago are still unread.
 		if len(out.Records) != 1 || out.MillisBehindLatest == nil || *out.MillisBehindLatest <= 0 {
 			t.Errorf("behind the tip: %d records, MillisBehindLatest %v; want 1 record and more than 0", len(out.Records), out.MillisBehindLatest)
 		}
@@ -239,7 +239,7 @@ func TestRecords_PutAndGet(t *testing.T) {
 		shard := "shardId-000000000000"
 		created := time.Now()
 		putRecords(t, c, name, entries("a", 3))
-		time.Sleep(50 * time.Millisecond) // so that batch b arrives at a later millisecond
+		waitNextMillisecond() // so that batch b arrives at a later millisecond
 		putRecords(t, c, name, entries("b", 3))
 		all := readShard(t, c, name, shard)
 		if len(all) != 6 {

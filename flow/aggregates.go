@@ -109,11 +109,13 @@ func NewAggregate(s AggregateSpec) (Aggregate, error) {
 	var a Aggregate
 	switch s.Func {
 	case "count":
-		in := s.Input
-		if in == nil {
-			in = everyRecord
+		if s.Input == nil {
+			b := newBuiltin(s.Name, Int, everyRecord, tagCount, func() Accumulator { return new(countAcc) })
+			b.countsRecords = true
+			a = b
+			break
 		}
-		a = newBuiltin(s.Name, Int, in, tagCount, func() Accumulator { return new(countAcc) })
+		a = newBuiltin(s.Name, Int, s.Input, tagCount, func() Accumulator { return new(countAcc) })
 	case "sum":
 		switch t {
 		case Int:
@@ -233,6 +235,9 @@ type builtin struct {
 	input Input
 	tag   byte
 	new   func() Accumulator
+	// countsRecords is set for Count without an input, which does not
+	// read the record.
+	countsRecords bool
 }
 
 func newBuiltin(name string, t ColumnType, in Input, tag byte, newAcc func() Accumulator) *builtin {

@@ -129,6 +129,9 @@ func AggregateWindows[T any](k *Keyed[T], name string, w Windowing, aggs ...Aggr
 		pre := r.preAgg(spec)
 		eventTime := a.eventTime
 		vals := make([]any, len(aggs))
+		// Boxing the record costs an allocation per record; aggregates
+		// that only count records do not read it.
+		reads := slices.ContainsFunc(aggs, readsRecord)
 		var keyBuf []byte
 		return func(e *elem, v T) error {
 			var err error
@@ -139,7 +142,10 @@ func AggregateWindows[T any](k *Keyed[T], name string, w Windowing, aggs ...Aggr
 			if eventTime != nil {
 				ev = eventTime(v).UnixMilli()
 			}
-			var boxed any = v
+			var boxed any
+			if reads {
+				boxed = v
+			}
 			for i, ag := range aggs {
 				if vals[i], err = inputOf(ag, boxed); err != nil {
 					return fmt.Errorf("aggregate %s input: %w", ag.Name(), err)
@@ -165,6 +171,13 @@ func AggregateWindows[T any](k *Keyed[T], name string, w Windowing, aggs ...Aggr
 // inputer is an Aggregate that reads its own input from a record.
 type inputer interface {
 	Input(record any) (any, error)
+}
+
+// readsRecord reports whether an aggregate's input needs the record: all
+// but the built-in ones that count records.
+func readsRecord(ag Aggregate) bool {
+	b, ok := ag.(*builtin)
+	return !ok || !b.countsRecords
 }
 
 // inputOf is the value an aggregate folds for a record: what its Input

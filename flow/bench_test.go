@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	goruntime "runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/sluicehq/sluice/consumer"
 	"github.com/sluicehq/sluice/consumer/leasetest"
@@ -85,13 +88,30 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				var done atomic.Bool
 				go func() { p.Run(ctx); done.Store(true) }()
+				stopProfile := profileRun(b, tc.name)
 				start, cpu0 := time.Now(), cpuTime()
+				run0, wait0, sched := schedTime()
+				var mem0, mem1 goruntime.MemStats
+				goruntime.ReadMemStats(&mem0)
 				for p.Stats().Records < n {
 					time.Sleep(5 * time.Millisecond)
 				}
 				elapsed, cpu := time.Since(start), cpuTime()-cpu0
+				run1, wait1, _ := schedTime()
+				goruntime.ReadMemStats(&mem1)
+				stopProfile()
 				b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 				b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/record")
+				b.ReportMetric(float64(mem1.Mallocs-mem0.Mallocs)/n, "allocs/record")
+				b.ReportMetric(float64(mem1.TotalAlloc-mem0.TotalAlloc)/n, "B/record")
+				if sched {
+					// Cores the process ran on, and cores' worth of time its
+					// threads were ready to run but waited for a core: their
+					// sum near GOMAXPROCS (2) means CPU-bound, and the
+					// second part is what other work on the machine took.
+					b.ReportMetric((run1-run0).Seconds()/elapsed.Seconds(), "cores-running")
+					b.ReportMetric((wait1-wait0).Seconds()/elapsed.Seconds(), "cores-waiting")
+				}
 				cancel()
 				for !done.Load() {
 					time.Sleep(5 * time.Millisecond)
@@ -99,6 +119,52 @@ func BenchmarkPipeline_CountByKey(b *testing.B) {
 			}
 		})
 	}
+}
+
+// profileRun starts a CPU profile of the measured part of a run (the
+// preload left out) when FLOW_BENCH_CPUPROFILE names a file prefix:
+//
+//	FLOW_BENCH_CPUPROFILE=/tmp/flow go test ./flow -run '^$' -bench BenchmarkPipeline_CountByKey -benchtime 1x
+//
+// writes /tmp/flow-plain.pprof and /tmp/flow-kpl-aggregated.pprof.
+func profileRun(b *testing.B, name string) (stop func()) {
+	prefix := os.Getenv("FLOW_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// schedTime sums the scheduler's statistics of the process's threads
+// (Linux): time running on a core and time ready to run but waiting for
+// one. ok is false where /proc does not have them.
+func schedTime() (run, wait time.Duration, ok bool) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended
+		}
+		var r, w int64
+		if _, err := fmt.Sscan(string(b), &r, &w); err != nil {
+			return 0, 0, false
+		}
+		run, wait = run+time.Duration(r), wait+time.Duration(w)
+	}
+	return run, wait, true
 }
 
 // cpuTime is the CPU time this process used, user and system: the
@@ -354,4 +420,43 @@ func latestRow(b *testing.B, ddb *dynamodb.Client) int64 {
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// BenchmarkJSON_Decode compares, per record of the pipeline benchmark,
+// encoding/json's Unmarshal with the decoder JSON uses (encoding/json's
+// behaviour on the v2 engine), into a struct and into map[string]any:
+//
+//	go test ./flow -run '^$' -bench BenchmarkJSON_Decode
+func BenchmarkJSON_Decode(b *testing.B) {
+	recs := make([][]byte, 1000)
+	for i := range recs {
+		recs[i] = fmt.Appendf(nil, `{"page":"/products/%04d","user":"u%07d","status":200,"ms":%3d,"agent":"%s"}`, i%1000, i%100000, i%1000, strings.Repeat("x", 8))
+	}
+	decoders := []struct {
+		name      string
+		unmarshal func([]byte, any) error
+	}{{"encoding-json", json.Unmarshal}, {"json-v1-on-v2", jsonv1.Unmarshal}}
+	for _, d := range decoders {
+		b.Run("struct/"+d.name, func(b *testing.B) {
+			decodeLoop(b, recs, func(data []byte) error { var v pageView; return d.unmarshal(data, &v) })
+		})
+	}
+	for _, d := range decoders {
+		b.Run("map/"+d.name, func(b *testing.B) {
+			decodeLoop(b, recs, func(data []byte) error { var v map[string]any; return d.unmarshal(data, &v) })
+		})
+	}
+}
+
+func decodeLoop(b *testing.B, recs [][]byte, decode func([]byte) error) {
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	i := 0
+	for b.Loop() {
+		if err := decode(recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -38,6 +38,9 @@ type Stats struct {
 	RecordsPerSecond float64
 	// LagMillis is the largest MillisBehindLatest over the shards held.
 	LagMillis int64
+	// ShardLagMillis is MillisBehindLatest of each shard held, source and
+	// repartition, by "stream/shardId".
+	ShardLagMillis map[string]int64
 	// LastWindowEnd is the end of the last window whose rows the sinks
 	// acknowledged (zero if none yet).
 	LastWindowEnd time.Time
@@ -84,9 +87,11 @@ func (p *Pipeline) Stats() Stats {
 	for m := range rt.merges {
 		held[streamName(p.RepartitionStream())+"/"+m.shardID] = true
 	}
+	s.ShardLagMillis = make(map[string]int64, len(held))
 	for shard, lag := range rt.lag {
 		if held[shard] {
 			s.LagMillis = max(s.LagMillis, lag)
+			s.ShardLagMillis[shard] = lag
 		}
 	}
 	rt.mu.Unlock()

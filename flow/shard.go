@@ -194,6 +194,7 @@ func (r *shardRun) ProcessRecords(ctx context.Context, in consumer.ProcessRecord
 	}
 	var rec Record
 	rec.Stream, rec.ShardID = streamName(r.src.name), r.shardID
+	e := &elem{run: r, rec: &rec} // one for the batch: operators do not keep it
 	for i := range in.Records {
 		cr := &in.Records[i]
 		pos := cr.Position()
@@ -221,9 +222,9 @@ func (r *shardRun) ProcessRecords(ctx context.Context, in consumer.ProcessRecord
 			}
 		}
 		rec.PartitionKey, rec.SequenceNumber, rec.SubSequenceNumber, rec.Data = aws.ToString(cr.PartitionKey), pos.Sequence, pos.SubSequence, cr.Data
-		e := elem{run: r, rec: &rec, pos: pos, arrival: arrival, silent: silent}
-		if err := r.emit(&e, rec); err != nil {
-			if err := r.failed(ctx, &e, err); err != nil {
+		*e = elem{run: r, rec: &rec, pos: pos, arrival: arrival, silent: silent}
+		if err := r.emit(e, rec); err != nil {
+			if err := r.failed(ctx, e, err); err != nil {
 				return err
 			}
 		}

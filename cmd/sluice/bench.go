@@ -69,7 +69,7 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 		return usageError(fs, "bench: --stream is required")
 	}
 	if err := cfg.validate(); err != nil {
-		return usageError(fs, "bench: %w", err)
+		return usageError(fs, "bench: %v", err)
 	}
 	if *shards < 1 || *shards > math.MaxInt32 {
 		return usageError(fs, "bench: --shards must be at least 1")

@@ -153,7 +153,7 @@ func runBenchHostile(ctx context.Context, env *cmdEnv, args []string) error {
 		cfg.Cases = strings.Split(*cases, ",")
 	}
 	if err := cfg.validate(); err != nil {
-		return usageError(fs, "bench hostile: %w", err)
+		return usageError(fs, "bench hostile: %v", err)
 	}
 	awsCfg, endpoint, err := cf.awsConfig(ctx, cf.endpoint)
 	if err != nil {

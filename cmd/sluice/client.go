@@ -6,10 +6,12 @@ package main
 // or Sluice, and never imports Sluice's internal packages.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -50,6 +52,7 @@ func (c *clientFlags) register(fs *flag.FlagSet, env *cmdEnv) {
 			`defaults to $SLUICE_ENDPOINT, else $AWS_ENDPOINT_URL_KINESIS, else $AWS_ENDPOINT_URL, else `+localEndpoint)
 	fs.StringVar(&c.region, "region", "",
 		"AWS `region` to sign requests for (default from $AWS_REGION or the AWS config files, else "+defaultRegion+")")
+	fs.BoolVar(&env.verbose, "verbose", false, "on failure, print the whole error chain of the AWS SDK rather than a one-line summary")
 }
 
 func defaultClientEndpoint(getenv func(string) string) string {
@@ -108,6 +111,9 @@ func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Confi
 	if cfg.Region == "" {
 		cfg.Region = defaultRegion
 	}
+	// Wrapped after loading: the SDK adds AWS_CA_BUNDLE's roots only to its
+	// own buildable client.
+	cfg.HTTPClient = ownBodyClient{cfg.HTTPClient}
 	// The SDK's only unprompted log lines are warnings about response bodies
 	// it could not drain, printed whenever tail or bench cancels reads on
 	// purpose as they stop; errors reach the user as returned errors.
@@ -124,6 +130,30 @@ func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Confi
 		return cfg, nil, nil
 	}
 	return cfg, aws.String(endpoint), nil
+}
+
+// ownBodyMax bounds the request bodies ownBodyClient copies: enough for
+// every request but PutRecords, whose answers never stream.
+const ownBodyMax = 64 << 10
+
+// ownBodyClient gives the transport its own copy of small request bodies.
+// smithy-go closes a request's body as soon as the response headers are in
+// (transport/http/client.go), while net/http's HTTP/1.1 transport may still
+// read it to check that no bytes follow; that read fails with EOF and the
+// transport closes the connection under the response. For a
+// SubscribeToShard feed that is its end, often before its first event.
+type ownBodyClient struct{ aws.HTTPClient }
+
+func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength > 0 && req.ContentLength <= ownBodyMax {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return c.HTTPClient.Do(req)
 }
 
 // credentialsConfigured reports whether the loaded AWS configuration names
@@ -152,7 +182,15 @@ func credentialsConfigured(sources []any) bool {
 // positional arguments (`sluice stream create orders --shards 4`), which
 // flag.FlagSet.Parse alone stops at. Everything after a bare "--" is
 // positional, so a record may start with a dash: `sluice put s -- -1`.
+// --help prints the command's usage and returns flag.ErrHelp; a bad flag
+// is a *usageErr.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package would print the error and the whole usage itself;
+	// report prints the message and a short usage instead.
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage; fs.SetOutput(out) }()
 	var rest []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, rest = args[:i], args[i+1:]
@@ -160,7 +198,12 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
+				return nil, err
+			}
+			return nil, &usageErr{msg: fs.Name() + ": " + flagMessage(err), fs: fs}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -171,23 +214,80 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// newFlagSet returns a FlagSet that reports to env.stderr and prints a
-// usage line before the flags.
+// parseFlags parses a command that takes flags only.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterspersed(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usageError(fs, "%s: unexpected arguments %q", fs.Name(), pos)
+	}
+	return err
+}
+
+// flagMessage words the flag package's errors with the double dashes the
+// usage shows.
+func flagMessage(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
+	return strings.Replace(msg, " for flag -", " for flag --", 1)
+}
+
+// newFlagSet returns a FlagSet whose --help prints usageLine (its first
+// line is the synopsis shown under usage errors) and the flags on stdout.
 func newFlagSet(env *cmdEnv, name, usageLine string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs.SetOutput(env.stdout)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: %s\n\nFlags:\n", usageLine)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", usageLine)
+		printFlags(fs.Output(), fs)
+	}
+	if env.synopses == nil {
+		env.synopses = map[*flag.FlagSet]string{}
+	}
+	synopsis, _, _ := strings.Cut(usageLine, "\n")
+	env.synopses[fs] = synopsis
+	if env.onFlagSet != nil {
+		env.onFlagSet(fs)
 	}
 	return fs
 }
 
-// usageError reports wrong positional arguments the way the flag package
-// reports wrong flags: usage on stderr, then the error.
+// printFlags lists the flags as flag.PrintDefaults does, but with the
+// double dashes the rest of the help uses.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch def := f.DefValue; {
+		case def == "" || def == "false" || def == "0" || def == "0s" || strings.Contains(usage, "(default"):
+		case isStringFlag(f):
+			fmt.Fprintf(w, " (default %q)", def)
+		default:
+			fmt.Fprintf(w, " (default %s)", def)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+func isStringFlag(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, isString := g.Get().(string)
+	return isString
+}
+
+// usageError reports wrong positional arguments or flag values: report
+// prints the message, then the command's synopsis, and exits 2.
 func usageError(fs *flag.FlagSet, format string, args ...any) error {
-	fs.Usage()
-	return fmt.Errorf(format, args...)
+	return &usageErr{msg: fmt.Sprintf(format, args...), fs: fs}
 }
 
 // streamRef lets every command take a stream name or a stream ARN.

@@ -57,7 +57,7 @@ Flags:`)
 	if err != nil {
 		return fmt.Errorf("dev-cluster: --addr: bad port %q", portStr)
 	}
-	logger, err := newLogger(env, *logLevel)
+	logger, err := newLogger(env, *logLevel, "text")
 	if err != nil {
 		return err
 	}

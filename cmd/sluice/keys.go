@@ -9,7 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -20,31 +19,9 @@ import (
 
 func keysCommands() []command {
 	return []command{
-		{"create", "add a new random key with aliases to the keyring", runKeysCreate},
-		{"list", "list the keyring's key ids and aliases", runKeysList},
+		{name: "create", summary: "add a new random key with aliases to the keyring", run: runKeysCreate},
+		{name: "list", summary: "list the keyring's key ids and aliases", run: runKeysList},
 	}
-}
-
-func runKeys(ctx context.Context, env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		keysUsage(env.stderr)
-		return flag.ErrHelp
-	}
-	for _, c := range keysCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
-	}
-	keysUsage(env.stderr)
-	return fmt.Errorf("unknown keys command %q", args[0])
-}
-
-func keysUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: sluice keys <command> [flags]\n\nCommands:")
-	for _, c := range keysCommands() {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun 'sluice keys <command> --help' for the flags of a command.")
 }
 
 // keyringFlags locate the keyring file as `sluice serve` does.
@@ -82,8 +59,9 @@ func openKeyring(c serveConfig, logger *slog.Logger) (*keyring.Keyring, error) {
 }
 
 func runKeysCreate(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "keys create", "sluice keys create [--alias alias/NAME]... [flags]\n\n"+
+		"Adds a new random 256-bit key to the keyring file (created if missing) and\n"+
+		"prints its key id. Streams name it by key id, key ARN, alias or alias ARN.")
 	var kf keyringFlags
 	kf.register(fs)
 	var aliases []string
@@ -91,18 +69,11 @@ func runKeysCreate(ctx context.Context, env *cmdEnv, args []string) error {
 		aliases = append(aliases, v)
 		return nil
 	})
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: sluice keys create [--alias alias/NAME]... [flags]\n\nAdds a new random 256-bit key to the keyring file (created if missing) and\nprints its key id. Streams name it by key id, key ARN, alias or alias ARN.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, env.getenv); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("keys create: unexpected arguments %q", fs.Args())
 	}
 	kr, _, err := keyring.Open(kf.file(), true)
 	if err != nil {
@@ -117,11 +88,10 @@ func runKeysCreate(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func runKeysList(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "keys list", "sluice keys list [flags]")
 	var kf keyringFlags
 	kf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, env.getenv); err != nil {

@@ -12,11 +12,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -46,13 +49,19 @@ const (
 
 func runPut(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "put", "sluice put STREAM [flags] [RECORD...]\n\n"+
-		"Writes each RECORD, or without RECORD arguments each line of stdin (empty lines are skipped).")
+		"Writes each RECORD, or without RECORD arguments each line of stdin (empty lines are skipped).\n"+
+		"With --format json each is a JSON object as `sluice tail --format json` prints them:\n"+
+		`  {"PartitionKey": "user-1", "Text": "hello"}  or  {"PartitionKey": "k", "Data": "aGVsbG8=", "ExplicitHashKey": "0"}`+"\n"+
+		"so `sluice tail a --format json --until-latest | sluice put b --format json` copies a stream.")
 	var cf clientFlags
 	cf.register(fs, env)
 	var keys recordKeys
 	fs.StringVar(&keys.fixed, "partition-key", "", "partition `key` for every record (default a random key per record, spreading records over all shards)")
 	fs.BoolVar(&keys.fromLine, "key-from-line", false, "take each record's partition key from its line: the text before the first --key-delimiter; the rest is the data")
 	fs.StringVar(&keys.delimiter, "key-delimiter", "\t", "`separator` between key and data with --key-from-line")
+	fs.StringVar(&keys.hashKey, "explicit-hash-key", "", "explicit hash `key` (a decimal number below 2^128) for every record: it picks the shard instead of the partition key's MD5")
+	fs.StringVar(&keys.format, "format", "text", `input format: "text" (each argument or line is a record's data) or "json" (each is a JSON object with PartitionKey, `+
+		`Data in base64 or Text, and optionally ExplicitHashKey; a missing key falls back to --partition-key or a random one)`)
 	verbose := fs.Bool("v", false, `print "shardId sequenceNumber" for every record on stdout instead of a summary on stderr`)
 	retries := fs.Int("retries", 10, "how many times to retry records that PutRecords reports as failed (throttled), with backoff from 100ms to 5s; with --aggregate records are retried for up to 30s instead")
 	aggregate := fs.Bool("aggregate", false, "pack records bound for the same shard into KPL aggregates with the Go producer, within each shard's write quota; readers must deaggregate (the KCL, the Go deaggregate package)")
@@ -64,7 +73,7 @@ func runPut(ctx context.Context, env *cmdEnv, args []string) error {
 		return usageError(fs, "put: missing STREAM")
 	}
 	if err := keys.validate(); err != nil {
-		return usageError(fs, "put: %w", err)
+		return usageError(fs, "put: %v", err)
 	}
 	if *retries < 0 {
 		return usageError(fs, "put: --retries must not be negative")
@@ -95,6 +104,13 @@ func runPut(ctx context.Context, env *cmdEnv, args []string) error {
 	if isCanceled(ctx, err) {
 		err = fmt.Errorf("put interrupted: %w", err)
 	}
+	if err != nil {
+		// No summary that could pass for success; say what did get written.
+		if s.records > 0 {
+			err = fmt.Errorf("%w (%s written before the failure)", err, plural(s.records, "record"))
+		}
+		return err
+	}
 	if !*verbose {
 		fmt.Fprintf(env.stderr, "put %s (%s) to %s in %s, %v",
 			plural(s.records, "record"), formatBytes(s.bytes), pos[0], plural(s.requests, "request"),
@@ -107,27 +123,102 @@ func runPut(ctx context.Context, env *cmdEnv, args []string) error {
 	return err
 }
 
-// recordKeys decides each record's partition key.
+// recordKeys decides each record's partition key and parses its input.
 type recordKeys struct {
 	fixed     string // --partition-key
 	fromLine  bool   // --key-from-line
 	delimiter string // --key-delimiter
+	hashKey   string // --explicit-hash-key
+	format    string // --format: text or json
 }
 
 func (k recordKeys) validate() error {
 	switch {
+	case k.format != "text" && k.format != "json":
+		return fmt.Errorf("--format must be text or json, got %q", k.format)
+	case k.format == "json" && k.fromLine:
+		return errors.New("--key-from-line does not go with --format json, whose objects carry their PartitionKey")
 	case k.fixed != "" && k.fromLine:
 		return errors.New("--partition-key and --key-from-line exclude each other")
 	case k.fromLine && k.delimiter == "":
 		return errors.New("--key-delimiter must not be empty")
-	case k.fixed != "":
+	}
+	if k.hashKey != "" {
+		if err := checkHashKey(k.hashKey); err != nil {
+			return fmt.Errorf("--explicit-hash-key: %w", err)
+		}
+	}
+	if k.fixed != "" {
 		return checkPartitionKey(k.fixed)
+	}
+	return nil
+}
+
+// maxHashKey is the largest hash key, 2^128-1.
+var maxHashKey = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
+
+func checkHashKey(s string) error {
+	n, ok := new(big.Int).SetString(s, 10)
+	if !ok || strings.Trim(s, "0123456789") != "" || n.Cmp(maxHashKey) > 0 {
+		return fmt.Errorf("%q is not a decimal number from 0 to 2^128-1", s)
 	}
 	return nil
 }
 
 // entry turns one line or argument into a PutRecords entry.
 func (k recordKeys) entry(line []byte) (types.PutRecordsRequestEntry, error) {
+	if k.format == "json" {
+		return k.jsonEntry(line)
+	}
+	e, err := k.textEntry(line)
+	if err == nil && k.hashKey != "" {
+		e.ExplicitHashKey = aws.String(k.hashKey)
+	}
+	return e, err
+}
+
+// jsonEntry reads an entry from a line of `tail --format json`.
+func (k recordKeys) jsonEntry(line []byte) (types.PutRecordsRequestEntry, error) {
+	var j recordJSON
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if err := dec.Decode(&j); err != nil {
+		return types.PutRecordsRequestEntry{}, fmt.Errorf("not a JSON record: %w", err)
+	}
+	if dec.More() {
+		return types.PutRecordsRequestEntry{}, errors.New("more than one JSON value")
+	}
+	e := types.PutRecordsRequestEntry{Data: j.Data}
+	if j.Data == nil && j.Text != nil {
+		e.Data = []byte(*j.Text)
+	}
+	if j.Data == nil && j.Text == nil {
+		return types.PutRecordsRequestEntry{}, errors.New("the record has neither Data nor Text")
+	}
+	key := j.PartitionKey
+	if key == "" {
+		key = k.fixed
+	}
+	if key == "" {
+		key = strconv.FormatUint(rand.Uint64(), 36)
+	}
+	if err := checkPartitionKey(key); err != nil {
+		return types.PutRecordsRequestEntry{}, err
+	}
+	e.PartitionKey = aws.String(key)
+	hashKey := j.ExplicitHashKey
+	if hashKey == "" {
+		hashKey = k.hashKey
+	}
+	if hashKey != "" {
+		if err := checkHashKey(hashKey); err != nil {
+			return types.PutRecordsRequestEntry{}, fmt.Errorf("ExplicitHashKey: %w", err)
+		}
+		e.ExplicitHashKey = aws.String(hashKey)
+	}
+	return e, nil
+}
+
+func (k recordKeys) textEntry(line []byte) (types.PutRecordsRequestEntry, error) {
 	key, data := k.fixed, line
 	switch {
 	case k.fromLine:
@@ -214,7 +305,7 @@ type putBatch struct {
 
 // entrySize is what an entry counts against the request size limit.
 func entrySize(e types.PutRecordsRequestEntry) int {
-	return len(e.Data) + len(aws.ToString(e.PartitionKey))
+	return len(e.Data) + len(aws.ToString(e.PartitionKey)) + len(aws.ToString(e.ExplicitHashKey))
 }
 
 // fits reports whether e can join the batch. An empty batch takes any entry,

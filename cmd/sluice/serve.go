@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/opsmetrics"
 	"github.com/sluicehq/sluice/internal/server"
 )
 
@@ -49,6 +50,7 @@ type serveConfig struct {
 	shardLimits   string
 	autoscale     broker.AutoscaleConfig
 	auth          authConfig
+	ops           serveOps
 	limits        serveLimits
 
 	consoleSample time.Duration
@@ -80,18 +82,14 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	authFlags(fs, &c.auth)
 	limitFlags(fs, &c.limits)
 	fs.DurationVar(&c.consoleSample, "console-sample-interval", 2*time.Second, "how often the web console samples the counters its charts draw")
+	opsFlags(fs, &c.ops)
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "serve", "sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.")
 	var c serveConfig
 	serveFlags(fs, &c)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: sluice serve [flags]\n\nRuns a Kinesis Data Streams-compatible server. Every flag can also be set\nby an environment variable: --data-dir by SLUICE_DATA_DIR, and so on.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, env.getenv); err != nil {
@@ -119,7 +117,10 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if !validAccountID(c.accountID) {
 		return fmt.Errorf("--account-id %q: want 12 digits, as AWS account ids are", c.accountID)
 	}
-	logger, err := newLogger(env, c.logLevel)
+	if err := c.ops.check(); err != nil {
+		return err
+	}
+	logger, err := newLogger(env, c.logLevel, c.ops.logFormat)
 	if err != nil {
 		return err
 	}
@@ -180,14 +181,6 @@ func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 		}
 	})
 	return err
-}
-
-func newLogger(env *cmdEnv, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger) error {
@@ -265,6 +258,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		ProcessMetrics: true,
 		Pprof:          c.pprof,
 		Auth:           gate,
+		ShardMetrics:   opsmetrics.ShardLevel(c.ops.shardMetrics),
 		Bodies:         c.limits.bodies,
 		MaxConnections: c.limits.maxConnections,
 		Console:        console.Config{SampleInterval: c.consoleSample, Version: version()},
@@ -355,8 +349,8 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 // version is the module version the binary was built from, for the
 // console's footer; "" for a development build.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if v := readBuildVersion().Module; v != "(devel)" && v != "(unknown)" {
+		return v
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/flow"
+	"github.com/sluicehq/sluice/internal/flowfile"
 )
 
 // TestOpenDuckDBSink checks the wiring point of the DuckDB sink in both
@@ -13,7 +14,7 @@ import (
 // go test -tags duckdb ./cmd/sluice (with it).
 func TestOpenDuckDBSink(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.duckdb")
-	s, err := openDuckDBSink(t.Context(), duckdbSinkConfig{Path: path, TablePrefix: "x_"})
+	s, err := openDuckDBSink(t.Context(), flowfile.DuckDBSink{Path: flowfile.Text{S: path}, TablePrefix: flowfile.Text{S: "x_"}})
 	if !withDuckDB {
 		if !errors.Is(err, errNoDuckDB) {
 			t.Fatalf("openDuckDBSink: %v, want errNoDuckDB", err)

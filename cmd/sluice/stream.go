@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,33 +22,16 @@ import (
 
 func streamCommands() []command {
 	return []command{
-		{"create", "create a stream", runStreamCreate},
-		{"list", "list stream names", runStreamList},
-		{"describe", "show a stream's status, mode, retention and shards", runStreamDescribe},
-		{"delete", "delete a stream", runStreamDelete},
+		{name: "create", summary: "create a stream", run: runStreamCreate},
+		{name: "list", summary: "list stream names", run: runStreamList},
+		{name: "describe", summary: "show a stream's status, mode, retention and shards", run: runStreamDescribe},
+		{name: "delete", summary: "delete a stream", run: runStreamDelete},
+		{name: "split", summary: "split a shard in two", run: runStreamSplit},
+		{name: "merge", summary: "merge two adjacent shards", run: runStreamMerge},
+		{name: "scale", summary: "set the open shard count, or switch to on-demand or provisioned", run: runStreamScale},
+		{name: "retention", summary: "show or set the retention period", run: runStreamRetention},
+		{name: "tag", summary: "show, add or remove tags", run: runStreamTag},
 	}
-}
-
-func runStream(ctx context.Context, env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		streamUsage(env.stderr)
-		return flag.ErrHelp
-	}
-	for _, c := range streamCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
-	}
-	streamUsage(env.stderr)
-	return fmt.Errorf("unknown stream command %q", args[0])
-}
-
-func streamUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: sluice stream <command> [flags]\n\nCommands:")
-	for _, c := range streamCommands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun 'sluice stream <command> --help' for the flags of a command.")
 }
 
 // streamWaitTimeout bounds --wait; AWS usually needs well under a minute.
@@ -70,7 +54,7 @@ func runStreamCreate(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	in, err := createStreamInput(pos[0], *shards, *onDemand, isFlagSet(fs, "shards"))
 	if err != nil {
-		return usageError(fs, "stream create: %w", err)
+		return usageError(fs, "stream create: %v", err)
 	}
 	client, err := cf.newClient(ctx)
 	if err != nil {
@@ -387,6 +371,13 @@ func runStreamDelete(ctx context.Context, env *cmdEnv, args []string) error {
 		in.EnforceConsumerDeletion = aws.Bool(true)
 	}
 	if _, err := client.DeleteStream(ctx, in); err != nil {
+		var inUse *types.ResourceInUseException
+		if errors.As(err, &inUse) && !*force {
+			if names := consumerNames(ctx, client, pos[0]); len(names) > 0 {
+				return fmt.Errorf("delete stream %s: %w (it has %s: %s; pass --force to deregister them with the stream)",
+					pos[0], err, plural(int64(len(names)), "registered consumer"), strings.Join(names, ", "))
+			}
+		}
 		return fmt.Errorf("delete stream %s: %w", pos[0], err)
 	}
 	status := "DELETING"
@@ -402,6 +393,27 @@ func runStreamDelete(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "stream %s: %s\n", pos[0], status)
 	return nil
+}
+
+// consumerNames lists the stream consumers of a stream, for a hint; it
+// returns none if they cannot be listed.
+func consumerNames(ctx context.Context, client *kinesis.Client, stream string) []string {
+	d, err := describeStream(ctx, client, stream)
+	if err != nil || d.StreamARN == "" {
+		return nil
+	}
+	var names []string
+	p := kinesis.NewListStreamConsumersPaginator(client, &kinesis.ListStreamConsumersInput{StreamARN: aws.String(d.StreamARN)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return names
+		}
+		for _, c := range out.Consumers {
+			names = append(names, aws.ToString(c.ConsumerName))
+		}
+	}
+	return names
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -30,17 +30,19 @@ func TestCreateStreamInput(t *testing.T) {
 }
 
 func TestRunStream_Usage(t *testing.T) {
-	var stderr bytes.Buffer
-	env := &cmdEnv{stdout: &bytes.Buffer{}, stderr: &stderr, getenv: func(string) string { return "" }}
-	if err := runStream(context.Background(), env, []string{"frobnicate"}); err == nil || !strings.Contains(err.Error(), "frobnicate") {
-		t.Errorf("unknown command: err = %v", err)
+	var stdout, stderr bytes.Buffer
+	env := &cmdEnv{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	if code := env.main(context.Background(), []string{"stream", "frobnicate"}); code != exitUsage {
+		t.Errorf("unknown command: exit %d, want %d", code, exitUsage)
 	}
-	if !strings.Contains(stderr.String(), "describe") {
-		t.Errorf("usage does not list the commands:\n%s", stderr.String())
+	if !strings.HasPrefix(stderr.String(), `sluice: unknown command "frobnicate"`) || !strings.Contains(stderr.String(), "describe") {
+		t.Errorf("want the message first, then the commands:\n%s", stderr.String())
 	}
-	for _, args := range [][]string{{"create"}, {"describe", "a", "b"}, {"delete"}} {
-		if err := runStream(context.Background(), env, args); err == nil {
-			t.Errorf("%q: want a usage error", args)
+	for _, args := range [][]string{{"create"}, {"describe", "a", "b"}, {"delete"}, {"split", "s"}, {"merge", "s", "a"},
+		{"scale", "s", "0"}, {"scale", "s", "--mode", "fast"}, {"retention", "s", "1w"}, {"tag", "s", "novalue"}} {
+		stderr.Reset()
+		if code := env.main(context.Background(), append([]string{"stream"}, args...)); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d; stderr:\n%s", args, code, exitUsage, stderr.String())
 		}
 	}
 }

@@ -10,20 +10,12 @@ package main
 // shards again every so often.
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -44,15 +36,20 @@ const (
 )
 
 func runTail(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "tail", "sluice tail STREAM [flags]")
+	fs := newFlagSet(env, "tail", "sluice tail STREAM [flags]\n\n"+
+		"Follows every shard of STREAM and prints its records, parents before children across reshards.\n"+
+		"Records of KPL aggregates are printed one by one (--raw prints the aggregates). If the server\n"+
+		"goes away, tail reconnects and carries on after the last record it printed.")
 	var cf clientFlags
 	cf.register(fs, env)
 	from := fs.String("from", "latest", "`position` to start at: latest, trim-horizon, an RFC 3339 time, or a duration ago such as 15m")
-	format := fs.String("format", "text", `output format: "text" prints "shardId sequenceNumber partitionKey data" per line, `+
-		`data as text if it is valid UTF-8 without control characters, else base64; "json" prints one JSON object per line`)
-	maxRecords := fs.Int64("max-records", 0, "stop after printing this many `records` (default 0: follow until interrupted)")
+	format := fs.String("format", "text", tailFormatHelp)
+	raw := fs.Bool("raw", false, "print KPL aggregates as stored (one record, base64 data) rather than the user records in them")
+	maxRecords := fs.Int64("max-records", 0, "stop after printing this many `records` (default 0: no limit)")
+	untilLatest := fs.Bool("until-latest", false, "stop once every shard is read up to the newest record (as kcat -e), rather than follow")
 	fanOut := fs.Bool("fan-out", false, "read by enhanced fan-out: register (or reuse) a stream consumer and have SubscribeToShard push records")
 	consumerName := fs.String("consumer", "sluice-tail", "`name` of the stream consumer --fan-out registers or reuses")
+	keepConsumer := fs.Bool("keep-consumer", false, "with --fan-out, leave the stream consumer tail registered when it ends (by default it is deregistered; one it found registered is always kept)")
 	var group groupFlags
 	group.register(fs, env)
 	pos, err := parseInterspersed(fs, args)
@@ -64,49 +61,73 @@ func runTail(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	start, err := parseStartPosition(*from, time.Now())
 	if err != nil {
-		return usageError(fs, "tail: %w", err)
+		return usageError(fs, "tail: %v", err)
 	}
-	if *format != "text" && *format != "json" {
-		return usageError(fs, "tail: --format must be text or json, got %q", *format)
+	recFormat, err := parseRecordFormat(*format, pos[0])
+	if err != nil {
+		return usageError(fs, "tail: %v", err)
 	}
 	if *maxRecords < 0 {
 		return usageError(fs, "tail: --max-records must not be negative")
 	}
-	out := &recordPrinter{w: env.stdout, json: *format == "json", max: *maxRecords}
-	consumerSet := false
+	out := &recordPrinter{w: env.stdout, format: recFormat, raw: *raw, max: *maxRecords}
+	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
 	if group.name != "" {
+		switch {
+		case *raw:
+			return usageError(fs, "tail: --raw does not go with --group: a group's workers deaggregate as the KCL does")
+		case *untilLatest:
+			return usageError(fs, "tail: --until-latest does not go with --group: a group follows its shards until stopped")
+		case *maxRecords > 0:
+			// Records cut off after the last one printed would be
+			// checkpointed unprinted and lost to the group.
+			return usageError(fs, "tail: --max-records does not go with --group")
+		case group.failureRate < 0 || group.failureRate >= 1:
+			return usageError(fs, "tail: --inject-failures must be in [0, 1)")
+		}
 		if *fanOut {
 			group.fanOutConsumer = *consumerName
-			fs.Visit(func(f *flag.Flag) { consumerSet = consumerSet || f.Name == "consumer" })
-			if !consumerSet {
+			if !isFlagSet(fs, "consumer") {
 				group.fanOutConsumer = group.name // one stream consumer per group
 			}
 		}
-		return group.run(ctx, env, &cf, pos[0], start, out)
+		return group.run(ctx, logger, &cf, pos[0], start, out)
 	}
 	client, err := cf.newClient(ctx)
 	if err != nil {
 		return err
 	}
 	t := &tailer{
-		api:    client,
-		stream: pos[0],
-		start:  start,
-		relist: tailRelistInterval,
-		out:    out,
-		logger: slog.New(slog.NewTextHandler(env.stderr, nil)),
+		api:         client,
+		stream:      pos[0],
+		start:       start,
+		relist:      tailRelistInterval,
+		out:         out,
+		untilLatest: *untilLatest,
+		logger:      logger,
+		conn:        &connWatch{logger: logger, endpoint: normalizeEndpoint(cf.endpoint)},
 	}
-	if *fanOut {
-		arn, err := ensureConsumer(ctx, client, pos[0], *consumerName)
-		if err != nil {
-			return err
+	if !*fanOut {
+		return t.run(ctx)
+	}
+	arn, created, err := ensureConsumer(ctx, client, pos[0], *consumerName)
+	if err != nil {
+		return err
+	}
+	t.fanOut = &fanOutReader{consumerARN: arn, logger: t.logger, conn: t.conn, untilLatest: *untilLatest,
+		subscribe: func(ctx context.Context, in *kinesis.SubscribeToShardInput) (*kinesis.SubscribeToShardOutput, error) {
+			return kinesis.New(client.Options()).SubscribeToShard(ctx, in)
+		}}
+	err = t.run(ctx)
+	if created && !*keepConsumer {
+		// After Ctrl-C ctx is done; the deregistration still has to go out.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), consumerCleanupTimeout)
+		defer cancel()
+		if derr := deregisterConsumer(dctx, client, arn); derr != nil {
+			err = errors.Join(err, fmt.Errorf("%w (remove it with `aws kinesis deregister-stream-consumer --consumer-arn %s`)", derr, arn))
 		}
-		t.fanOut = &fanOutReader{consumerARN: arn, logger: t.logger,
-			subscribe: func(ctx context.Context, in *kinesis.SubscribeToShardInput) (*kinesis.SubscribeToShardOutput, error) {
-				return kinesis.New(client.Options()).SubscribeToShard(ctx, in)
-			}}
 	}
-	return t.run(ctx)
+	return err
 }
 
 // startPosition is where reading a shard begins.
@@ -142,27 +163,44 @@ type shardReader struct {
 	stream  string
 	shardID string
 	limit   *int32 // GetRecords Limit; nil: the server's default (10000 on AWS)
-	// stopAtTip ends the read at the first empty response that is caught up
-	// (bench); otherwise the reader follows the shard until it closes.
-	stopAtTip bool
-	logger    *slog.Logger
+	// stopAtTip ends the read at the first empty response that is caught
+	// up (bench); untilLatest at the first caught-up response, after its
+	// records (tail --until-latest). Otherwise the reader follows the shard
+	// until it closes.
+	stopAtTip, untilLatest bool
+	// conn, when set, makes the reader ride out a lost connection: it
+	// retries with backoff until the server answers again (tail).
+	conn   *connWatch
+	logger *slog.Logger
 	// onRecords sees every GetRecords response, empty ones too, and how
 	// long the call took.
 	onRecords func(out *kinesis.GetRecordsOutput, took time.Duration) error
 }
 
 // read reads the shard from start. It returns the shard's children once a
-// closed shard is drained, nothing when stopAtTip ends it, and ctx's error
-// when ctx ends.
+// closed shard is drained, nothing when stopAtTip or untilLatest ends it,
+// and ctx's error when ctx ends.
 func (r *shardReader) read(ctx context.Context, start startPosition) ([]types.ChildShard, error) {
-	iter, err := r.iterator(ctx, start, "")
-	if err != nil {
-		return nil, err
-	}
+	var iter *string
 	var lastSeq string
 	idle, retryDelay := pollMinDelay, readRetryMinDelay
 	expired := 0 // in a row; a fresh iterator that is expired at once means a broken clock or server
 	for {
+		if iter == nil {
+			// At start, and after an expired iterator: resume right after
+			// the last record seen (iterators live 5 minutes).
+			var err error
+			iter, err = r.iterator(ctx, start, lastSeq)
+			if err != nil {
+				if r.conn != nil && r.conn.lost(ctx, err) {
+					if err := r.conn.wait(ctx, &retryDelay); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				return nil, err
+			}
+		}
 		began := time.Now()
 		out, err := r.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: r.limit})
 		took := time.Since(began)
@@ -170,10 +208,17 @@ func (r *shardReader) read(ctx context.Context, start startPosition) ([]types.Ch
 		switch {
 		case err == nil:
 			retryDelay, expired = readRetryMinDelay, 0
+			if r.conn != nil {
+				r.conn.ok()
+			}
 		case errors.As(err, &expiredErr) && expired < 3:
-			// Iterators live 5 minutes; resume right after the last record seen.
 			expired++
-			if iter, err = r.iterator(ctx, start, lastSeq); err != nil {
+			iter = nil
+			continue
+		case r.conn != nil && r.conn.lost(ctx, err):
+			// The iterator is a signed token the restarted server still
+			// accepts; ask again with it.
+			if err := r.conn.wait(ctx, &retryDelay); err != nil {
 				return nil, err
 			}
 			continue
@@ -202,6 +247,8 @@ func (r *shardReader) read(ctx context.Context, start startPosition) ([]types.Ch
 		case !caughtUp:
 			idle = pollMinDelay // behind: ask again at once
 			continue
+		case r.untilLatest:
+			return nil, nil
 		case r.stopAtTip && len(out.Records) == 0:
 			return nil, nil
 		case r.stopAtTip:
@@ -264,6 +311,11 @@ type tailer struct {
 	logger *slog.Logger
 	// fanOut, when set, reads shards by SubscribeToShard (--fan-out).
 	fanOut *fanOutReader
+	// untilLatest ends each shard's read once it is caught up, and tail
+	// once every shard is (--until-latest).
+	untilLatest bool
+	// conn, when set, lets the readers ride out a lost connection.
+	conn *connWatch
 }
 
 type tailShardState int
@@ -326,7 +378,7 @@ func (t *tailer) run(ctx context.Context) error {
 	relist := func() {
 		listed, err := listShards(ctx, t.api, t.stream)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && (t.conn == nil || !t.conn.lost(ctx, err)) {
 				t.logger.Warn("list shards failed", "stream", t.stream, "err", err)
 			}
 			return
@@ -338,6 +390,9 @@ func (t *tailer) run(ctx context.Context) error {
 		}
 	}
 	startReady()
+	if reading == 0 && t.untilLatest {
+		return nil // no shard to read
+	}
 	ticker := time.NewTicker(t.relist)
 	defer ticker.Stop()
 	var runErr error
@@ -367,6 +422,9 @@ func (t *tailer) run(ctx context.Context) error {
 				relist()
 			}
 			startReady()
+			if t.untilLatest && reading == 0 {
+				return nil // every shard read up to its newest record
+			}
 		case <-ticker.C:
 			relist()
 			startReady()
@@ -386,16 +444,18 @@ func (t *tailer) run(ctx context.Context) error {
 func (t *tailer) readShard(ctx context.Context, shardID string, start startPosition) ([]types.ChildShard, error) {
 	if t.fanOut != nil {
 		return t.fanOut.read(ctx, shardID, start, func(records []types.Record) error {
-			return t.out.print(shardID, records)
+			return t.out.printRaw(shardID, records)
 		})
 	}
 	r := &shardReader{
-		api:     t.api,
-		stream:  t.stream,
-		shardID: shardID,
-		logger:  t.logger,
+		api:         t.api,
+		stream:      t.stream,
+		shardID:     shardID,
+		untilLatest: t.untilLatest,
+		conn:        t.conn,
+		logger:      t.logger,
 		onRecords: func(out *kinesis.GetRecordsOutput, _ time.Duration) error {
-			return t.out.print(shardID, out.Records)
+			return t.out.printRaw(shardID, out.Records)
 		},
 	}
 	return r.read(ctx, start)
@@ -412,110 +472,4 @@ func parentsDone(shards map[string]*tailShard, parents []string) bool {
 		}
 	}
 	return true
-}
-
-// recordPrinter writes records from all shard readers to one writer, a
-// whole GetRecords response at a time so lines never interleave.
-type recordPrinter struct {
-	w    io.Writer
-	json bool
-	max  int64 // stop after this many records; 0: no limit
-
-	mu      sync.Mutex
-	printed int64
-}
-
-func (p *recordPrinter) print(shardID string, records []types.Record) error {
-	if len(records) == 0 {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.max > 0 {
-		records = records[:min(int64(len(records)), p.max-p.printed)]
-	}
-	var buf bytes.Buffer
-	for _, r := range records {
-		var err error
-		if p.json {
-			err = appendRecordJSON(&buf, shardID, r)
-		} else {
-			appendRecordText(&buf, shardID, r)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if _, err := p.w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("write records: %w", err)
-	}
-	p.printed += int64(len(records))
-	if p.max > 0 && p.printed >= p.max {
-		return errEnough
-	}
-	return nil
-}
-
-// appendRecordText appends "shardId sequenceNumber partitionKey data\n".
-func appendRecordText(buf *bytes.Buffer, shardID string, r types.Record) {
-	buf.WriteString(shardID)
-	buf.WriteByte(' ')
-	buf.WriteString(aws.ToString(r.SequenceNumber))
-	buf.WriteByte(' ')
-	buf.WriteString(aws.ToString(r.PartitionKey))
-	buf.WriteByte(' ')
-	if isPrintableText(r.Data) {
-		buf.Write(r.Data)
-	} else {
-		buf.WriteString(base64.StdEncoding.EncodeToString(r.Data))
-	}
-	buf.WriteByte('\n')
-}
-
-// isPrintableText reports whether data can be printed as-is on one line:
-// valid UTF-8 with no control characters but tab.
-func isPrintableText(data []byte) bool {
-	if !utf8.Valid(data) {
-		return false
-	}
-	for _, r := range string(data) {
-		if r != '\t' && unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-// recordJSON is one line of `tail --format json`: AWS's record fields plus
-// the shard, and Text when Data is valid UTF-8 (Data is base64, as on the wire).
-type recordJSON struct {
-	ShardId                     string     `json:"ShardId"`
-	SequenceNumber              string     `json:"SequenceNumber"`
-	PartitionKey                string     `json:"PartitionKey"`
-	ApproximateArrivalTimestamp *time.Time `json:"ApproximateArrivalTimestamp,omitempty"`
-	Data                        []byte     `json:"Data"`
-	Text                        *string    `json:"Text,omitempty"`
-}
-
-func appendRecordJSON(buf *bytes.Buffer, shardID string, r types.Record) error {
-	j := recordJSON{
-		ShardId:                     shardID,
-		SequenceNumber:              aws.ToString(r.SequenceNumber),
-		PartitionKey:                aws.ToString(r.PartitionKey),
-		ApproximateArrivalTimestamp: r.ApproximateArrivalTimestamp,
-		Data:                        r.Data,
-	}
-	if j.Data == nil {
-		j.Data = []byte{} // "" rather than null
-	}
-	if utf8.Valid(r.Data) {
-		j.Text = aws.String(string(r.Data))
-	}
-	b, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("encode record %s: %w", j.SequenceNumber, err)
-	}
-	buf.Write(b)
-	buf.WriteByte('\n')
-	return nil
 }

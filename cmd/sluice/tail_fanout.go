@@ -30,36 +30,58 @@ type consumerAPI interface {
 // is ACTIVE (AWS takes seconds).
 const consumerPoll = 500 * time.Millisecond
 
+// consumerCleanupTimeout bounds the deregistration of tail's consumer.
+const consumerCleanupTimeout = 10 * time.Second
+
 // ensureConsumer registers consumer name with the stream, or finds it
-// registered already, waits until it is ACTIVE and returns its ARN.
-func ensureConsumer(ctx context.Context, api consumerAPI, stream, name string) (string, error) {
+// registered already, waits until it is ACTIVE and returns its ARN and
+// whether this call registered it.
+func ensureConsumer(ctx context.Context, api consumerAPI, stream, name string) (arn string, created bool, err error) {
 	sn, sa := streamRef(stream)
 	sum, err := api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: sn, StreamARN: sa})
 	if err != nil {
-		return "", fmt.Errorf("describe stream %s: %w", stream, err)
+		return "", false, fmt.Errorf("describe stream %s: %w", stream, err)
 	}
 	streamARN := sum.StreamDescriptionSummary.StreamARN
 	_, err = api.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: streamARN, ConsumerName: aws.String(name)})
 	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) { // in use: registered already
-		return "", fmt.Errorf("register consumer %s: %w", name, err)
+	switch {
+	case err == nil:
+		created = true
+	case !errors.As(err, &inUse): // in use: registered already
+		return "", false, fmt.Errorf("register consumer %s: %w", name, err)
 	}
 	for {
 		out, err := api.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: streamARN, ConsumerName: aws.String(name)})
 		if err != nil {
-			return "", fmt.Errorf("describe consumer %s: %w", name, err)
+			return "", created, fmt.Errorf("describe consumer %s: %w", name, err)
 		}
 		d := out.ConsumerDescription
 		switch d.ConsumerStatus {
 		case types.ConsumerStatusActive:
-			return aws.ToString(d.ConsumerARN), nil
+			return aws.ToString(d.ConsumerARN), created, nil
 		case types.ConsumerStatusDeleting:
-			return "", fmt.Errorf("consumer %s is being deregistered", name)
+			return "", created, fmt.Errorf("consumer %s is being deregistered", name)
 		}
 		if err := sleepCtx(ctx, consumerPoll); err != nil {
-			return "", err
+			return "", created, err
 		}
 	}
+}
+
+type deregisterAPI interface {
+	DeregisterStreamConsumer(ctx context.Context, in *kinesis.DeregisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DeregisterStreamConsumerOutput, error)
+}
+
+// deregisterConsumer removes the stream consumer tail registered, so that
+// it neither lingers nor blocks deleting the stream.
+func deregisterConsumer(ctx context.Context, api deregisterAPI, arn string) error {
+	_, err := api.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(arn)})
+	var notFound *types.ResourceNotFoundException
+	if err != nil && !errors.As(err, &notFound) { // gone already: fine
+		return fmt.Errorf("deregister the stream consumer tail registered: %w", err)
+	}
+	return nil
 }
 
 // fanOutReader reads shards by SubscribeToShard for one consumer.
@@ -70,6 +92,11 @@ type fanOutReader struct {
 	subscribe   func(ctx context.Context, in *kinesis.SubscribeToShardInput) (*kinesis.SubscribeToShardOutput, error)
 	consumerARN string
 	logger      *slog.Logger
+	// conn, when set, tells a lost connection (subscribe again until the
+	// server is back) from other failures.
+	conn *connWatch
+	// untilLatest ends a shard's read at the first event that is caught up.
+	untilLatest bool
 }
 
 // read follows a shard from start, across the ends of its feeds, and
@@ -84,6 +111,9 @@ func (f *fanOutReader) read(ctx context.Context, shardID string, start startPosi
 		out, err := f.subscribe(ctx, &kinesis.SubscribeToShardInput{
 			ConsumerARN: aws.String(f.consumerARN), ShardId: aws.String(shardID), StartingPosition: &pos})
 		if err == nil {
+			if f.conn != nil {
+				f.conn.ok()
+			}
 			var children []types.ChildShard
 			var ended bool
 			children, ended, err = f.follow(out.GetStream(), &pos, onRecords)
@@ -111,7 +141,9 @@ func (f *fanOutReader) read(ctx context.Context, shardID string, start startPosi
 			}
 			return nil, fmt.Errorf("subscribe to %s: %w", shardID, err)
 		}
-		f.logger.Warn("subscription failed, retrying", "shard", shardID, "delay", retryDelay, "err", err)
+		if f.conn == nil || !f.conn.lost(ctx, err) {
+			f.logger.Warn("subscription failed, retrying", "shard", shardID, "delay", retryDelay, "err", err)
+		}
 		if err := sleepCtx(ctx, retryDelay); err != nil {
 			return nil, err
 		}
@@ -136,6 +168,9 @@ func (f *fanOutReader) follow(es *kinesis.SubscribeToShardEventStream, pos *type
 			return ev.Value.ChildShards, true, nil // the shard's last event
 		}
 		*pos = types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: cont}
+		if f.untilLatest && aws.ToInt64(ev.Value.MillisBehindLatest) == 0 {
+			return nil, true, nil // --until-latest: read up to the newest record
+		}
 	}
 	return nil, false, es.Err()
 }

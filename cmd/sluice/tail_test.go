@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicehq/sluice/deaggregate"
 )
 
 func TestParseStartPosition(t *testing.T) {
@@ -47,8 +49,8 @@ func TestParseStartPosition(t *testing.T) {
 }
 
 func TestAppendRecordText(t *testing.T) {
-	rec := func(data string) types.Record {
-		return types.Record{SequenceNumber: aws.String("4960"), PartitionKey: aws.String("user-1"), Data: []byte(data)}
+	rec := func(data string) *printRecord {
+		return &printRecord{shardID: "shardId-000000000001", Record: deaggregate.Record{SequenceNumber: "4960", PartitionKey: "user-1", Data: []byte(data)}}
 	}
 	tests := []struct {
 		data, want string
@@ -62,26 +64,34 @@ func TestAppendRecordText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		appendRecordText(&buf, "shardId-000000000001", rec(tt.data))
+		appendRecordText(&buf, rec(tt.data))
 		if buf.String() != tt.want {
 			t.Errorf("data %q: got %q, want %q", tt.data, buf.String(), tt.want)
 		}
+	}
+	var buf bytes.Buffer
+	r := rec("x")
+	r.Aggregated, r.SubSequenceNumber = true, 0
+	appendRecordText(&buf, r)
+	if want := "shardId-000000000001 4960/0 user-1 x\n"; buf.String() != want {
+		t.Errorf("a user record of an aggregate: got %q, want %q", buf.String(), want)
 	}
 }
 
 func TestAppendRecordJSON(t *testing.T) {
 	at := time.Date(2026, 8, 1, 12, 0, 0, 123e6, time.UTC)
 	var buf bytes.Buffer
-	r := types.Record{SequenceNumber: aws.String("7"), PartitionKey: aws.String("k"), Data: []byte("hi"), ApproximateArrivalTimestamp: &at}
-	if err := appendRecordJSON(&buf, "shardId-000000000000", r); err != nil {
+	r := &printRecord{shardID: "shardId-000000000000", Record: deaggregate.Record{SequenceNumber: "7", PartitionKey: "k", Data: []byte("hi"), ApproximateArrivalTimestamp: at}}
+	if err := appendRecordJSON(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	r = types.Record{SequenceNumber: aws.String("8"), PartitionKey: aws.String("k"), Data: []byte{0xff}}
-	if err := appendRecordJSON(&buf, "shardId-000000000000", r); err != nil {
+	r = &printRecord{shardID: "shardId-000000000000", Record: deaggregate.Record{SequenceNumber: "8", PartitionKey: "k", Data: []byte{0xff},
+		Aggregated: true, SubSequenceNumber: 2, ExplicitHashKey: "42"}}
+	if err := appendRecordJSON(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	want := `{"ShardId":"shardId-000000000000","SequenceNumber":"7","PartitionKey":"k","ApproximateArrivalTimestamp":"2026-08-01T12:00:00.123Z","Data":"aGk=","Text":"hi"}` + "\n" +
-		`{"ShardId":"shardId-000000000000","SequenceNumber":"8","PartitionKey":"k","Data":"/w=="}` + "\n"
+		`{"ShardId":"shardId-000000000000","SequenceNumber":"8","SubSequenceNumber":2,"PartitionKey":"k","ExplicitHashKey":"42","Data":"/w=="}` + "\n"
 	if buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
 	}
@@ -91,17 +101,43 @@ func TestAppendRecordJSON(t *testing.T) {
 	}
 }
 
+func TestRecordFormat_Template(t *testing.T) {
+	at := time.UnixMilli(1785585600123)
+	r := &printRecord{shardID: "shardId-000000000003", Record: deaggregate.Record{SequenceNumber: "49", SubSequenceNumber: 4, PartitionKey: "user-1",
+		ExplicitHashKey: "7", Data: []byte("hello"), ApproximateArrivalTimestamp: at}}
+	tests := []struct{ spec, want string }{
+		{`%s\n`, "hello\n"},
+		{`%k=%s (%S bytes, key %K)\t%p@%o/%O %e %T %t 100%%`, "user-1=hello (5 bytes, key 6)\tshardId-000000000003@49/4 7 1785585600123 orders 100%"},
+		{`\\%s\r`, "\\hello\r"},
+	}
+	for _, tt := range tests {
+		f, err := parseRecordFormat(tt.spec, "orders")
+		if err != nil {
+			t.Fatalf("%q: %v", tt.spec, err)
+		}
+		var buf bytes.Buffer
+		if err := f(&buf, r); err != nil || buf.String() != tt.want {
+			t.Errorf("%q: got %q, %v; want %q", tt.spec, buf.String(), err, tt.want)
+		}
+	}
+	for _, bad := range []string{"xml", "%x", "ends in %"} {
+		if _, err := parseRecordFormat(bad, "orders"); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
 func TestRecordPrinter_Max(t *testing.T) {
 	var out bytes.Buffer
 	p := &recordPrinter{w: &out, max: 3}
 	recs := []types.Record{{SequenceNumber: aws.String("1")}, {SequenceNumber: aws.String("2")}}
-	if err := p.print("s", recs); err != nil {
+	if err := p.printRaw("s", recs); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.print("s", recs); err != errEnough {
+	if err := p.printRaw("s", recs); err != errEnough {
 		t.Errorf("err = %v, want errEnough", err)
 	}
-	if err := p.print("s", recs); err != errEnough {
+	if err := p.printRaw("s", recs); err != errEnough {
 		t.Errorf("err = %v, want errEnough", err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 3 {

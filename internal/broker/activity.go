@@ -17,10 +17,10 @@ import (
 
 // shardActivity counts what this broker served of one shard, by epoch.
 type shardActivity struct {
-	getCalls, getRecords, getBytes atomic.Int64
-	iteratorAge                    atomic.Int64 // ms, of the latest GetRecords
-	writeThrottled, readThrottled  atomic.Int64
-	subscribeRecords               atomic.Int64
+	getCalls, getRecords, getBytes   atomic.Int64
+	iteratorAge                      atomic.Int64 // ms, of the latest GetRecords
+	writeThrottled, readThrottled    atomic.Int64
+	subscribeRecords, subscribeBytes atomic.Int64
 }
 
 func (b *Broker) shardActivity(epoch uint64) *shardActivity {
@@ -74,6 +74,7 @@ func (b *Broker) Activity() []kinesis.StreamActivity {
 		sa := kinesis.StreamActivity{
 			Name: s.Name, ARN: s.ARN, Status: s.Status(now), Mode: s.Mode, RetentionHours: s.RetentionHours,
 			EncryptionType: s.EncryptionType, CreatedAt: s.CreatedAt, Shards: make([]kinesis.ShardActivity, 0, len(s.Shards)),
+			ShardLevelMetrics: slices.Clone(s.ShardLevelMetrics),
 		}
 		for _, sh := range s.Shards {
 			a := kinesis.ShardActivity{ShardID: sh.ID, Epoch: sh.Epoch, Open: sh.Open()}
@@ -86,7 +87,7 @@ func (b *Broker) Activity() []kinesis.StreamActivity {
 				a.GetRecordsCalls, a.GetRecordsRecords, a.GetRecordsBytes = v.getCalls.Load(), v.getRecords.Load(), v.getBytes.Load()
 				a.IteratorAgeMillis = v.iteratorAge.Load()
 				a.WriteThrottled, a.ReadThrottled = v.writeThrottled.Load(), v.readThrottled.Load()
-				a.SubscribeRecords = v.subscribeRecords.Load()
+				a.SubscribeRecords, a.SubscribeBytes = v.subscribeRecords.Load(), v.subscribeBytes.Load()
 			}
 			sa.Shards = append(sa.Shards, a)
 		}

@@ -213,7 +213,7 @@ func (b *Broker) autoscaleStream(ctx context.Context, s *kinesis.Stream, loads m
 		}
 	}
 	if hot != nil {
-		if !b.claimAutoscale(ctx, s, hot.ID) {
+		if !b.claimAutoscale(ctx, s, false, hot.ID) {
 			return
 		}
 		at := midKey(hot.HashRange)
@@ -242,7 +242,7 @@ func (b *Broker) autoscaleStream(ctx context.Context, s *kinesis.Stream, loads m
 		return
 	}
 	left, right := open[best], open[best+1]
-	if !b.claimAutoscale(ctx, s, left.ID, right.ID) {
+	if !b.claimAutoscale(ctx, s, true, left.ID, right.ID) {
 		return
 	}
 	err := b.mergeShards(ctx, s.Name, left.ID, right.ID, b.autoscaleGate(s.ID), byAutoscaler)
@@ -251,12 +251,15 @@ func (b *Broker) autoscaleStream(ctx context.Context, s *kinesis.Stream, loads m
 
 // claimAutoscale stamps the stream's AutoscaledAt if its cool-down is over
 // and the shards are still open: the one compare-and-swap that lets
-// exactly one broker act.
-func (b *Broker) claimAutoscale(ctx context.Context, s *kinesis.Stream, shards ...string) bool {
+// exactly one broker act. A merge is also refused if the stream as stored
+// now has no more than MinShards open shards: the decision was made on a
+// snapshot that another broker's merge may have made stale.
+func (b *Broker) claimAutoscale(ctx context.Context, s *kinesis.Stream, merge bool, shards ...string) bool {
 	now := b.cfg.Now()
 	_, err := b.update(ctx, s.Name, func(cur *kinesis.Stream) error {
 		if cur.ID != s.ID || cur.Mode != kinesis.ModeOnDemand || cur.Status(now) != kinesis.StatusActive ||
-			now.Sub(cur.AutoscaledAt) < b.cfg.Autoscale.Cooldown {
+			now.Sub(cur.AutoscaledAt) < b.cfg.Autoscale.Cooldown ||
+			merge && len(cur.OpenShards()) <= b.cfg.Autoscale.MinShards {
 			return errNoChange
 		}
 		for _, id := range shards {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,7 +115,7 @@ func TestBroker_AutoscaleClaimIsExclusive(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, b := range brokers {
 		wg.Go(func() {
-			if b.claimAutoscale(ctx, s, kinesis.ShardID(0)) {
+			if b.claimAutoscale(ctx, s, false, kinesis.ShardID(0)) {
 				won.Add(1)
 			}
 		})
@@ -122,6 +123,49 @@ func TestBroker_AutoscaleClaimIsExclusive(t *testing.T) {
 	wg.Wait()
 	if won.Load() != 1 {
 		t.Fatalf("%d brokers claimed the stream, want 1", won.Load())
+	}
+}
+
+// A merge decided on a snapshot with more than MinShards open shards is
+// not claimed once another broker's merge brought the stream down to
+// MinShards: two brokers merging at once must not go below the floor.
+func TestBroker_AutoscaleMergeKeepsMinShardsAcrossBrokers(t *testing.T) {
+	brokers := openBrokers(t, 2, Config{Autoscale: AutoscaleConfig{Cooldown: time.Nanosecond}})
+	a, b := brokers[0], brokers[1]
+	ctx := context.Background()
+	ref := kinesis.StreamRef{Name: "od"}
+	if err := a.CreateStream(ctx, kinesis.CreateStreamInput{Name: "od", Mode: kinesis.ModeOnDemand}); err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, a, "od", "ACTIVE", func(d kinesis.StreamDescription) bool { return d.Status == kinesis.StatusActive })
+	d, err := a.DescribeStream(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh0, _ := d.Shard(kinesis.ShardID(0))
+	if err := a.splitShard(ctx, "od", sh0.ID, midKey(sh0.HashRange), a.autoscaleGate(d.ID), byAutoscaler); err != nil {
+		t.Fatal(err)
+	}
+	n := waitOpenShards(t, a, "od", func(n int) bool { return n == 5 }, "5")
+	stale, _, err := b.loadStream(ctx, "od") // b decides on 5 open shards
+	if err != nil || len(stale.OpenShards()) != n {
+		t.Fatalf("snapshot: %v open shards, %v", len(stale.OpenShards()), err)
+	}
+	open := stale.OpenShards()
+	slices.SortFunc(open, func(x, y kinesis.Shard) int { return x.HashRange.Start.Cmp(y.HashRange.Start) })
+	// a merges the first pair, as its autoscaler would: 4 open.
+	if !a.claimAutoscale(ctx, stale, true, open[0].ID, open[1].ID) {
+		t.Fatal("the first merge was not claimed")
+	}
+	if err := a.mergeShards(ctx, "od", open[0].ID, open[1].ID, a.autoscaleGate(d.ID), byAutoscaler); err != nil {
+		t.Fatal(err)
+	}
+	waitOpenShards(t, a, "od", func(n int) bool { return n == 4 }, "4")
+	if b.claimAutoscale(ctx, stale, true, open[3].ID, open[4].ID) {
+		t.Fatal("a second merge on the stale snapshot was claimed: the stream would go below MinShards")
+	}
+	if !b.claimAutoscale(ctx, stale, false, open[3].ID) {
+		t.Error("a split was refused")
 	}
 }
 

@@ -274,6 +274,7 @@ func (b *Broker) onMetaChange(e kinesis.MetaEntry) {
 	}
 	if e.Deleted {
 		delete(b.cache, name)
+		b.m.forgetStream(name)
 		return
 	}
 	var s kinesis.Stream

@@ -60,7 +60,23 @@ func TestBroker_RetentionExpiresRecords(t *testing.T) {
 	if _, err := b.PutRecords(ctx, ref, []kinesis.PutRecordEntry{{PartitionKey: "k", Data: []byte("new")}}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	// A probe keeps the old period: once its record, written after "new",
+	// has expired, "new" would have too without the raise. Waiting for it
+	// rather than for a fixed time holds however slow the machine is.
+	probe := kinesis.StreamRef{Name: "probe"}
+	if err := b.CreateStream(ctx, kinesis.CreateStreamInput{Name: "probe", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutRecords(ctx, probe, []kinesis.PutRecordEntry{{PartitionKey: "k", Data: []byte("probe")}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for len(readAll(t, b, "probe", kinesis.ShardID(0))) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe's record did not expire after its retention period")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if got := readAll(t, b, "s", kinesis.ShardID(0)); len(got) != 1 || string(got[0].Data) != "new" {
 		t.Fatalf("after raising retention read %d records, want the new one", len(got))
 	}

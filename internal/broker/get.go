@@ -162,7 +162,7 @@ func (b *Broker) GetRecords(ctx context.Context, iterator string, limit int) (ki
 	b.chargeRead(sh, r.bytes)
 	b.m.outgoingRecords.WithLabelValues(t.StreamName).Add(float64(len(out.Records)))
 	b.m.outgoingBytes.WithLabelValues(t.StreamName).Add(float64(r.bytes))
-	b.m.iteratorAge.WithLabelValues(t.StreamName).Set(float64(out.MillisBehindLatest))
+	b.m.iteratorAge.WithLabelValues(t.StreamName).Set(float64(out.MillisBehindLatest) / 1000)
 	a := b.shardActivity(sh.Epoch)
 	a.getCalls.Add(1)
 	a.getRecords.Add(int64(len(out.Records)))

@@ -4,7 +4,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are named after CloudWatch's Kinesis metrics, per stream.
+// metrics are CloudWatch's Kinesis metrics, per stream, in Prometheus's
+// conventions: base units (seconds, bytes), _total for counters, and the
+// CloudWatch name in the help text. Every series of a deleted stream is
+// dropped (forgetStream).
 type metrics struct {
 	incomingRecords *prometheus.CounterVec
 	incomingBytes   *prometheus.CounterVec
@@ -19,6 +22,7 @@ type metrics struct {
 	subscriptions    *prometheus.GaugeVec
 	subscribeRecords *prometheus.CounterVec
 	subscribeBytes   *prometheus.CounterVec
+	subscribeAge     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,8 +45,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes of record data returned by GetRecords (CloudWatch GetRecords.Bytes).",
 		}, stream),
 		iteratorAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "sluice", Name: "get_records_iterator_age_milliseconds",
-			Help: "MillisBehindLatest of the latest GetRecords (CloudWatch GetRecords.IteratorAgeMilliseconds).",
+			Namespace: "sluice", Name: "get_records_iterator_age_seconds",
+			Help: "How far behind the newest record the latest GetRecords of the stream read: its MillisBehindLatest, in seconds (CloudWatch GetRecords.IteratorAgeMilliseconds).",
 		}, stream),
 		putLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "sluice", Name: "put_records_latency_seconds",
@@ -74,10 +78,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "sluice", Name: "subscribe_to_shard_event_bytes_total",
 			Help: "Bytes of record data sent by SubscribeToShard (CloudWatch SubscribeToShardEvent.Bytes).",
 		}, stream),
+		subscribeAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "sluice", Name: "subscribe_to_shard_event_iterator_age_seconds",
+			Help: "How far behind the newest record the latest SubscribeToShard event of the stream was: its MillisBehindLatest, in seconds (CloudWatch SubscribeToShardEvent.MillisBehindLatest).",
+		}, stream),
 	}
 	if reg != nil {
 		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency, m.writeThrottled, m.readThrottled,
-			m.subscriptions, m.subscribeRecords, m.subscribeBytes)
+			m.subscriptions, m.subscribeRecords, m.subscribeBytes, m.subscribeAge)
 	}
 	return m
+}
+
+// forgetStream drops every series of a deleted stream.
+func (m *metrics) forgetStream(name string) {
+	l := prometheus.Labels{"stream": name}
+	for _, v := range []*prometheus.MetricVec{m.incomingRecords.MetricVec, m.incomingBytes.MetricVec, m.outgoingRecords.MetricVec,
+		m.outgoingBytes.MetricVec, m.iteratorAge.MetricVec, m.putLatency.MetricVec, m.getLatency.MetricVec, m.writeThrottled.MetricVec,
+		m.readThrottled.MetricVec, m.subscriptions.MetricVec, m.subscribeRecords.MetricVec, m.subscribeBytes.MetricVec, m.subscribeAge.MetricVec} {
+		v.DeletePartialMatch(l)
+	}
 }

@@ -235,6 +235,7 @@ func (b *Broker) finishDelete(ctx context.Context, s *kinesis.Stream) error {
 		return err
 	}
 	b.forget(s.Name)
+	b.m.forgetStream(s.Name) // the other brokers when the metadata watch tells them
 	return nil
 }
 

@@ -213,10 +213,10 @@ func (b *Broker) SubscribeToShard(ctx context.Context, in kinesis.SubscribeToSha
 	// client whose connection died unnoticed thus gets its shard back.
 	key := in.ConsumerARN + " " + sh.ID
 	f := &b.fanout
-	mine := &slot{since: time.Now(), over: make(chan struct{})}
+	mine := &slot{since: b.cfg.Now(), over: make(chan struct{})}
 	f.mu.Lock()
 	if old := f.active[key]; old != nil {
-		if time.Since(old.since) < b.cfg.SubscriptionTakeover {
+		if mine.since.Sub(old.since) < b.cfg.SubscriptionTakeover {
 			f.mu.Unlock()
 			return nil, kinesis.Errorf(kinesis.ErrResourceInUse, "Another active subscription exists for this consumer: %s:%s:%s:%s", b.cfg.AccountID, name, sh.ID, consumerName)
 		}
@@ -341,7 +341,10 @@ func (s *subscription) Next(ctx context.Context) (kinesis.SubscribeToShardEvent,
 			s.cont, _ = kinesis.ParseSequenceNumber(out.Records[n-1].SequenceNumber)
 			b.m.subscribeRecords.WithLabelValues(stream.Name).Add(float64(n))
 			b.m.subscribeBytes.WithLabelValues(stream.Name).Add(float64(r.bytes))
-			b.shardActivity(sh.Epoch).subscribeRecords.Add(int64(n))
+			b.m.subscribeAge.WithLabelValues(stream.Name).Set(float64(out.MillisBehindLatest) / 1000)
+			sa := b.shardActivity(sh.Epoch)
+			sa.subscribeRecords.Add(int64(n))
+			sa.subscribeBytes.Add(int64(r.bytes))
 			ca := b.consumerActivity(s.consumerARN)
 			ca.records.Add(int64(n))
 			ca.bytes.Add(int64(r.bytes))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -78,9 +79,11 @@ func TestSubscribe_StartingPositions(t *testing.T) {
 	arn := fanoutStream(t, b, 1)
 	shard := kinesis.ShardID(0)
 	res := putFanOut(t, b, "a", "b", "c")
-	time.Sleep(20 * time.Millisecond) // arrival times are in milliseconds
-	mid := time.Now()
-	time.Sleep(20 * time.Millisecond)
+	// Arrival times are whole milliseconds, and AT_TIMESTAMP also seeks by
+	// the store's own clock, so the wall clock it is: mid is the next
+	// millisecond, after every arrival so far, and d and e are written
+	// once it has come.
+	mid := waitNextMillisecond()
 	putFanOut(t, b, "d", "e")
 
 	for _, tc := range []struct {
@@ -99,12 +102,10 @@ func TestSubscribe_StartingPositions(t *testing.T) {
 		sub.Close()
 	}
 
-	// LATEST sees only what is written after it, pushed as it lands.
+	// LATEST sees only what is written after it, pushed as it lands. The
+	// position is fixed when SubscribeToShard returns.
 	sub := subscribe(t, b, arn, shard, kinesis.StartingPosition{Type: kinesis.Latest})
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		putFanOut(t, b, "f")
-	}()
+	putFanOut(t, b, "f")
 	if got := collect(t, sub, 1); !slices.Equal(got, []string{"f"}) {
 		t.Errorf("LATEST: got %v, want [f]", got)
 	}
@@ -276,11 +277,15 @@ func TestSubscribe_AppendsThroughOtherBroker(t *testing.T) {
 // A subscription older than SubscriptionTakeover yields to a newer one of
 // the same consumer and shard; a younger one refuses it.
 func TestSubscribe_Takeover(t *testing.T) {
-	b := openBroker(t, Config{SubscriptionTakeover: 200 * time.Millisecond, SubscriptionHeartbeat: time.Hour})
+	clock := newTestClock()
+	b := openBroker(t, Config{SubscriptionTakeover: 200 * time.Millisecond, SubscriptionHeartbeat: time.Hour, Now: clock.Now})
 	arn := fanoutStream(t, b, 1)
 	in := kinesis.SubscribeToShardInput{ConsumerARN: arn, ShardID: kinesis.ShardID(0), Start: kinesis.StartingPosition{Type: kinesis.TrimHorizon}}
 	old := subscribe(t, b, arn, in.ShardID, in.Start)
-	time.Sleep(300 * time.Millisecond)
+	clock.Advance(199 * time.Millisecond)
+	_, err := b.SubscribeToShard(t.Context(), in)
+	wantCode(t, err, kinesis.ErrResourceInUse)
+	clock.Advance(time.Millisecond)
 	newer, err := b.SubscribeToShard(t.Context(), in)
 	if err != nil {
 		t.Fatalf("subscribing after the takeover time: %v", err)
@@ -300,3 +305,14 @@ func TestSubscribe_Takeover(t *testing.T) {
 
 // otherDigit returns a decimal digit other than c.
 func otherDigit(c byte) string { return string('0' + (c-'0'+1)%10) }
+
+// waitNextMillisecond waits for the wall clock to reach the next whole
+// millisecond and returns it: everything stored before the call arrived
+// earlier, everything stored after it arrives at it or later.
+func waitNextMillisecond() time.Time {
+	next := time.Now().Truncate(time.Millisecond).Add(time.Millisecond)
+	for time.Now().Before(next) {
+		runtime.Gosched()
+	}
+	return next
+}

@@ -263,6 +263,9 @@ func (h *Handler) writeError(r *http.Request, w http.ResponseWriter, err error) 
 		h.log.Error("dynamodb request failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
 		ae = internalError()
 	}
+	// The short code, as the Kinesis handler sends it; for metrics and logs
+	// in front of the handler.
+	w.Header().Set("X-Amzn-ErrorType", ae.typ[strings.LastIndexByte(ae.typ, '#')+1:])
 	var b bytes.Buffer
 	b.WriteString(`{"__type":`)
 	writeJSONString(&b, ae.typ)

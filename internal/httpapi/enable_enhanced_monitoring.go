@@ -11,9 +11,11 @@ import (
 // EnableEnhancedMonitoring turns shard-level metrics on and answers with
 // the metrics before (Current) and after (Desired); ALL stands for all
 // seven. Checked here: the model (1..7 metric names of the enum). The
-// stream being ACTIVE is the service's. Deviation: the state is kept and
-// shown by DescribeStream and DescribeStreamSummary, but no per-shard
-// metrics are produced; the server's /metrics are always stream-level.
+// stream being ACTIVE is the service's. The state is kept, shown by
+// DescribeStream and DescribeStreamSummary, and with `sluice serve
+// --shard-metrics enhanced` (the default) turns on the stream's
+// sluice_shard_* series on /metrics (internal/opsmetrics) in place of
+// CloudWatch's shard-level metrics.
 
 type enhancedMonitoringInput struct {
 	StreamName        *string  `json:"StreamName"`

@@ -99,5 +99,6 @@ func (h *Handler) getRecords(ctx context.Context, c codec, body, out []byte) ([]
 	if err != nil {
 		return nil, err
 	}
+	out = h.large.get(out, getRecordsJSONSize(&res))
 	return c.encodeGetRecords(out, &res), nil
 }

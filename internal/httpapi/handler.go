@@ -52,11 +52,12 @@ type Handler struct {
 	log     *slog.Logger
 	maxBody int64
 	auth    Authenticator
+	large   largeBuffers
 }
 
 // New returns a Handler that answers requests by calling svc.
 func New(svc kinesis.Service, opts Options) *Handler {
-	h := &Handler{svc: svc, log: opts.Logger, maxBody: opts.MaxBodyBytes, auth: opts.Auth}
+	h := &Handler{svc: svc, log: opts.Logger, maxBody: opts.MaxBodyBytes, auth: opts.Auth, large: make(largeBuffers, largeBuffersKept)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// requests still sending theirs (slowly, perhaps) hold none.
 	var out *buffer
 	defer func() {
-		if out != nil {
+		if out != nil && !h.large.put(out.B) {
 			putBuffer(out)
 		}
 	}()
@@ -368,4 +369,45 @@ func putBuffer(b *buffer) {
 	}
 	b.B = b.B[:0]
 	bufferPool.Put(b)
+}
+
+// largeBuffers keeps a few response buffers of the size of large
+// GetRecords answers (MiBs) across garbage collections, which empty
+// bufferPool: under a steady read load the pool was empty more often than
+// not, and a buffer allocated afresh is cleared first, which cost the
+// handler about as much as encoding the records into it.
+type largeBuffers chan []byte
+
+const (
+	largeBuffer      = 1 << 20 // smallest buffer kept
+	largeBuffersKept = 4       // at most 4 × maxPooledBuffer held idle
+)
+
+// get returns a buffer that holds size bytes: out if it does, else a kept
+// one, else a new one.
+func (l largeBuffers) get(out []byte, size int) []byte {
+	if cap(out) >= size {
+		return out
+	}
+	select {
+	case b := <-l:
+		if cap(b) >= size {
+			return b
+		}
+	default:
+	}
+	return make([]byte, 0, size)
+}
+
+// put keeps b if it is large and there is room, and reports whether it did.
+func (l largeBuffers) put(b []byte) bool {
+	if cap(b) < largeBuffer || cap(b) > maxPooledBuffer {
+		return false
+	}
+	select {
+	case l <- b[:0]:
+		return true
+	default:
+		return false
+	}
 }

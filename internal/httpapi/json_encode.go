@@ -20,12 +20,7 @@ import (
 //	  "Data":"<base64>","PartitionKey":"…","EncryptionType":"NONE"}],
 //	 "NextShardIterator":"…","MillisBehindLatest":0,"ChildShards":[…]}
 func appendGetRecordsJSON(dst []byte, out *kinesis.GetRecordsOutput) []byte {
-	size := 128 + len(out.NextShardIterator)
-	for i := range out.Records {
-		r := &out.Records[i]
-		size += 128 + len(r.SequenceNumber) + base64.StdEncoding.EncodedLen(len(r.Data)) + len(r.PartitionKey) + len(r.EncryptionType)
-	}
-	dst = slices.Grow(dst, size)
+	dst = slices.Grow(dst, getRecordsJSONSize(out))
 
 	dst = append(dst, `{"Records":[`...)
 	for i := range out.Records {
@@ -76,6 +71,17 @@ func appendGetRecordsJSON(dst []byte, out *kinesis.GetRecordsOutput) []byte {
 		dst = append(dst, ']')
 	}
 	return append(dst, '}')
+}
+
+// getRecordsJSONSize is at least the size of a GetRecords response in
+// JSON, short of escapes and of its ChildShards (CBOR's is smaller).
+func getRecordsJSONSize(out *kinesis.GetRecordsOutput) int {
+	size := 128 + len(out.NextShardIterator)
+	for i := range out.Records {
+		r := &out.Records[i]
+		size += 128 + len(r.SequenceNumber) + base64.StdEncoding.EncodedLen(len(r.Data)) + len(r.PartitionKey) + len(r.EncryptionType)
+	}
+	return size
 }
 
 // appendPutRecordsJSON appends the JSON of a PutRecords response.

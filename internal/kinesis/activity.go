@@ -21,8 +21,9 @@ type ShardActivity struct {
 	// WriteThrottled counts records and ReadThrottled GetRecords calls
 	// refused by the shard's quotas (only with quotas enforced).
 	WriteThrottled, ReadThrottled int64
-	// SubscribeRecords counts records sent to SubscribeToShard feeds.
-	SubscribeRecords int64
+	// SubscribeRecords and SubscribeBytes count records, and bytes of
+	// record data, sent to SubscribeToShard feeds.
+	SubscribeRecords, SubscribeBytes int64
 }
 
 // ConsumerActivity is what one server has sent to an enhanced fan-out
@@ -46,7 +47,10 @@ type StreamActivity struct {
 	RetentionHours int
 	EncryptionType string // "" means NONE
 	CreatedAt      time.Time
-	Shards         []ShardActivity
+	// ShardLevelMetrics are the enhanced monitoring metrics turned on
+	// (EnableEnhancedMonitoring), ALL expanded.
+	ShardLevelMetrics []string
+	Shards            []ShardActivity
 	// Consumers are the fan-out consumers that are not gone.
 	Consumers []ConsumerActivity
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
+	"github.com/sluicehq/sluice/internal/opsmetrics"
 )
 
 // Config is a server's storage and semantics. Listening is left to the
@@ -55,6 +56,10 @@ type Config struct {
 	// Console tunes the web console under /console/; its services are
 	// filled in here.
 	Console console.Config
+	// ShardMetrics picks the streams whose shards get series of their own
+	// on /metrics (default opsmetrics.ShardLevelEnhanced: those with
+	// enhanced monitoring on).
+	ShardMetrics opsmetrics.ShardLevel
 }
 
 // Server is an open store and broker and the HTTP handler serving them.
@@ -127,6 +132,14 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	}
 	ddb := dynamodb.New(tables, dynamodb.Options{Logger: logger.With("component", "dynamodb"), Auth: gate,
 		Region: region, Account: account})
+	ops, err := opsmetrics.New(opsmetrics.Config{Activity: b, Tables: ddb, Storage: store, ShardLevel: c.ShardMetrics,
+		Logger: logger.With("component", "metrics")})
+	if err == nil {
+		err = reg.Register(ops)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("metrics: %w", err))
+	}
 	cc := c.Console
 	cc.Service, cc.Activity, cc.Tables, cc.Storage = b, b, ddb, store
 	if cc.Authorize == nil {
@@ -169,11 +182,15 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 		mux.Handle("GET /debug/pprof/profile", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Profile)))
 		mux.Handle("GET /debug/pprof/trace", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Trace)))
 	}
+	counted := newAPIMetrics(reg,
+		apiSpec{name: "kinesis", targetPrefix: httpapi.TargetPrefix, operations: httpapi.Operations(), streaming: httpapi.StreamingOperations()},
+		apiSpec{name: "dynamodb", targetPrefix: dynamodb.TargetPrefix, operations: dynamodb.Operations()},
+	).handler(api, httpapi.TargetPrefix)
 	mux.Handle(auth.LoginPath, gate.Login())
 	mux.Handle(auth.LogoutPath, gate.Login())
-	mux.Handle("/console/", consoleOrAPI{console: guarded, api: api})
-	mux.Handle("/console", consoleOrAPI{console: guarded, api: api})
-	mux.Handle("/", browserToConsole{api})
+	mux.Handle("/console/", consoleOrAPI{console: guarded, api: counted})
+	mux.Handle("/console", consoleOrAPI{console: guarded, api: counted})
+	mux.Handle("/", browserToConsole{counted})
 	// The probes first, for load balancers and orchestrators that name
 	// the server by its address; then the Host check; then, around
 	// everything that reads a body (the APIs, the console), the limits on

@@ -53,6 +53,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -88,6 +89,15 @@ type Sink struct {
 }
 
 var _ flow.Sink = (*Sink)(nil)
+
+// String names the sink in a pipeline's registry item by the webhook's
+// host alone (a webhook's path often holds a secret): alert:host.
+func (s *Sink) String() string {
+	if u, err := url.Parse(s.url); err == nil && u.Host != "" {
+		return "alert:" + u.Host
+	}
+	return "alert"
+}
 
 type options struct {
 	clock         Clock

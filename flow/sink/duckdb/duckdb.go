@@ -70,6 +70,9 @@ type Sink struct {
 
 var _ flow.Sink = (*Sink)(nil)
 
+// String names the sink in a pipeline's registry item: duckdb:/path/file.db.
+func (s *Sink) String() string { return "duckdb:" + s.path }
+
 type table struct {
 	layout *sqltable.Layout
 	name   string // qualified and quoted, in the attached file

@@ -61,6 +61,9 @@ type Sink struct {
 
 var _ flow.Sink = (*Sink)(nil)
 
+// String names the sink in a pipeline's registry item: metrics:namespace.
+func (s *Sink) String() string { return "metrics:" + s.opts.namespace }
+
 type options struct {
 	namespace   string
 	maxKeys     int

@@ -86,6 +86,9 @@ type Sink struct {
 
 var _ flow.Sink = (*Sink)(nil)
 
+// String names the sink in a pipeline's registry item: parquet:/dir.
+func (s *Sink) String() string { return "parquet:" + s.dir }
+
 type options struct {
 	maxBytes int
 	maxAge   time.Duration

@@ -73,6 +73,13 @@ type Sink struct {
 
 var _ flow.Sink = (*Sink)(nil)
 
+// String names the sink in a pipeline's registry item, without the
+// connection string's credentials: postgres:host:port/database/schema.
+func (s *Sink) String() string {
+	c := s.pool.Config().ConnConfig
+	return fmt.Sprintf("postgres:%s:%d/%s/%s", c.Host, c.Port, c.Database, s.o.schema)
+}
+
 type table struct {
 	layout *sqltable.Layout
 	name   string // schema-qualified and quoted

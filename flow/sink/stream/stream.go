@@ -61,6 +61,9 @@ type Sink struct {
 
 var _ flow.Sink = (*Sink)(nil)
 
+// String names the sink in a pipeline's registry item: stream:name.
+func (s *Sink) String() string { return "stream:" + s.stream }
+
 // Option configures a Sink.
 type Option func(*config)
 
