@@ -6,7 +6,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -21,45 +20,41 @@ import (
 )
 
 func runDevCluster(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("dev-cluster", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	dir := fs.String("dir", "./sluice-dev-cluster", "`directory` of the nodes' files and the servers' shared keyring")
-	servers := fs.Int("servers", 2, "number of Sluice servers")
-	addr := fs.String("addr", "127.0.0.1:4567", "`host:port` of the first Sluice server; the others take the ports after it (port 0: free ports)")
-	natsPort := fs.Int("nats-port", 4222, "client `port` of the first NATS node; the others take the ports after it (route ports from 6222, monitoring from 8222); 0 picks free ports")
-	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, `Usage: sluice dev-cluster [flags]
+	fs := newFlagSet(env, "dev-cluster", `sluice dev-cluster [flags]
 
 Runs a 3-node NATS JetStream cluster (R3, sync_interval: always) and Sluice
 servers over it, all in this process, on 127.0.0.1: cluster mode on one
 machine, to try it. Type "stop n1" to shut a node down and watch writes go
 on, "start n1" to bring it back, "status" to see the nodes. docs/cluster.md
-tells how to run a real cluster.
-
-Flags:`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+tells how to run a real cluster.`)
+	dir := fs.String("dir", "./sluice-dev-cluster", "`directory` of the nodes' files and the servers' shared keyring")
+	servers := fs.Int("servers", 2, "number of Sluice servers")
+	addr := fs.String("addr", "127.0.0.1:4567", "`host:port` of the first Sluice server; the others take the ports after it (port 0: free ports)")
+	natsPort := fs.Int("nats-port", 4222, "client `port` of the first NATS node; the others take the ports after it (route ports from 6222, monitoring from 8222); 0 picks free ports")
+	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log `format`: text (key=value, for people) or json (one object per line, for log collectors)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("dev-cluster: unexpected arguments %q", fs.Args())
-	}
 	if *servers < 1 {
-		return errors.New("dev-cluster: --servers must be at least 1")
+		return usageError(fs, "dev-cluster: --servers must be at least 1, got %d", *servers)
+	}
+	// The NATS nodes take 3 client ports from --nats-port, and route and
+	// monitoring ports 2000 and 4000 above them.
+	if *natsPort < 0 || *natsPort > 65535-4002 {
+		return usageError(fs, "dev-cluster: --nats-port %d: want 0 (free ports) or a port up to %d", *natsPort, 65535-4002)
 	}
 	host, portStr, err := net.SplitHostPort(*addr)
 	if err != nil {
-		return fmt.Errorf("dev-cluster: --addr: %w", err)
+		return usageError(fs, "dev-cluster: --addr %q: want host:port", *addr)
 	}
 	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("dev-cluster: --addr: bad port %q", portStr)
+	if err != nil || port < 0 || port+*servers-1 > 65535 {
+		return usageError(fs, "dev-cluster: --addr %q: want a port from 0 to %d for %d servers", *addr, 65536-*servers, *servers)
 	}
-	logger, err := newLogger(env, *logLevel, "text")
+	logger, err := newLogger(env, *logLevel, *logFormat)
 	if err != nil {
-		return err
+		return usageError(fs, "dev-cluster: %v", err)
 	}
 
 	ncfg := devcluster.Config{

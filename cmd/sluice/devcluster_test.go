@@ -4,11 +4,45 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestDevCluster_Usage: wrong flags and arguments are usage errors (exit
+// 2, the message first, then the synopsis), before anything starts.
+func TestDevCluster_Usage(t *testing.T) {
+	tests := []struct {
+		args []string
+		head string
+	}{
+		{[]string{"extra"}, `sluice: dev-cluster: unexpected arguments ["extra"]`},
+		{[]string{"--nope"}, "sluice: dev-cluster: unknown flag --nope"},
+		{[]string{"--servers", "two"}, `sluice: dev-cluster: invalid value "two" for flag --servers: parse error`},
+		{[]string{"--servers", "0"}, "sluice: dev-cluster: --servers must be at least 1, got 0"},
+		{[]string{"--nats-port", "70000"}, "sluice: dev-cluster: --nats-port 70000: want 0 (free ports) or a port up to 61533"},
+		{[]string{"--addr", "4567"}, `sluice: dev-cluster: --addr "4567": want host:port`},
+		{[]string{"--addr", "127.0.0.1:http"}, `sluice: dev-cluster: --addr "127.0.0.1:http": want a port from 0 to 65534 for 2 servers`},
+		{[]string{"--log-level", "loud"}, `sluice: dev-cluster: --log-level: slog: level string "loud": unknown name`},
+		{[]string{"--log-format", "xml"}, `sluice: dev-cluster: --log-format "xml": want text or json`},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		r := runCLI(t, "", append([]string{"dev-cluster", "--dir", dir}, tt.args...)...)
+		lines := strings.Split(r.stderr, "\n")
+		if r.code != exitUsage || lines[0] != tt.head || len(lines) < 2 || lines[1] != "Usage: sluice dev-cluster [flags]" {
+			t.Errorf("dev-cluster %q: exit %d, stderr %q; want exit %d, %q, then the synopsis", tt.args, r.code, r.stderr, exitUsage, tt.head)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			t.Errorf("dev-cluster %q: wrote %d files before failing", tt.args, len(entries))
+		}
+	}
+	if out := mustCLI(t, "", "dev-cluster", "--help"); !strings.Contains(out, "--log-format") || !strings.Contains(out, "Usage: sluice dev-cluster [flags]") {
+		t.Errorf("--help: want the usage and the flags on stdout, got:\n%s", out)
+	}
+}
 
 // TestDevCluster: `sluice dev-cluster` starts a 3-node cluster and two
 // servers that answer /ready, takes commands on stdin, and stops when

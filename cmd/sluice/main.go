@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -105,7 +106,9 @@ func (env *cmdEnv) run(ctx context.Context, args []string) error {
 
 // dispatch runs the command of cmds that args[0] names.
 func dispatch(ctx context.Context, env *cmdEnv, path, help string, cmds []command, args []string) error {
-	usage := func(w io.Writer) { commandsUsage(w, path, cmds) }
+	// Under a usage error, the command names on one line: the whole
+	// list would push the message off a small terminal.
+	usage := func(w io.Writer) { commandsBrief(w, path, cmds) }
 	fullUsage := func(w io.Writer) {
 		commandsUsage(w, path, cmds)
 		if help != "" {
@@ -151,6 +154,17 @@ func commandsUsage(w io.Writer, path string, cmds []command) {
 		}
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> --help' for the flags of a command.\n", path)
+}
+
+// commandsBrief is the short usage printed under a usage error.
+func commandsBrief(w io.Writer, path string, cmds []command) {
+	var names []string
+	for _, c := range cmds {
+		if c.summary != "" {
+			names = append(names, c.name)
+		}
+	}
+	fmt.Fprintf(w, "Usage: %s <command> [flags]\nCommands: %s\nRun '%s --help' for what each does.\n", path, strings.Join(names, ", "), path)
 }
 
 // report prints how a command ended and returns the exit status: usage
