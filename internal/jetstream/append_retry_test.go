@@ -132,8 +132,15 @@ func testAppendRetries(t *testing.T, open func(t *testing.T) *Backend) {
 		}
 		// The log is sealed after the first attempt was stored: the
 		// append must not report ErrLogSealed, which would have its
-		// records written again elsewhere.
+		// records written again elsewhere. The seal waits for it: the
+		// stream's leader election, announced late after its creation,
+		// may wake the append at once, and a seal that reached the leader
+		// before the first attempt would leave it unstored (an outcome
+		// that errAppendUnknown covers too, but not this test's case).
 		loseAcks(b, func() {
+			if err := awaitLastSeq(ctx, b, "retrys", 2); err != nil {
+				t.Errorf("the first attempt: %v", err)
+			}
 			if _, err := b.SealLog(context.WithoutCancel(ctx), "retrys"); err != nil {
 				t.Errorf("seal: %v", err)
 			}
@@ -244,6 +251,22 @@ func readAtLeast(ctx context.Context, b *Backend, name string, n int) ([]kinesis
 		msgs, err := b.Read(ctx, name, 1, 100, 0)
 		if err != nil || len(msgs) >= n || time.Now().After(deadline) {
 			return msgs, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// awaitLastSeq waits until the log's leader has stored seq, for a few
+// seconds at most.
+func awaitLastSeq(ctx context.Context, b *Backend, name string, seq uint64) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := b.State(ctx, name)
+		switch {
+		case err == nil && st.LastSeq >= seq:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("log %s holds %+v (%v), not message %d", name, st, err, seq)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
