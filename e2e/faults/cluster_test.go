@@ -88,6 +88,9 @@ func startClusterWith(t testing.TB, nSluice int, tmpfsBytes int64, maxPayload st
 	c := &cluster{t: t, dir: t.TempDir(), routes: make(map[[2]int]*proxy)}
 	if keep := os.Getenv(envDir); keep != "" {
 		// Kept for a look at the logs after the test.
+		if err := os.MkdirAll(keep, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		dir, err := os.MkdirTemp(keep, "cluster-")
 		if err != nil {
 			t.Fatal(err)
