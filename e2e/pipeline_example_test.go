@@ -79,6 +79,10 @@ func TestPipelineExample_Clickstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// The generator backfills from 6 minutes before its start, truncated
+	// to the minute: every window up to the end of this minute holds at
+	// least five of the backfill's minutes.
+	enough := time.Now().Truncate(time.Minute).Add(time.Minute)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "pipeline", "run", file, "--endpoint", s.Endpoint,
@@ -114,6 +118,14 @@ func TestPipelineExample_Clickstream(t *testing.T) {
 		for lines.Scan() {
 		}
 	}()
+	// The alarm comes with the first outage minute, which may be the
+	// backfill's second: wait for the windows after it to be written.
+	for lastWindowEnd(stderr.String()).Before(enough) {
+		if ctx.Err() != nil {
+			t.Fatalf("no window up to %v written; stderr:\n%s", enough, stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	// Stop the worker cleanly: its last writes land, the file is let go.
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -158,4 +170,16 @@ func TestPipelineExample_Clickstream(t *testing.T) {
 	if breached == 0 {
 		t.Errorf("no minute above 5 %%: %v", rows)
 	}
+}
+
+// lastWindowEnd is the last window end a pipeline's reports logged.
+func lastWindowEnd(log string) time.Time {
+	const field = "last_window_end="
+	i := strings.LastIndex(log, field)
+	if i < 0 {
+		return time.Time{}
+	}
+	v, _, _ := strings.Cut(log[i+len(field):], " ")
+	end, _ := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
+	return end
 }

@@ -433,6 +433,10 @@ func TestScaling_ClusterAutoscaleAndUpdateShardCount(t *testing.T) {
 	waitOpen(ca, od, "a split", func(n int) bool { return n > 4 })
 	load.Stop()
 	waitOpen(cb, od, "4 after merges", func(n int) bool { return n == 4 })
+	// Read through a server only once it too has seen the other's last
+	// merge: a server learns of a reshard it did not make a moment later,
+	// and until then lists the merged shards as open.
+	waitOpen(ca, od, "4 after merges", func(n int) bool { return n == 4 })
 	load.checkLineage(t, ca, od)
 
 	prov := "scaled"

@@ -163,7 +163,8 @@ func (m *mergeShard) apply(data []byte, pos position) error {
 }
 
 func (m *mergeShard) endReplay() error {
-	if err := m.fire(nil, true); err != nil {
+	// Silent: nothing is written, so no context is needed.
+	if err := m.fire(context.Background(), true); err != nil {
 		return err
 	}
 	m.log.Debug("replay ended", "at", m.replayUntil.String())

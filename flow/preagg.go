@@ -369,15 +369,3 @@ func minPos(a, b position) position {
 	}
 	return a
 }
-
-// open counts the (window, key) states held.
-func (a *preAgg) open() int {
-	n := 0
-	for _, w := range a.windows {
-		n += len(w.keys)
-	}
-	for _, l := range a.sessions {
-		n += len(l)
-	}
-	return n
-}

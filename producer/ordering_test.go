@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -76,7 +75,6 @@ func outOfOrder(t *testing.T, datas []string) int {
 type concurrencyClient struct {
 	*kinesis.Client
 	inflight, most atomic.Int64
-	mu             sync.Mutex
 }
 
 func (c *concurrencyClient) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {

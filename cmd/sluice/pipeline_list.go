@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -329,52 +328,4 @@ func unionSorted(a, b []string) []string {
 	}
 	slices.Sort(a)
 	return a
-}
-
-// printRows prints a query's result as an aligned table.
-func printRows(rows *sql.Rows, w io.Writer) error {
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return err
-		}
-		cells := make([]string, len(cols))
-		for i, v := range vals {
-			cells[i] = formatCell(v)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "(%d rows)\n", n)
-	return nil
-}
-
-func formatCell(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "NULL"
-	case time.Time:
-		return x.UTC().Format("2006-01-02 15:04:05.999999")
-	case float64:
-		return strconv.FormatFloat(x, 'g', 6, 64)
-	case []byte:
-		return string(x)
-	}
-	return fmt.Sprint(v)
 }

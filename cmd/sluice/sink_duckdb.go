@@ -7,6 +7,10 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/sluicehq/sluice/flow"
 	"github.com/sluicehq/sluice/flow/sink/duckdb"
@@ -47,4 +51,52 @@ func queryDuckDB(ctx context.Context, path, query string, w io.Writer) error {
 		return fmt.Errorf("query %s: %w", path, err)
 	}
 	return printRows(rows, w)
+}
+
+// printRows prints a query's result as an aligned table.
+func printRows(rows *sql.Rows, w io.Writer) error {
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		cells := make([]string, len(cols))
+		for i, v := range vals {
+			cells[i] = formatCell(v)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "(%d rows)\n", n)
+	return nil
+}
+
+func formatCell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05.999999")
+	case float64:
+		return strconv.FormatFloat(x, 'g', 6, 64)
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }

@@ -249,9 +249,7 @@ func (c *Console) stream(r *http.Request) (any, error) {
 			Subscriptions: subs[sc.ARN], RecordsPerSec: rates[sc.ARN],
 		})
 	}
-	for _, a := range c.readersOf(ctx, d.Name) {
-		out.Applications = append(out.Applications, a)
-	}
+	out.Applications = append(out.Applications, c.readersOf(ctx, d.Name)...)
 	return out, nil
 }
 

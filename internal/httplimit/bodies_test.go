@@ -258,14 +258,12 @@ func TestConnections(t *testing.T) {
 			accepted <- conn
 		}
 	}()
-	var dialed []net.Conn
 	for range 3 {
 		d, err := net.Dial("tcp", raw.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		dialed = append(dialed, d)
 	}
 	first, second := <-accepted, <-accepted
 	until(t, func() bool { return testutil.ToFloat64(c.waits) == 1 })
