@@ -554,19 +554,6 @@ func (b *Backend) lastMessageBefore(ctx context.Context, name string, seq uint64
 	return 0, nil
 }
 
-// logSealed reports whether the log's stream exists and is sealed.
-func (b *Backend) logSealed(ctx context.Context, name string) (sealed, exists bool, err error) {
-	s, err := b.js.Stream(ctx, name)
-	switch {
-	case err == nil:
-		return slices.Equal(s.CachedInfo().Config.Subjects, []string{sealedSubjectPrefix + name}), true, nil
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return false, false, nil
-	default:
-		return false, false, err
-	}
-}
-
 // logExists reports whether the log's stream exists.
 func (b *Backend) logExists(ctx context.Context, name string) (bool, error) {
 	_, err := b.js.Stream(ctx, name)
