@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -345,10 +346,41 @@ func (c *cluster) waitHealthy(limit time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("cluster not healthy after %v (see %s/n*/nats.log)", limit, c.dir)
+			c.t.Fatalf("cluster not healthy after %v:\n%s", limit, c.describe())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// describe says, for a failure, how each node stands: whether its
+// process runs, what /healthz answers, and how its log ends (the files
+// are gone once the test ends, unless SLUICE_FAULT_DIR keeps them).
+func (c *cluster) describe() string {
+	var b strings.Builder
+	for _, nd := range c.nodes {
+		nd.mu.Lock()
+		cmd, exited := nd.cmd, nd.exited
+		nd.mu.Unlock()
+		state := "not running"
+		if cmd != nil {
+			state = "running"
+			select {
+			case <-exited:
+				state = "exited"
+			default:
+			}
+		}
+		health := "no answer"
+		cl := http.Client{Timeout: 2 * time.Second}
+		if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", nd.httpPort)); err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+			resp.Body.Close()
+			health = fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		logs, _ := os.ReadFile(filepath.Join(nd.dir, "nats.log"))
+		fmt.Fprintf(&b, "%s (%s), /healthz: %s; its log ends:\n%s\n", nd.name, state, health, logs[max(0, len(logs)-1500):])
+	}
+	return b.String()
 }
 
 // nodeNamed returns the node of a server name.
