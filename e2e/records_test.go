@@ -239,7 +239,12 @@ func TestRecords_PutAndGet(t *testing.T) {
 		shard := "shardId-000000000000"
 		created := time.Now()
 		putRecords(t, c, name, entries("a", 3))
-		waitNextMillisecond() // so that batch b arrives at a later millisecond
+		// Two millisecond boundaries, so that a whole millisecond lies
+		// between the batches' arrivals (timestamps have milliseconds):
+		// with one, b could arrive the very next millisecond and "between
+		// the batches" truncate to a's.
+		waitNextMillisecond()
+		waitNextMillisecond()
 		putRecords(t, c, name, entries("b", 3))
 		all := readShard(t, c, name, shard)
 		if len(all) != 6 {
