@@ -239,7 +239,12 @@ func TestRecords_PutAndGet(t *testing.T) {
 		shard := "shardId-000000000000"
 		created := time.Now()
 		putRecords(t, c, name, entries("a", 3))
-		waitNextMillisecond() // so that batch b arrives at a later millisecond
+		// Two millisecond boundaries, so that a whole millisecond lies
+		// between the batches' arrivals (timestamps have milliseconds):
+		// with one, b could arrive the very next millisecond and "between
+		// the batches" truncate to a's.
+		waitNextMillisecond()
+		waitNextMillisecond()
 		putRecords(t, c, name, entries("b", 3))
 		all := readShard(t, c, name, shard)
 		if len(all) != 6 {
@@ -257,9 +262,7 @@ func TestRecords_PutAndGet(t *testing.T) {
 		if got, want := readAt(created.Add(-time.Hour)), []string{"a-0", "a-1", "a-2", "b-0", "b-1", "b-2"}; !slices.Equal(got, want) {
 			t.Errorf("AT_TIMESTAMP before the oldest record: %v, want %v", got, want)
 		}
-		// The first millisecond after batch a's: arrival times have
-		// millisecond precision, and b may have come in the very next one.
-		mid := aLast.Truncate(time.Millisecond).Add(time.Millisecond)
+		mid := aLast.Add(bFirst.Sub(aLast) / 2).Truncate(time.Millisecond)
 		if got, want := readAt(mid), []string{"b-0", "b-1", "b-2"}; !slices.Equal(got, want) {
 			t.Errorf("AT_TIMESTAMP between the batches (%v): %v, want %v", mid, got, want)
 		}

@@ -5,6 +5,7 @@
 //	sluice put | tail | bench    write, follow and load-test any Kinesis endpoint
 //	sluice group list|describe|reset   consumer groups and their checkpoints
 //	sluice keys create|list      the server's encryption keyring
+//	sluice dev-cluster           a local 3-node cluster with servers over it
 //	sluice pipeline run|validate|list|query   pipelines from YAML files
 //	sluice version | completion  build information, shell completion
 //
@@ -20,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -75,6 +77,7 @@ func commands() []command {
 		{name: "bench", summary: "load-test a Kinesis endpoint", run: runBench},
 		{name: "pipeline", summary: "run, validate or list pipelines described in YAML files", subs: pipelineCommands, help: pipelineHelp},
 		{name: "keys", summary: "create or list the server's encryption keys", subs: keysCommands},
+		{name: "dev-cluster", summary: "run a 3-node JetStream cluster and servers over it, to try cluster mode", run: runDevCluster},
 		{name: "version", summary: "print the version, commit and Go version of this binary", run: runVersion},
 		{name: "completion", summary: "print a shell completion script: bash, zsh or fish", run: runCompletion},
 		{name: completeCommand, run: runComplete}, // hidden: answers the completion scripts
@@ -103,7 +106,9 @@ func (env *cmdEnv) run(ctx context.Context, args []string) error {
 
 // dispatch runs the command of cmds that args[0] names.
 func dispatch(ctx context.Context, env *cmdEnv, path, help string, cmds []command, args []string) error {
-	usage := func(w io.Writer) { commandsUsage(w, path, cmds) }
+	// Under a usage error, the command names on one line: the whole
+	// list would push the message off a small terminal.
+	usage := func(w io.Writer) { commandsBrief(w, path, cmds) }
 	fullUsage := func(w io.Writer) {
 		commandsUsage(w, path, cmds)
 		if help != "" {
@@ -149,6 +154,17 @@ func commandsUsage(w io.Writer, path string, cmds []command) {
 		}
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> --help' for the flags of a command.\n", path)
+}
+
+// commandsBrief is the short usage printed under a usage error.
+func commandsBrief(w io.Writer, path string, cmds []command) {
+	var names []string
+	for _, c := range cmds {
+		if c.summary != "" {
+			names = append(names, c.name)
+		}
+	}
+	fmt.Fprintf(w, "Usage: %s <command> [flags]\nCommands: %s\nRun '%s --help' for what each does.\n", path, strings.Join(names, ", "), path)
 }
 
 // report prints how a command ended and returns the exit status: usage

@@ -150,7 +150,7 @@ func TestCompletions(t *testing.T) {
 		words []string
 		want  []string
 	}{
-		{[]string{""}, []string{"serve", "stream", "put", "tail", "group", "bench", "pipeline", "keys", "version", "completion"}},
+		{[]string{""}, []string{"serve", "stream", "put", "tail", "group", "bench", "pipeline", "keys", "dev-cluster", "version", "completion"}},
 		{[]string{"st"}, []string{"stream"}},
 		{[]string{"stream", "s"}, []string{"split", "scale"}},
 		{[]string{"group", ""}, []string{"list", "describe", "reset"}},
@@ -159,6 +159,8 @@ func TestCompletions(t *testing.T) {
 		{[]string{"tail", "orders", "--from", ""}, []string{"latest", "trim-horizon"}},
 		{[]string{"serve", "--log-f"}, []string{"--log-format"}},
 		{[]string{"serve", "--data-dir", ""}, nil}, // file names: the shell's own
+		{[]string{"dev-cluster", "--log-"}, []string{"--log-format", "--log-level"}},
+		{[]string{"dev-cluster", "--log-format", ""}, []string{"text", "json"}},
 		{[]string{"completion", "z"}, []string{"zsh"}},
 		{[]string{"nosuch", ""}, nil},
 		{[]string{"__complete", ""}, nil},

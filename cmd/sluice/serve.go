@@ -306,7 +306,7 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 	}
 	storage := "embedded JetStream in " + c.dataDir
 	if c.natsURL != "" {
-		storage = "JetStream cluster at " + c.natsURL
+		storage = "JetStream cluster at " + jetstream.RedactURLs(c.natsURL)
 	}
 	fmt.Fprintf(env.stdout, "Sluice is serving the Kinesis API (and DynamoDB for lease tables) at %s (%s), ready in %s\n", endpoint, storage, time.Since(start).Round(time.Millisecond))
 	if gate.Enabled() {

@@ -93,6 +93,12 @@ type Config struct {
 	// ReadCacheBytes bounds the memory of decoded log messages kept for
 	// readers (msgcache.go); default 64 MiB, negative keeps none.
 	ReadCacheBytes int64
+	// WriteTimeout bounds how long a put waits for its turn to be
+	// written to its stream's log (behind a write that the log has not yet
+	// answered, during a leader election, say) before its records fail
+	// unwritten; default 10 s. A write sent to the log waits for the
+	// log's answer, which the log bounds.
+	WriteTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -119,6 +125,9 @@ func (c *Config) setDefaults() {
 		c.ReadCacheBytes = 64 << 20
 	case c.ReadCacheBytes < 0:
 		c.ReadCacheBytes = 0
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
 	}
 	c.Autoscale.setDefaults()
 	if c.SubscriptionLifetime == 0 {

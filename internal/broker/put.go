@@ -77,6 +77,10 @@ func (b *Broker) PutRecords(ctx context.Context, ref kinesis.StreamRef, entries 
 		return nil, nil // no entries: nothing to store
 	}
 	start := time.Now()
+	// A put waits WriteTimeout at most for its turn to be written (and
+	// then for the log, which bounds its own wait).
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.WriteTimeout)
+	defer cancel()
 	results := make([]kinesis.PutRecordResult, len(entries))
 	kept := groups[:0]
 	for _, g := range groups {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -37,6 +38,16 @@ type Backend struct {
 
 	meta *Bucket // the metadata bucket
 
+	// events wakes appends at reconnects and leader elections.
+	events *events
+	// writerID names this Backend's subjects, sluice.log.<log>.<writerID>.
+	writerID  string
+	writersMu sync.Mutex
+	writers   map[string]*logWriter // by log name
+	// pieceLimit is the largest message (headers included) the
+	// connected server takes: its max_payload, at most MaxMessageBytes.
+	pieceLimit int
+
 	guard *diskGuard // refuses writes on a full disk; nil with a cluster
 
 	ncClosed  chan struct{} // closed when the connection is closed
@@ -59,6 +70,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		log:      cfg.Logger,
 		ncClosed: make(chan struct{}),
 		stop:     make(chan struct{}),
+		events:   newEvents(),
+		writerID: newWriterID(),
+		writers:  make(map[string]*logWriter),
 	}
 	if err := b.open(ctx); err != nil {
 		b.shutdown()
@@ -66,6 +80,20 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	return b, nil
 }
+
+// How the connection to an external cluster finds out that its server is
+// gone or frozen: a PING every pingInterval, and the connection counts as
+// dead once maxPingsOut of them are unanswered (2 to 3 s), or once a
+// write to the socket blocks for flusherTimeout. It then reconnects to
+// another server of the cluster (those in the URL and those the cluster
+// announces), waiting reconnectWait between rounds over all of them.
+const (
+	pingInterval   = time.Second
+	maxPingsOut    = 2
+	flusherTimeout = 3 * time.Second
+	dialTimeout    = 2 * time.Second
+	reconnectWait  = 250 * time.Millisecond
+)
 
 func (b *Backend) open(ctx context.Context) error {
 	opts := []nats.Option{
@@ -78,6 +106,10 @@ func (b *Backend) open(ctx context.Context) error {
 				subject = sub.Subject
 			}
 			b.log.Warn("nats async error", "subject", subject, "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.log.Info("reconnected to nats", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
+			b.events.reconnected()
 		}),
 	}
 	var err error
@@ -96,14 +128,15 @@ func (b *Backend) open(ctx context.Context) error {
 		b.nc, err = nats.Connect(b.cfg.URL, append(opts,
 			nats.RetryOnFailedConnect(true), // the cluster may start after us
 			nats.MaxReconnects(-1),
-			nats.ReconnectWait(250*time.Millisecond),
+			nats.ReconnectWait(reconnectWait),
+			nats.Timeout(dialTimeout),
+			nats.PingInterval(pingInterval),
+			nats.MaxPingsOutstanding(maxPingsOut),
+			nats.FlusherTimeout(flusherTimeout),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil { // nil: we closed the connection
 					b.log.Warn("disconnected from nats", "err", err)
 				}
-			}),
-			nats.ReconnectHandler(func(nc *nats.Conn) {
-				b.log.Info("reconnected to nats", "url", nc.ConnectedUrlRedacted())
 			}),
 		)...)
 	}
@@ -116,12 +149,23 @@ func (b *Backend) open(ctx context.Context) error {
 	if err := b.waitJetStream(ctx); err != nil {
 		return err
 	}
-	if max := b.nc.MaxPayload(); max < int64(b.cfg.MaxMessageBytes) {
-		return fmt.Errorf("server max_payload %d is below max message bytes %d: raise max_payload or lower MaxMessageBytes",
-			max, b.cfg.MaxMessageBytes)
+	maxPayload := int(b.nc.MaxPayload())
+	if maxPayload < minMaxPayload {
+		return fmt.Errorf("server max_payload %d is below the %d bytes Sluice needs: raise max_payload in the nats-server config", maxPayload, minMaxPayload)
+	}
+	// Messages above max_payload are stored in parts (see Append).
+	b.pieceLimit = min(maxPayload, b.cfg.MaxMessageBytes)
+	if b.pieceLimit < b.cfg.MaxMessageBytes {
+		b.log.Info("messages above the server's max_payload are stored in parts; max_payload: 8MB in the nats-server config stores every PutRecords call whole",
+			"max_payload", maxPayload)
 	}
 	if b.mux, err = newReplyMux(b.nc); err != nil {
 		return err
+	}
+	if b.cfg.URL != "" {
+		if _, err := b.events.subscribe(b.nc); err != nil {
+			return fmt.Errorf("subscribe to leader elections: %w", err)
+		}
 	}
 	b.meta, err = b.openMetaBucket(ctx)
 	return err
@@ -137,7 +181,7 @@ func (b *Backend) openMetaBucket(ctx context.Context) (*Bucket, error) {
 		if err == nil || b.srv != nil || ctx.Err() != nil || !transient(err) {
 			return k, err
 		}
-		b.log.Warn("waiting for the jetstream cluster to place the meta bucket", "url", b.cfg.URL, "attempt", attempt, "err", err)
+		b.log.Warn("waiting for the jetstream cluster to place the meta bucket", "url", RedactURLs(b.cfg.URL), "attempt", attempt, "err", err)
 		if err := sleepCtx(ctx, time.Second); err != nil {
 			return nil, fmt.Errorf("open meta bucket %s: %w", b.cfg.MetaBucket, err)
 		}
@@ -211,11 +255,11 @@ func (b *Backend) waitJetStream(ctx context.Context) error {
 			return fmt.Errorf("jetstream account info: %w", err)
 		}
 		if attempt == 1 || attempt%10 == 0 { // say so at once, then now and then
-			b.log.Warn("waiting for jetstream", "url", b.cfg.URL, "attempt", attempt, "err", err)
+			b.log.Warn("waiting for jetstream", "url", RedactURLs(b.cfg.URL), "attempt", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for jetstream at %s: %w (last error: %v)", b.cfg.URL, ctx.Err(), err)
+			return fmt.Errorf("wait for jetstream at %s: %w (last error: %v)", RedactURLs(b.cfg.URL), ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
@@ -353,6 +397,17 @@ func transient(err error) bool {
 // MaxMessageBytes is the largest message Append accepts: the configured
 // MaxMessageBytes less room for the Nats-Msg-Id header stored with it.
 func (b *Backend) MaxMessageBytes() int { return b.cfg.MaxMessageBytes - appendHeaderBytes }
+
+// RedactURLs hides the passwords in a Config.URL, for logs and messages.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
 
 // opCtx bounds ctx by the configured timeout unless it has a deadline.
 func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -219,22 +219,92 @@ func TestBackend_MaxMessageBytes(t *testing.T) {
 	}
 	// A few bytes go to the header stored with each message.
 	n := b.MaxMessageBytes()
-	if n >= max || n < max-100 {
+	if n >= max || n < max-1024 {
 		t.Fatalf("MaxMessageBytes() = %d with MaxMessageBytes %d", n, max)
 	}
 	if _, err := b.Append(ctx, "l", make([]byte, n)); err != nil {
 		t.Errorf("Append of exactly MaxMessageBytes(): %v", err)
+	}
+	// The headers grow with the log's name: still room at the longest.
+	long := strings.Repeat("l", 255)
+	if err := b.CreateLog(ctx, long, kinesis.LogConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, long, make([]byte, n)); err != nil {
+		t.Errorf("Append of exactly MaxMessageBytes() to a log of a 255-character name: %v", err)
 	}
 	if _, err := b.Append(ctx, "l", make([]byte, n+1)); err == nil {
 		t.Errorf("Append above MaxMessageBytes() succeeded")
 	}
 }
 
-func TestBackend_ExternalMaxPayloadTooSmall(t *testing.T) {
-	urls := natstest.StartCluster(t, 1) // max_payload 16 MiB
-	_, err := jetstream.Open(t.Context(), jetstream.Config{URL: urls[0], Replicas: 1, MaxMessageBytes: 32 << 20})
-	if err == nil || !strings.Contains(err.Error(), "max_payload") {
-		t.Fatalf("Open with MaxMessageBytes above the server's max_payload: %v", err)
+// TestBackend_MessagesInParts: against servers with NATS's default
+// max_payload (1 MB), messages up to MaxMessageBytes are stored in parts
+// and read back whole, in order, with the parts skipped by readers;
+// sealing ends the log at its last whole message.
+func TestBackend_MessagesInParts(t *testing.T) {
+	urls := natstest.StartCluster(t, 1, natstest.MaxPayload(1<<20))
+	ctx := t.Context()
+	b, err := jetstream.Open(ctx, jetstream.Config{URL: urls[0], Replicas: 1, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Open against max_payload 1 MB: %v", err)
+	}
+	defer b.Close()
+	if err := b.CreateLog(ctx, "parts", kinesis.LogConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{10, 5<<20 + 3, 1 << 20, 100, 3 << 20, b.MaxMessageBytes()}
+	var want [][]byte
+	var seqs []uint64
+	for _, n := range sizes {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i*7 + n)
+		}
+		seq, err := b.Append(ctx, "parts", p)
+		if err != nil {
+			t.Fatalf("Append(%d bytes): %v", n, err)
+		}
+		if len(seqs) > 0 && seq <= seqs[len(seqs)-1] {
+			t.Fatalf("Append(%d bytes) = %d after %d", n, seq, seqs[len(seqs)-1])
+		}
+		want, seqs = append(want, p), append(seqs, seq)
+	}
+	// Read from every position a message starts at, and from just after
+	// the first split one (its parts' sequences): whole messages only.
+	for _, from := range []uint64{1, seqs[1], seqs[0] + 1, seqs[1] + 1} {
+		var got []kinesis.Message
+		for pos := from; ; {
+			msgs, err := b.Read(ctx, "parts", pos, 2, 0)
+			if err != nil {
+				t.Fatalf("Read from %d: %v", pos, err)
+			}
+			if len(msgs) == 0 {
+				break
+			}
+			got = append(got, msgs...)
+			pos = msgs[len(msgs)-1].Seq + 1
+		}
+		first := 0
+		for first < len(seqs) && seqs[first] < from {
+			first++
+		}
+		if len(got) != len(seqs)-first {
+			t.Fatalf("Read from %d returned %d messages, want %d", from, len(got), len(seqs)-first)
+		}
+		for i, m := range got {
+			if m.Seq != seqs[first+i] || !bytes.Equal(m.Data, want[first+i]) {
+				t.Fatalf("Read from %d: message %d is %d bytes at %d, want %d bytes at %d",
+					from, i, len(m.Data), m.Seq, len(want[first+i]), seqs[first+i])
+			}
+		}
+	}
+	last, err := b.SealLog(ctx, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != seqs[len(seqs)-1] {
+		t.Errorf("SealLog = %d, want the last message's %d", last, seqs[len(seqs)-1])
 	}
 }
 

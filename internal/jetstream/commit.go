@@ -59,6 +59,15 @@ func (k *Bucket) Commit(ctx context.Context, writes []kinesis.MetaWrite) error {
 			expected[i] = e.Revision
 		}
 	}
+	size := 0
+	for _, w := range writes {
+		size += len(w.Key) + len(w.Value)
+	}
+	done, err := k.be.guard.admit(int64(size), true)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	defer done()
 	id := rand.Text()
 	for i, w := range writes {
 		m := nats.NewMsg(k.prefix + escapeKey(w.Key))
@@ -93,7 +102,7 @@ func (k *Bucket) Commit(ctx context.Context, writes []kinesis.MetaWrite) error {
 				ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant {
 				return fmt.Errorf("commit: %w", kinesis.ErrRevisionMismatch)
 			}
-			return fmt.Errorf("commit: %w", ack.Error)
+			return fmt.Errorf("commit: %w", refusal(ack.Error))
 		}
 	}
 	return nil

@@ -18,6 +18,12 @@ const (
 	DefaultMetaBucket = "sluice_meta"
 	// DefaultTimeout bounds an operation whose context has no deadline.
 	DefaultTimeout = 10 * time.Second
+	// DefaultAppendTimeout bounds an append whose context has no
+	// deadline: longer than a JetStream leader election takes (4 to 9
+	// seconds after the leader's last heartbeat, once more for a split
+	// vote), so that a single node's failure delays appends rather than
+	// failing them.
+	DefaultAppendTimeout = 20 * time.Second
 	// DefaultClusterReplicas is the default replica count with URL set.
 	DefaultClusterReplicas = 3
 
@@ -58,6 +64,11 @@ type Config struct {
 	// Timeout bounds each operation whose context has no deadline, and the
 	// drain of the connection on Close. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
+
+	// AppendTimeout bounds each append whose context has no deadline.
+	// An append that reaches it while an attempt may still be stored
+	// fails, and the log is fenced once it can store again. Default 20s.
+	AppendTimeout time.Duration `yaml:"append_timeout"`
 
 	// MaxStore caps the bytes the embedded server stores (JetStream's
 	// max_file_store); past it appends fail with kinesis.ErrStorageFull.
@@ -104,6 +115,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.AppendTimeout == 0 {
+		c.AppendTimeout = DefaultAppendTimeout
+	}
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = DefaultMinFreeDisk
 	}
@@ -137,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %v is negative", c.Timeout))
+	}
+	if c.AppendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("append timeout %v is negative", c.AppendTimeout))
 	}
 	if c.MaxStore < 0 {
 		errs = append(errs, fmt.Errorf("max store %d is negative", c.MaxStore))

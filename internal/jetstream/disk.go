@@ -191,6 +191,21 @@ func (g *diskGuard) setFullLocked(full bool, free int64) {
 	}
 }
 
+// failing returns kinesis.ErrStorageFull while a write failed on a full
+// disk and JetStream was not restarted since: a write sent now would fail
+// the same way, unanswered.
+func (g *diskGuard) failing() error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failFree < 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: a write failed on the full disk; writes resume once space is freed", kinesis.ErrStorageFull)
+}
+
 // writeFailed reports whether an unanswered write was lost to a store
 // write error (a full disk): then the write must fail now, not be sent
 // again, and JetStream must be restarted once space is back.

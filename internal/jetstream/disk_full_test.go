@@ -92,6 +92,28 @@ func TestBackend_DiskFull(t *testing.T) {
 					t.Fatalf("acknowledged message %d lost", seq)
 				}
 			}
+			// Nothing answered with an error was stored: the log holds
+			// the acknowledged messages and nothing else.
+			var read int
+			for from := uint64(1); ; {
+				msgs, err := b.Read(ctx, "full", from, 16, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(msgs) == 0 {
+					break
+				}
+				for _, m := range msgs {
+					if _, ok := acked[m.Seq]; !ok {
+						t.Errorf("message %d stored, never acknowledged", m.Seq)
+					}
+					read++
+					from = m.Seq + 1
+				}
+			}
+			if read != len(acked) {
+				t.Errorf("read %d messages, %d acknowledged", read, len(acked))
+			}
 		})
 	}
 }

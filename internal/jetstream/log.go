@@ -2,8 +2,6 @@ package jetstream
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +42,7 @@ func checkLogName(name string) error {
 func (b *Backend) streamConfig(name string, cfg kinesis.LogConfig) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        name,
-		Subjects:    []string{logSubjectPrefix + name},
+		Subjects:    logSubjects(name),
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
@@ -58,20 +56,18 @@ func (b *Backend) streamConfig(name string, cfg kinesis.LogConfig) jetstream.Str
 	}
 }
 
-// dupWindow is how long JetStream remembers an append's Nats-Msg-Id: long
-// enough for every retry of an append (appendRetryWindow), but JetStream
-// wants it no longer than MaxAge.
+// dupWindow is how long JetStream remembers an append's Nats-Msg-Id: as
+// long as an append is retried, so that a retry finding an earlier
+// attempt stored learns its sequence from the ack (after the window, it
+// learns it from the subject's last message), but JetStream wants it no
+// longer than MaxAge.
 func dupWindow(cfg Config, maxAge time.Duration) time.Duration {
-	w := appendRetryWindow(cfg) + time.Second
+	w := cfg.AppendTimeout + time.Second
 	if maxAge > 0 {
 		w = min(w, maxAge)
 	}
 	return w
 }
-
-// appendRetryWindow is how long after its first attempt an append may be
-// retried.
-func appendRetryWindow(cfg Config) time.Duration { return cfg.Timeout }
 
 func checkLogConfig(cfg kinesis.LogConfig) error {
 	if cfg.MaxAge < 0 || (cfg.MaxAge > 0 && cfg.MaxAge < minMaxAge) {
@@ -107,7 +103,7 @@ func (b *Backend) CreateLog(ctx context.Context, name string, cfg kinesis.LogCon
 		if err != nil {
 			return err
 		}
-		if subj := s.CachedInfo().Config.Subjects; !slices.Equal(subj, scfg.Subjects) && !slices.Equal(subj, []string{sealedSubjectPrefix + name}) {
+		if !isLogStream(name, s.CachedInfo().Config.Subjects) {
 			return errors.New("a stream of that name exists and is not a log")
 		}
 		return nil
@@ -116,6 +112,14 @@ func (b *Backend) CreateLog(ctx context.Context, name string, cfg kinesis.LogCon
 		return fmt.Errorf("create log %s: %w", name, err)
 	}
 	return nil
+}
+
+// isLogStream reports whether a stream with subjects is the log name:
+// open (with writer subjects, or from before them) or sealed.
+func isLogStream(name string, subjects []string) bool {
+	return slices.Equal(subjects, logSubjects(name)) ||
+		slices.Equal(subjects, []string{logSubjectPrefix + name}) ||
+		slices.Equal(subjects, []string{sealedSubjectPrefix + name})
 }
 
 // UpdateLog changes the log's MaxAge. Messages older than a shortened
@@ -161,168 +165,8 @@ func (b *Backend) DeleteLog(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("delete log %s: %w", name, err)
 	}
+	b.forgetWriter(name)
 	return nil
-}
-
-// pubAck is JetStream's reply to a publish.
-type pubAck struct {
-	Seq       uint64              `json:"seq"`
-	Duplicate bool                `json:"duplicate"`
-	Error     *jetstream.APIError `json:"error"`
-}
-
-// firstAppendAttempt is how long the first attempt of an append waits for
-// its ack before the append is sent again; later attempts wait twice as
-// long as the one before, up to maxAppendAttempt.
-const (
-	firstAppendAttempt = 2 * time.Second
-	maxAppendAttempt   = 4 * time.Second
-)
-
-// errCodeDuplicateInProcess is JetStream's answer to a publish whose
-// Nats-Msg-Id an earlier publish is being stored under.
-const errCodeDuplicateInProcess = 10158
-
-// errAppendUnknown is an append that failed after an attempt that may have
-// stored it: its records must not be written elsewhere. Like an append
-// that ran out of time (what it was before appends were retried), it
-// matches context.DeadlineExceeded: an attempt's deadline passed unanswered.
-var errAppendUnknown = fmt.Errorf("outcome unknown: an earlier attempt went unanswered (%w) and may have stored it", context.DeadlineExceeded)
-
-// Append publishes msg as one message and returns its sequence once the
-// stream (leader) has stored it; with SyncAlways that means on disk. If the
-// context ends first the outcome is unknown: the message may be stored.
-//
-// An attempt left unanswered (JetStream drops publishes now and then in a
-// cluster: during a leader election, or to a stream created a moment ago)
-// is sent again. Every attempt carries the same Nats-Msg-Id, and the log
-// remembers ids for longer than appends are retried, so a message is
-// stored once however many attempts reach it; the ack of a duplicate
-// carries the first one's sequence.
-func (b *Backend) Append(ctx context.Context, name string, msg []byte) (uint64, error) {
-	if err := checkLogName(name); err != nil {
-		return 0, err
-	}
-	if len(msg) > b.MaxMessageBytes() {
-		return 0, fmt.Errorf("append to log %s: message of %d bytes exceeds the maximum of %d", name, len(msg), b.MaxMessageBytes())
-	}
-	done, err := b.guard.admit(int64(len(msg)), false)
-	if err != nil {
-		return 0, fmt.Errorf("append to log %s: %w", name, err)
-	}
-	defer done()
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
-	subject := logSubjectPrefix + name
-	hdr := nats.Header{jetstream.MsgIDHeader: []string{newMsgID()}}
-	start := time.Now()
-	wait := firstAppendAttempt
-	unanswered := false // an earlier attempt may have stored msg
-	for attempt := 1; ; attempt++ {
-		// Our own request rather than nats.go's: it can check, while it
-		// waits, whether the log still exists: on a cluster, a publish to
-		// a log deleted a moment ago may go unanswered rather than bounce.
-		var ack pubAck
-		actx, acancel := context.WithTimeout(ctx, wait)
-		err := b.mux.requestMsg(actx, &nats.Msg{Subject: subject, Header: hdr, Data: msg}, b.notFoundAfter(actx, name), func(m *nats.Msg) (bool, error) {
-			if err := json.Unmarshal(m.Data, &ack); err != nil {
-				return true, fmt.Errorf("bad ack %q: %w", m.Data, err)
-			}
-			return true, nil
-		})
-		acancel()
-		if errors.Is(err, errNoResponders) {
-			// Nobody stored this attempt. Either the log is gone or sealed
-			// or, in a cluster, its leader is not reachable yet.
-			sealed, exists, ierr := b.logSealed(ctx, name)
-			switch {
-			case ierr != nil:
-				return 0, fmt.Errorf("append to log %s: %w", name, ierr)
-			case !exists:
-				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogNotFound)
-			case sealed && unanswered:
-				// The attempt that went unanswered may be stored before
-				// the seal: ErrLogSealed would have the records written
-				// again to the shards after it.
-				return 0, fmt.Errorf("append to log %s: log sealed: %w", name, errAppendUnknown)
-			case sealed:
-				return 0, fmt.Errorf("append to log %s: %w", name, kinesis.ErrLogSealed)
-			}
-			if attempt >= 5 {
-				return 0, fmt.Errorf("append to log %s: %w", name, err)
-			}
-			if serr := sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
-				return 0, fmt.Errorf("append to log %s: %w", name, serr)
-			}
-			continue
-		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			// This attempt went unanswered; it may have been stored,
-			// unless the stream failed to write it (a full disk), which
-			// every later attempt would meet too.
-			if ferr := b.guard.writeFailed(); ferr != nil {
-				return 0, fmt.Errorf("append to log %s: %w", name, ferr)
-			}
-			unanswered = true
-			if b.mayRetryAppend(ctx, name, start) {
-				b.log.Debug("append unanswered, sending it again", "log", name, "attempt", attempt, "waited", wait)
-				wait = min(2*wait, maxAppendAttempt)
-				continue
-			}
-			return 0, fmt.Errorf("append to log %s: no ack after %s: %w", name, time.Since(start).Round(time.Millisecond), errAppendUnknown)
-		}
-		if err != nil {
-			return 0, fmt.Errorf("append to log %s: %w", name, err)
-		}
-		if ack.Error != nil && ack.Error.ErrorCode == errCodeDuplicateInProcess && b.mayRetryAppend(ctx, name, start) {
-			// An earlier attempt is being stored right now: ask again
-			// for its sequence once it may be done, without flooding the
-			// leader with copies of a large message.
-			unanswered = true
-			if serr := sleepCtx(ctx, 250*time.Millisecond); serr != nil {
-				return 0, fmt.Errorf("append to log %s: %w", name, errAppendUnknown)
-			}
-			continue
-		}
-		if ack.Error != nil && isStorageFull(int(ack.Error.ErrorCode), ack.Error.Description) {
-			return 0, fmt.Errorf("append to log %s: %w: %w", name, kinesis.ErrStorageFull, ack.Error)
-		}
-		if ack.Error != nil {
-			return 0, fmt.Errorf("append to log %s: %w", name, mapStreamErr(ack.Error))
-		}
-		if ack.Seq == 0 {
-			return 0, fmt.Errorf("append to log %s: ack without sequence", name)
-		}
-		if ack.Duplicate {
-			b.log.Debug("append stored by an earlier attempt", "log", name, "seq", ack.Seq, "attempt", attempt)
-		}
-		return ack.Seq, nil
-	}
-}
-
-// mayRetryAppend reports whether an append first sent at start may be sent
-// again now: the log must remember its id until the retry arrives. Logs
-// created before appends carried ids have a window too short to retry.
-func (b *Backend) mayRetryAppend(ctx context.Context, name string, start time.Time) bool {
-	s, err := b.js.Stream(ctx, name)
-	if err != nil {
-		return false
-	}
-	const margin = 500 * time.Millisecond // the retry's time in flight
-	elapsed := time.Since(start)
-	return elapsed+margin < s.CachedInfo().Config.Duplicates && elapsed < appendRetryWindow(b.cfg)
-}
-
-// appendHeaderBytes is room for the headers of an appended message
-// ("NATS/1.0\r\nNats-Msg-Id: <22 characters>\r\n\r\n" is 49 bytes), which
-// count against max_payload and the stream's maximum message size.
-const appendHeaderBytes = 64
-
-// newMsgID returns a Nats-Msg-Id unique to one append.
-func newMsgID() string {
-	var id [16]byte
-	rand.Read(id[:])
-	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 // notFoundAfter returns a check, for a request on log name that has had no
@@ -352,37 +196,157 @@ func (b *Backend) Read(ctx context.Context, name string, from uint64, maxMsgs, m
 	}
 	from = max(from, 1)
 	maxMsgs = max(maxMsgs, 1)
-	req := fmt.Appendf(nil, `{"seq":%d,"batch":%d`, from, maxMsgs)
-	if maxBytes > 0 {
-		req = fmt.Appendf(req, `,"max_bytes":%d`, maxBytes)
-	}
-	req = append(req, '}')
-
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
-	var out []kinesis.Message
-	err := b.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+	var (
+		out    []kinesis.Message
+		finals []splitMsg        // messages stored in parts
+		parts  map[uint64][]byte // parts met on the way, by sequence
+	)
+	for {
+		req := fmt.Appendf(nil, `{"seq":%d,"batch":%d`, from, maxMsgs)
+		if maxBytes > 0 {
+			req = fmt.Appendf(req, `,"max_bytes":%d`, maxBytes)
+		}
+		req = append(req, '}')
+		var (
+			seen    int
+			last    uint64
+			pending = -1
+		)
+		err := b.directGet(ctx, name, req, func(m *nats.Msg) (bool, error) {
+			if ok, err := batchEnd(m, &pending); !ok {
+				return true, err
+			}
+			seq, ts, err := replyPosition(m)
+			if err != nil {
+				return true, err
+			}
+			seen, last = seen+1, seq
+			switch {
+			case strings.HasPrefix(m.Header.Get(hdrSubject), sealedSubjectPrefix):
+				return false, nil // SealLog's barrier, not a message of the log
+			case m.Header.Get(hdrFence) != "":
+				return false, nil
+			case m.Header.Get(hdrPart) != "":
+				if parts == nil {
+					parts = make(map[uint64][]byte)
+				}
+				parts[seq] = m.Data
+				return false, nil
+			}
+			if list := m.Header.Get(hdrParts); list != "" {
+				seqs, err := parseSeqs(list)
+				if err != nil {
+					return true, err
+				}
+				finals = append(finals, splitMsg{index: len(out), parts: seqs})
+			}
+			out = append(out, kinesis.Message{Seq: seq, Time: ts, Data: m.Data})
+			return false, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read log %s: %w", name, mapStreamErr(err))
+		}
+		// A batch of nothing but fences and parts says nothing about what
+		// follows them: read on.
+		if len(out) > 0 || seen == 0 || pending == 0 || (pending < 0 && seen < maxMsgs) {
+			break
+		}
+		from = last + 1
+	}
+	if len(finals) > 0 {
+		var err error
+		if out, err = b.assemble(ctx, name, out, finals, parts); err != nil {
+			return nil, fmt.Errorf("read log %s: %w", name, mapStreamErr(err))
+		}
+	}
+	return out, nil
+}
+
+// splitMsg is a message of a Read stored in parts: its index in the
+// result and the sequences of its earlier parts.
+type splitMsg struct {
+	index int
+	parts []uint64
+}
+
+// assemble puts the messages stored in parts back together, with the
+// parts the read met (have) or, for the others, direct gets by sequence.
+// A message whose part has expired (MaxAge removes the oldest first) is
+// left out, as if it had expired whole.
+func (b *Backend) assemble(ctx context.Context, name string, out []kinesis.Message, finals []splitMsg, have map[uint64][]byte) ([]kinesis.Message, error) {
+	drop := make(map[int]bool)
+	for _, f := range finals {
+		size := len(out[f.index].Data)
+		pieces := make([][]byte, len(f.parts))
+		for i, seq := range f.parts {
+			p, ok := have[seq]
+			if !ok {
+				var err error
+				if p, ok, err = b.getPart(ctx, name, seq); err != nil {
+					return nil, fmt.Errorf("part %d of message %d: %w", seq, out[f.index].Seq, err)
+				}
+			}
+			if !ok {
+				drop[f.index] = true
+				break
+			}
+			pieces[i] = p
+			size += len(p)
+		}
+		if drop[f.index] {
+			continue
+		}
+		data := make([]byte, 0, size)
+		for _, p := range pieces {
+			data = append(data, p...)
+		}
+		out[f.index].Data = append(data, out[f.index].Data...)
+	}
+	if len(drop) > 0 {
+		kept := out[:0]
+		for i, m := range out {
+			if !drop[i] {
+				kept = append(kept, m)
+			}
+		}
+		out = kept
+	}
+	return out, nil
+}
+
+// getPart reads the part at seq: from any replica, or, if that one lacks
+// it (a replica that lags), from the stream leader. ok is false if it is
+// gone.
+func (b *Backend) getPart(ctx context.Context, name string, seq uint64) (data []byte, ok bool, err error) {
+	req := fmt.Appendf(nil, `{"seq":%d}`, seq)
+	err = b.directGet(ctx, name, req, func(m *nats.Msg) (bool, error) {
 		switch replyStatus(m) {
 		case "":
-		case statusEOB, statusNotFound:
+			data, ok = m.Data, true
+			return true, nil
+		case statusNotFound:
 			return true, nil
 		default:
 			return true, statusError(m)
 		}
-		seq, ts, err := replyPosition(m)
-		if err != nil {
-			return true, err
-		}
-		if strings.HasPrefix(m.Header.Get(hdrSubject), sealedSubjectPrefix) {
-			return false, nil // SealLog's barrier, not a message of the log
-		}
-		out = append(out, kinesis.Message{Seq: seq, Time: ts, Data: m.Data})
-		return false, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read log %s: %w", name, mapStreamErr(err))
+	if err != nil || ok {
+		return data, ok, err
 	}
-	return out, nil
+	var msg *storedMsg
+	err = b.retryIdempotent(ctx, func(ctx context.Context) (err error) {
+		msg, err = b.leaderGet(ctx, name, req)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return msg.Data, true, nil
 }
 
 // SeekTime returns the sequence of the first message stored at or after t,
@@ -405,7 +369,7 @@ func (b *Backend) SeekTime(ctx context.Context, name string, t time.Time) (uint6
 		seq   uint64
 		found bool
 	)
-	err = b.directGet(ctx, name, req, b.notFoundAfter(ctx, name), func(m *nats.Msg) (bool, error) {
+	err = b.directGet(ctx, name, req, func(m *nats.Msg) (bool, error) {
 		switch replyStatus(m) {
 		case "":
 			var err error
@@ -551,21 +515,43 @@ func (b *Backend) SealLog(ctx context.Context, name string) (uint64, error) {
 		if first.Sequence == 0 || first.Sequence > ack.Seq {
 			return 0, fmt.Errorf("seal log %s: first barrier at %d, after ours at %d", name, first.Sequence, ack.Seq)
 		}
-		return first.Sequence - 1, nil
+		last, err := b.lastMessageBefore(ctx, name, first.Sequence)
+		if err != nil {
+			return 0, fmt.Errorf("seal log %s: %w", name, err)
+		}
+		return last, nil
 	}
 }
 
-// logSealed reports whether the log's stream exists and is sealed.
-func (b *Backend) logSealed(ctx context.Context, name string) (sealed, exists bool, err error) {
-	s, err := b.js.Stream(ctx, name)
-	switch {
-	case err == nil:
-		return slices.Equal(s.CachedInfo().Config.Subjects, []string{sealedSubjectPrefix + name}), true, nil
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return false, false, nil
-	default:
-		return false, false, err
+// lastMessageBefore returns the sequence of the last message of the log
+// before seq, skipping fences and parts (so that readers know they are
+// done once past it), or the sequence of a gap (expired messages) if it
+// comes first.
+func (b *Backend) lastMessageBefore(ctx context.Context, name string, seq uint64) (uint64, error) {
+	for s := seq - 1; s > 0; s-- {
+		var msg *storedMsg
+		err := b.retryIdempotent(ctx, func(ctx context.Context) (err error) {
+			msg, err = b.leaderGet(ctx, name, fmt.Appendf(nil, `{"seq":%d}`, s))
+			return err
+		})
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return s, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read message %d: %w", s, err)
+		}
+		if len(msg.Header) == 0 {
+			return s, nil
+		}
+		h, err := nats.DecodeHeadersMsg(msg.Header)
+		if err != nil {
+			return 0, fmt.Errorf("read message %d: %w", s, err)
+		}
+		if h.Get(hdrFence) == "" && h.Get(hdrPart) == "" {
+			return s, nil
+		}
 	}
+	return 0, nil
 }
 
 // logExists reports whether the log's stream exists.
@@ -587,30 +573,51 @@ const (
 	maxDirectGetWait   = 500 * time.Millisecond
 )
 
+// A direct get that no replica answers at all within firstDirectGetReply
+// is sent again, each time waiting twice as long, up to maxDirectGetReply:
+// a replica that is paused or cut off, while the others still count it
+// in, swallows the requests routed to it.
+const (
+	firstDirectGetReply = time.Second
+	maxDirectGetReply   = 4 * time.Second
+)
+
+// errNoReply ends a direct get attempt that nobody answered in time.
+var errNoReply = errors.New("no replica answered")
+
 // directGet sends a direct get request for stream; see replyMux.request.
 // Nobody answers one when the stream is gone, but also, in a cluster, for
 // a while after the stream is created (or its replicas change) until a
-// replica serves direct gets. So while the stream exists it asks again,
-// after a short backoff, until ctx ends; once it is gone it fails with an
-// error matching jetstream.ErrStreamNotFound. A no-responders reply comes
-// alone, so fn has seen no message of an attempt that is repeated.
-func (b *Backend) directGet(ctx context.Context, stream string, req []byte, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
-	wait := firstDirectGetWait
+// replica serves direct gets, or when the request went to a replica that
+// is paused or cut off. So while the stream exists it asks again, after a
+// short backoff, until ctx ends; once it is gone it fails with an error
+// matching jetstream.ErrStreamNotFound. A no-responders reply comes
+// alone, and a request is sent again for want of a reply only if none
+// came, so fn has seen no message of an attempt that is repeated.
+func (b *Backend) directGet(ctx context.Context, stream string, req []byte, fn func(*nats.Msg) (done bool, err error)) error {
+	wait, replyWait := firstDirectGetWait, firstDirectGetReply
 	for attempt := 1; ; attempt++ {
+		idle := &idleCheck{after: replyWait, check: func() error { return errNoReply }}
 		err := b.mux.directGet(ctx, stream, req, idle, fn)
-		if !errors.Is(err, errNoResponders) {
+		if !errors.Is(err, errNoResponders) && !errors.Is(err, errNoReply) {
 			return err
 		}
-		exists, ierr := b.logExists(ctx, stream)
+		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		exists, ierr := b.logExists(sctx, stream)
+		cancel()
 		switch {
 		case ierr == nil && !exists:
 			return fmt.Errorf("%w: %w", err, jetstream.ErrStreamNotFound)
-		case ierr != nil && ctx.Err() != nil:
-			return errors.Join(err, ierr)
+		case ctx.Err() != nil:
+			return fmt.Errorf("%w (no replica served direct gets in time): %w", err, ctx.Err())
 		}
 		// The stream exists (or JetStream could not say: ask again).
 		if attempt == 1 || attempt%20 == 0 {
-			b.log.Debug("direct get found no responders, asking again", "stream", stream, "attempt", attempt, "err", ierr)
+			b.log.Debug("direct get found no replica to answer, asking again", "stream", stream, "attempt", attempt, "err", err, "status_err", ierr)
+		}
+		if errors.Is(err, errNoReply) {
+			replyWait = min(2*replyWait, maxDirectGetReply)
+			continue
 		}
 		if serr := sleepCtx(ctx, wait); serr != nil {
 			return fmt.Errorf("%w (the stream exists; no replica served direct gets in time): %w", err, serr)

@@ -139,29 +139,34 @@ func (k *Bucket) put(ctx context.Context, key string, value []byte, rev uint64, 
 		return 0, err
 	}
 	defer done()
-	m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	if del {
-		m.Header.Set(hdrKVOperation, kvOpDelete)
+	// Attempts left unanswered (a leader election, a dead connection)
+	// are sent again with the same Nats-Msg-Id, so one that finds an
+	// earlier attempt stored is acknowledged with its revision instead of
+	// failing the compare-and-swap. The bucket's duplicate window (2
+	// minutes) outlasts the operation. An attempt left unanswered by a
+	// full disk fails at once (publishRetry asks the disk guard).
+	id := newMsgID()
+	msg := func() *nats.Msg {
+		m := &nats.Msg{Subject: k.prefix + escapeKey(key), Data: value, Header: nats.Header{}}
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+		m.Header.Set(jetstream.MsgIDHeader, id)
+		if del {
+			m.Header.Set(hdrKVOperation, kvOpDelete)
+		}
+		return m
 	}
-	ack, err := k.be.js.PublishMsg(ctx, m)
+	ack, _, err := k.be.publishRetry(ctx, k.stream, msg, nil)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return 0, errRevMismatch
-		}
-		if errors.As(err, &apiErr) && isStorageFull(int(apiErr.ErrorCode), apiErr.Description) {
-			return 0, fmt.Errorf("%w: %w", kinesis.ErrStorageFull, err)
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			if ferr := k.be.guard.writeFailed(); ferr != nil {
-				return 0, ferr
-			}
-		}
 		return 0, err
 	}
-	return ack.Sequence, nil
+	if ack.Error != nil {
+		if ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			ack.Error.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant {
+			return 0, errRevMismatch
+		}
+		return 0, refusal(ack.Error)
+	}
+	return ack.Seq, nil
 }
 
 // errRevMismatch is put's CAS failure; callers map it to the sentinel that
@@ -257,19 +262,9 @@ func (k *Bucket) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, 
 			n       int
 			pending = -1
 		)
-		err := k.be.directGet(ctx, k.stream, req, nil, func(m *nats.Msg) (bool, error) {
-			switch replyStatus(m) {
-			case "":
-			case statusEOB:
-				if np, err := strconv.Atoi(m.Header.Get("Nats-Num-Pending")); err == nil {
-					pending = np
-				}
-				return true, nil
-			case statusNotFound:
-				pending = 0
-				return true, nil
-			default:
-				return true, statusError(m)
+		err := k.be.directGet(ctx, k.stream, req, func(m *nats.Msg) (bool, error) {
+			if ok, err := batchEnd(m, &pending); !ok {
+				return true, err
 			}
 			n++
 			seq, _, err := replyPosition(m)

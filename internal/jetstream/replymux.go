@@ -46,6 +46,9 @@ type replyMux struct {
 	// lose, set only by tests, drops the replies to the requests it
 	// reports true for, as a network or a leader change can.
 	lose func(*nats.Msg) bool
+	// hold, set only by tests, keeps the requests it reports true for
+	// from being sent, as a paused server holds what it was sent.
+	hold func(*nats.Msg) bool
 }
 
 // muxCall collects the replies of one request. The subscription's handler
@@ -100,23 +103,29 @@ func (d *replyMux) request(ctx context.Context, subject string, data []byte, idl
 	return d.requestMsg(ctx, &nats.Msg{Subject: subject, Data: data}, idle, fn)
 }
 
-// requestMsg is request for a message with headers; its Reply is set here.
-func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+// register sets msg's Reply to a token of its own and returns the call
+// that collects the replies, and the func that forgets it.
+func (d *replyMux) register(msg *nats.Msg) (*muxCall, func()) {
 	token := strconv.FormatUint(d.next.Add(1), 36)
 	c := &muxCall{wake: make(chan struct{}, 1)}
 	d.mu.Lock()
 	d.calls[token] = c
 	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.calls, token)
-		d.mu.Unlock()
-	}()
-
 	msg.Reply = d.prefix + token
 	if d.lose != nil && d.lose(msg) {
 		msg.Reply = d.prefix + "lost" // a reply nobody waits for: the ack is lost
 	}
+	return c, func() {
+		d.mu.Lock()
+		delete(d.calls, token)
+		d.mu.Unlock()
+	}
+}
+
+// requestMsg is request for a message with headers; its Reply is set here.
+func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
+	c, forget := d.register(msg)
+	defer forget()
 	if err := d.nc.PublishMsg(msg); err != nil {
 		return err
 	}
@@ -155,12 +164,87 @@ func (d *replyMux) requestMsg(ctx context.Context, msg *nats.Msg, idle *idleChec
 	}
 }
 
+// Outcomes of attempt other than a reply.
+var (
+	// errAttemptTimeout: no reply within the attempt's timeout. The
+	// message may still be stored.
+	errAttemptTimeout = errors.New("no reply in time")
+	// errWoken: while the attempt waited, the connection came back or the
+	// stream elected a leader, so sending again may now be answered. The
+	// message may still be stored.
+	errWoken = errors.New("woken by a reconnect or a leader election")
+	// errNotSent: the connection refused the message (it is
+	// reconnecting and its buffer is full); nothing was sent.
+	errNotSent = errors.New("not sent")
+)
+
+// attempt publishes msg and returns its first reply. It gives up after
+// timeout (errAttemptTimeout), at an event of ev concerning stream
+// (errWoken), or when ctx ends; a 503 reply is errNoResponders.
+func (d *replyMux) attempt(ctx context.Context, msg *nats.Msg, timeout time.Duration, ev *events, stream string) (*nats.Msg, error) {
+	c, forget := d.register(msg)
+	defer forget()
+	gen, changed := ev.mark()
+	if d.hold != nil && d.hold(msg) {
+		// Not sent: the test has it.
+	} else if err := d.nc.PublishMsg(msg); err != nil {
+		if errors.Is(err, nats.ErrReconnectBufExceeded) {
+			return nil, fmt.Errorf("%w: %w", errNotSent, err)
+		}
+		return nil, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, errAttemptTimeout
+		case <-changed:
+			var woken bool
+			if woken, gen, changed = ev.since(stream, gen); woken {
+				return nil, errWoken
+			}
+		case <-c.wake:
+			c.mu.Lock()
+			m := c.msgs[0]
+			c.mu.Unlock()
+			if m.Header.Get(hdrStatus) == statusNoResponders {
+				return nil, errNoResponders
+			}
+			return m, nil
+		}
+	}
+}
+
 // directGet sends a direct get request for stream; see request.
 func (d *replyMux) directGet(ctx context.Context, stream string, req []byte, idle *idleCheck, fn func(*nats.Msg) (done bool, err error)) error {
 	if err := d.request(ctx, "$JS.API.DIRECT.GET."+stream, req, idle, fn); err != nil {
 		return fmt.Errorf("direct get: %w", err)
 	}
 	return nil
+}
+
+// batchEnd handles the status replies of a batch direct get: ok for a
+// message; else done, with pending set to the messages left after the
+// batch (from its EOB reply; 0 when nothing was found; unchanged if not
+// said), or an error for an unexpected status.
+func batchEnd(m *nats.Msg, pending *int) (ok bool, err error) {
+	switch replyStatus(m) {
+	case "":
+		return true, nil
+	case statusEOB:
+		if np, err := strconv.Atoi(m.Header.Get("Nats-Num-Pending")); err == nil {
+			*pending = np
+		}
+		return false, nil
+	case statusNotFound:
+		*pending = 0
+		return false, nil
+	default:
+		return false, statusError(m)
+	}
 }
 
 // replyStatus returns the status of a direct get reply, "" for a message.

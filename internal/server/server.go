@@ -170,7 +170,13 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	}
 	guarded := gate.Protect(auth.ActionViewConsole, con)
 	mux := http.NewServeMux()
+	s := &Server{store: store, broker: b, console: con, conns: conns}
 	mux.Handle("GET /metrics", gate.Protect(auth.ActionGetMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	// GET /ready?verbose says what the check found (node names, the
+	// metadata stream's leader and replicas): behind the credentials
+	// /metrics takes. The plain probes are served before the Host check
+	// (probes).
+	mux.Handle("GET /ready", gate.Protect(auth.ActionGetMetrics, http.HandlerFunc(s.readyVerbose)))
 	if c.Pprof {
 		mux.Handle("GET /debug/pprof/", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Index)))
 		mux.Handle("GET /debug/pprof/profile", gate.Protect(auth.ActionGetProfile, http.HandlerFunc(pprof.Profile)))
@@ -185,9 +191,12 @@ func Open(ctx context.Context, c Config) (*Server, error) {
 	mux.Handle("/console/", consoleOrAPI{console: guarded, api: counted})
 	mux.Handle("/console", consoleOrAPI{console: guarded, api: counted})
 	mux.Handle("/", browserToConsole{counted})
-	// The Host check first; then, around everything that reads a body
-	// (the APIs, the console), the limits on bodies.
-	return &Server{store: store, broker: b, console: con, handler: gate.CheckHost(bodies.Handler(mux)), conns: conns}, nil
+	// The probes first, for load balancers and orchestrators that name
+	// the server by its address; then the Host check; then, around
+	// everything that reads a body (the APIs, the console), the limits on
+	// bodies.
+	s.handler = probes{s: s, next: gate.CheckHost(bodies.Handler(mux))}
+	return s, nil
 }
 
 // Listen returns ln with its connections counted against MaxConnections
@@ -242,11 +251,12 @@ func (h byTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler serves the Kinesis and DynamoDB APIs on every path (routed by
-// X-Amz-Target), Prometheus metrics on GET /metrics, profiles under
-// /debug/pprof/ when asked, the web console under /console/ (a browser's
-// GET / is sent there) and its sign-in under /auth/, the operational
-// surfaces behind the credentials when there are some; every request's
-// Host is checked.
+// X-Amz-Target), the probes GET /health (the process is up) and GET
+// /ready (the store can take writes; 503 if not) to anyone, Prometheus
+// metrics on GET /metrics, profiles under /debug/pprof/ when asked, the
+// web console under /console/ (a browser's GET / is sent there) and its
+// sign-in under /auth/, the operational surfaces behind the credentials
+// when there are some; every request's Host is checked but the probes'.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // EndSubscriptions ends the open SubscribeToShard feeds (clients then

@@ -15,9 +15,18 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// maxPayload matches jetstream.DefaultMaxMessageBytes, which a backend
-// requires of the servers it connects to.
+// maxPayload matches jetstream.DefaultMaxMessageBytes, so that a backend
+// stores every message whole.
 const maxPayload = 16 << 20
+
+// Option changes the servers StartCluster starts.
+type Option func(*server.Options)
+
+// MaxPayload sets the servers' max_payload (default 16 MiB): the NATS
+// default of 1 MB, say, to test messages stored in parts.
+func MaxPayload(n int32) Option {
+	return func(o *server.Options) { o.MaxPayload = n }
+}
 
 // StartCluster starts an n-node JetStream cluster in this process and
 // returns the client URL of each node ("nats://127.0.0.1:port"), which
@@ -28,7 +37,7 @@ const maxPayload = 16 << 20
 // (an R3 stream can be created at once), and shuts the nodes down in t.Cleanup. With n = 1 it
 // starts a single non-clustered server. Set NATSTEST_LOG=1 to see the
 // servers' notices, warnings and errors in the test log.
-func StartCluster(t testing.TB, n int) []string {
+func StartCluster(t testing.TB, n int, options ...Option) []string {
 	t.Helper()
 	if n < 1 {
 		t.Fatalf("natstest: cluster of %d nodes", n)
@@ -61,6 +70,9 @@ func StartCluster(t testing.TB, n int) []string {
 		if n > 1 {
 			opts.Cluster = server.ClusterOpts{Name: "sluice-test", Host: "127.0.0.1", Port: routePorts[i]}
 			opts.Routes = routes
+		}
+		for _, o := range options {
+			o(opts)
 		}
 		srv, err := server.NewServer(opts)
 		if err != nil {
