@@ -54,7 +54,8 @@ type node struct {
 	name                            string
 	dir, storeDir, conf             string
 	clientPort, routePort, httpPort int
-	client                          *proxy // Sluice connects through it
+	client                          *proxy   // Sluice connects through it
+	routes                          []string // the proxies to the other nodes' route ports
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -72,6 +73,8 @@ type cluster struct {
 	sluices []*sluice
 	keyring string
 	tmpfs   string // mount point of the store of the last node, if any
+
+	maxPayload string // of every node's configuration; "": NATS's default
 }
 
 // startCluster starts 3 nodes, waits for the meta leader and every node
@@ -86,7 +89,7 @@ func startCluster(t testing.TB, nSluice int, tmpfsBytes int64) *cluster {
 // NATS default, 1 MB).
 func startClusterWith(t testing.TB, nSluice int, tmpfsBytes int64, maxPayload string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), routes: make(map[[2]int]*proxy)}
+	c := &cluster{t: t, dir: t.TempDir(), routes: make(map[[2]int]*proxy), maxPayload: maxPayload}
 	if keep := os.Getenv(envDir); keep != "" {
 		// Kept for a look at the logs after the test.
 		if err := os.MkdirAll(keep, 0o755); err != nil {
@@ -130,17 +133,8 @@ func startClusterWith(t testing.TB, nSluice int, tmpfsBytes int64, maxPayload st
 			c.routes[[2]int{i, j}] = p
 			routes = append(routes, p.addr())
 		}
-		var conf bytes.Buffer
-		err := natsConfig.Execute(&conf, map[string]any{
-			"Name": from.name, "ClientPort": from.clientPort, "HTTPPort": from.httpPort, "RoutePort": from.routePort,
-			"StoreDir": from.storeDir, "Routes": routes, "MaxPayload": maxPayload,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(from.conf, conf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		from.routes = routes
+		c.writeConf(from)
 	}
 	for _, nd := range c.nodes {
 		c.start(nd)
@@ -152,6 +146,59 @@ func startClusterWith(t testing.TB, nSluice int, tmpfsBytes int64, maxPayload st
 		c.sluices = append(c.sluices, c.startSluice(i))
 	}
 	return c
+}
+
+// writeConf writes a node's nats-server configuration.
+func (c *cluster) writeConf(nd *node) {
+	c.t.Helper()
+	var conf bytes.Buffer
+	err := natsConfig.Execute(&conf, map[string]any{
+		"Name": nd.name, "ClientPort": nd.clientPort, "HTTPPort": nd.httpPort, "RoutePort": nd.routePort,
+		"StoreDir": nd.storeDir, "Routes": nd.routes, "MaxPayload": c.maxPayload,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.WriteFile(nd.conf, conf.Bytes(), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// rebind starts a node that could not listen on its ports again on new
+// ones: freePort's ports are free only a moment, and another test's
+// connection may take one before the node binds it. The proxies in front
+// of the node follow it.
+func (c *cluster) rebind(i int) {
+	c.t.Helper()
+	nd := c.nodes[i]
+	nd.clientPort, nd.routePort, nd.httpPort = freePort(c.t), freePort(c.t), freePort(c.t)
+	nd.client.retarget(fmt.Sprintf("127.0.0.1:%d", nd.clientPort))
+	for pair, p := range c.routes {
+		if pair[1] == i {
+			p.retarget(fmt.Sprintf("127.0.0.1:%d", nd.routePort))
+		}
+	}
+	c.writeConf(nd)
+	c.t.Logf("%s could not listen; starting it again on new ports", nd.name)
+	c.start(nd)
+}
+
+// lostPort reports whether a node's process exited because one of its
+// ports was taken.
+func (nd *node) lostPort() bool {
+	nd.mu.Lock()
+	cmd, exited := nd.cmd, nd.exited
+	nd.mu.Unlock()
+	if cmd == nil {
+		return false
+	}
+	select {
+	case <-exited:
+	default:
+		return false
+	}
+	log, _ := os.ReadFile(filepath.Join(nd.dir, "nats.log"))
+	return bytes.Contains(log, []byte("address already in use"))
 }
 
 func (c *cluster) natsURLs() string {
@@ -330,7 +377,10 @@ func (c *cluster) waitHealthy(limit time.Duration) {
 	for {
 		ok := true
 		leaders := map[string]bool{}
-		for _, nd := range c.nodes {
+		for i, nd := range c.nodes {
+			if nd.lostPort() {
+				c.rebind(i)
+			}
 			if !c.healthz(nd) {
 				ok = false
 				break

@@ -14,8 +14,10 @@ import (
 // peers just hear nothing and find out by their own timeouts. Healed, it
 // forwards again whatever it held, as TCP delivers what it retransmits.
 type proxy struct {
-	ln     net.Listener
-	target string
+	ln net.Listener
+
+	tmu    sync.Mutex
+	target string // changed by retarget
 
 	mu     sync.Mutex
 	open   chan struct{} // closed while forwarding; replaced when cut
@@ -34,6 +36,19 @@ func startProxy(t testing.TB, target string) *proxy {
 	go p.accept()
 	t.Cleanup(p.close)
 	return p
+}
+
+// retarget forwards the connections it accepts from now on to target.
+func (p *proxy) retarget(target string) {
+	p.tmu.Lock()
+	defer p.tmu.Unlock()
+	p.target = target
+}
+
+func (p *proxy) targetAddr() string {
+	p.tmu.Lock()
+	defer p.tmu.Unlock()
+	return p.target
 }
 
 // addr is the proxy's address, 127.0.0.1:port.
@@ -120,7 +135,7 @@ func (p *proxy) accept() {
 func (p *proxy) serve(c net.Conn) {
 	defer p.untrack(c)
 	<-p.gate() // a connection made while cut waits, unconnected
-	u, err := net.Dial("tcp", p.target)
+	u, err := net.Dial("tcp", p.targetAddr())
 	if err != nil {
 		return // the target is down: the client sees its connection close
 	}
