@@ -30,7 +30,7 @@ func fanOutClient(s *server, h2c bool) *kinesis.Client {
 		tr.Protocols = new(http.Protocols)
 		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
-	return newClient(s.Endpoint, ownBodyClient{&http.Client{Transport: tr}})
+	return newClient(s.Endpoint, &http.Client{Transport: tr})
 }
 
 // ownBodyClient gives the transport its own copy of each request body.
@@ -40,7 +40,7 @@ func fanOutClient(s *server, h2c bool) *kinesis.Client {
 // EOF and the transport closes the connection under the response, which
 // ends a SubscribeToShard feed before its first event (about 1 run in 20
 // of TestFanOut_StartingPositions under load).
-type ownBodyClient struct{ *http.Client }
+type ownBodyClient struct{ kinesis.HTTPClient }
 
 func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody {
@@ -51,7 +51,7 @@ func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return c.Client.Do(req)
+	return c.HTTPClient.Do(req)
 }
 
 func streamARNOf(name string) string {

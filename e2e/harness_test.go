@@ -303,7 +303,7 @@ func newClient(endpoint string, hc kinesis.HTTPClient, optFns ...func(*kinesis.O
 		Region:       testRegion,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSLUICEE2E", "secret", ""),
-		HTTPClient:   hc,
+		HTTPClient:   ownBodyClient{hc}, // every client may subscribe to a shard
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 3
 			o.Retryables = []retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.RetryableConnectionError{}}
