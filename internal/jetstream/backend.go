@@ -83,12 +83,14 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 
 // How the connection to an external cluster finds out that its server is
 // gone or frozen: a PING every pingInterval, and the connection counts as
-// dead once maxPingsOut of them are unanswered (2 to 3 s), or once a
+// dead once maxPingsOut of them are unanswered (0.6 to 0.9 s, so that a
+// frozen node that leads nothing holds writes up less than a second; a
+// PONG comes back in microseconds from a live node), or once a
 // write to the socket blocks for flusherTimeout. It then reconnects to
 // another server of the cluster (those in the URL and those the cluster
 // announces), waiting reconnectWait between rounds over all of them.
 const (
-	pingInterval   = time.Second
+	pingInterval   = 300 * time.Millisecond
 	maxPingsOut    = 2
 	flusherTimeout = 3 * time.Second
 	dialTimeout    = 2 * time.Second
