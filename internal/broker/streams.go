@@ -124,12 +124,28 @@ func (b *Broker) CreateStream(ctx context.Context, in kinesis.CreateStreamInput)
 	if err != nil {
 		return fmt.Errorf("encode stream %s: %w", s.Name, err)
 	}
-	rev, err := b.meta.Create(ctx, streamKey(s.Name), val)
+	// Not cut short by the client going away: from here the stream either
+	// exists whole or not at all.
+	bg := context.WithoutCancel(ctx)
+	rev, err := b.meta.Create(bg, streamKey(s.Name), val)
 	if err != nil {
-		b.deleteLogs(context.WithoutCancel(ctx), s)
 		if errors.Is(err, kinesis.ErrKeyExists) {
+			b.deleteLogs(bg, s)
 			return b.streamExists(s.Name)
 		}
+		// The outcome may be unknown (a timeout on a cluster): the
+		// descriptor may be stored, and then its log must stay.
+		if e, gerr := b.meta.Get(bg, streamKey(s.Name)); gerr == nil {
+			var stored kinesis.Stream
+			if json.Unmarshal(e.Value, &stored) == nil && stored.ID == s.ID {
+				return fmt.Errorf("store stream %s (it was stored): %w", s.Name, err)
+			}
+		} else if !errors.Is(gerr, kinesis.ErrKeyNotFound) {
+			// Unknown whether it was stored: keep the log rather than
+			// risk an ACTIVE stream without one.
+			return fmt.Errorf("store stream %s: %w", s.Name, err)
+		}
+		b.deleteLogs(bg, s)
 		return fmt.Errorf("store stream %s: %w", s.Name, err)
 	}
 	b.remember(s, rev)
