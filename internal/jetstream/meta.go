@@ -303,6 +303,9 @@ func (k *Bucket) List(ctx context.Context, prefix string) ([]kinesis.MetaEntry, 
 	return out, nil
 }
 
+// watchTries is how many times Watch asks JetStream for its watch.
+const watchTries = 3
+
 // Watch calls fn, from one goroutine, with the live entries under prefix
 // and then with every later change, deletes as entries with Deleted set.
 // It returns once the initial entries have been passed to fn; the watch
@@ -311,6 +314,13 @@ func (k *Bucket) Watch(ctx context.Context, prefix string, fn func(kinesis.MetaE
 	escPrefix := escapeKey(prefix)
 	wctx, cancel := context.WithCancel(ctx)
 	w, err := k.kv.WatchAll(wctx)
+	// A cluster that has just formed, or a busy one, may not answer the
+	// watch's consumer creation in time: ask again a few times before
+	// giving up (a start fails without its watch).
+	for try := 1; errors.Is(err, context.DeadlineExceeded) && wctx.Err() == nil && try < watchTries; try++ {
+		k.be.log.Warn("meta watch not set up in time; asking again", "prefix", prefix, "try", try)
+		w, err = k.kv.WatchAll(wctx)
+	}
 	if err != nil {
 		cancel()
 		return fmt.Errorf("watch %q: %w", prefix, err)
