@@ -393,25 +393,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 	if err := b.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for w, s := range []*Sink{a, a, b} {
-		wg.Go(func() {
-			for i := range 10 {
-				// Writers 0 and 1 share their rows' identity; the last
-				// round writes the same values for both.
-				if err := s.Write(t.Context(), tb, warehousetest.CounterRows(min(w, 1), i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	warehousetest.WriteConcurrently(t, tb, 10, a, a, b)
 	got := query(t, path, "SELECT writer, count(*), min(views), max(views) FROM views GROUP BY writer ORDER BY writer")
 	if want := "[[0 30 9000 9009] [1 30 9000 9009]]"; fmt.Sprint(got) != want {
 		t.Errorf("got %v, want %v", got, want)

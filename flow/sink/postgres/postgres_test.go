@@ -313,23 +313,7 @@ func TestSink_Write_Concurrent(t *testing.T) {
 	if err := b.Open(t.Context(), tb); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for w, s := range []*Sink{a, a, b} {
-		wg.Go(func() {
-			for i := range 20 {
-				if err := s.Write(t.Context(), tb, warehousetest.CounterRows(min(w, 1), i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	warehousetest.WriteConcurrently(t, tb, 20, a, a, b)
 	got := query(t, "SELECT writer, count(*), min(views), max(views) FROM "+sqltable.Qualified(schema, "views")+
 		" GROUP BY writer ORDER BY writer")
 	if want := "[[0 30 19000 19009] [1 30 19000 19009]]"; fmt.Sprint(got) != want {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,31 @@ func CounterRows(w, i int) []flow.Row {
 		}
 	}
 	return rows
+}
+
+// WriteConcurrently runs one writer per sink at once, writer w writing
+// CounterRows(min(w, 1), i) for rounds i of 0..rounds-1: with the sinks
+// a, a, b, writers 0 and 1 share their rows' identities through one sink
+// and the last round writes the same values for both. Any error fails t.
+func WriteConcurrently(t testing.TB, tb flow.Table, rounds int, sinks ...flow.Sink) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(sinks))
+	for w, s := range sinks {
+		wg.Go(func() {
+			for i := range rounds {
+				if err := s.Write(t.Context(), tb, CounterRows(min(w, 1), i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
 
 // BatchRows is batch n of a stream of new results for CounterTable: size
