@@ -166,7 +166,7 @@ func (fo FanOut) subscribe(ctx context.Context, f *pollingFeed, api FanOutAPI, c
 	// The watchdog covers the call too: a connection that stalls before
 	// the response would otherwise hold it forever.
 	callWatchdog := time.AfterFunc(fo.StallTimeout, cancel)
-	out, err := api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(f.shardID), StartingPosition: pos})
+	out, err := api.SubscribeToShard(subCtx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(f.shardID), StartingPosition: pos}, ownRequestBody)
 	if !callWatchdog.Stop() && ctx.Err() == nil {
 		if err == nil {
 			out.GetStream().Close()

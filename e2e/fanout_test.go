@@ -33,27 +33,6 @@ func fanOutClient(s *server, h2c bool) *kinesis.Client {
 	return newClient(s.Endpoint, &http.Client{Transport: tr})
 }
 
-// ownBodyClient gives the transport its own copy of each request body.
-// smithy-go closes a request's body as soon as the response headers are
-// in (transport/http/client.go), while net/http's HTTP/1.1 transport may
-// still read it to check that no bytes follow; that read then fails with
-// EOF and the transport closes the connection under the response, which
-// ends a SubscribeToShard feed before its first event (about 1 run in 20
-// of TestFanOut_StartingPositions under load).
-type ownBodyClient struct{ kinesis.HTTPClient }
-
-func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			return nil, err
-		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
-	return c.HTTPClient.Do(req)
-}
-
 func streamARNOf(name string) string {
 	return "arn:aws:kinesis:" + testRegion + ":000000000000:stream/" + name
 }

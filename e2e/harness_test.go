@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/sluicehq/sluice/sluicetest"
 )
 
 // sluiceBin is the binary TestMain builds.
@@ -303,7 +305,7 @@ func newClient(endpoint string, hc kinesis.HTTPClient, optFns ...func(*kinesis.O
 		Region:       testRegion,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSLUICEE2E", "secret", ""),
-		HTTPClient:   ownBodyClient{hc}, // every client may subscribe to a shard
+		HTTPClient:   sluicetest.OwnBodies(hc), // every client may subscribe to a shard
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 3
 			o.Retryables = []retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.RetryableConnectionError{}}

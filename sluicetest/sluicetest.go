@@ -151,7 +151,7 @@ func (s *Server) AWSConfig() aws.Config {
 		Region:       s.region,
 		Credentials:  credentials.NewStaticCredentialsProvider("sluicetest", "sluicetest", ""),
 		BaseEndpoint: aws.String(s.endpoint),
-		HTTPClient:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		HTTPClient:   OwnBodies(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}),
 		// Without the client-side retry quota, which a test that throttles
 		// on purpose would run dry.
 		Retryer: func() aws.Retryer {

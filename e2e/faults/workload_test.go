@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicehq/sluice/sluicetest"
 )
 
 // outcome is what the writer was told about one attempt to write a record.
@@ -90,7 +92,7 @@ func newClient(endpoint string) *kinesis.Client {
 		RetryMaxAttempts: 1, // the writer sees every outcome and retries itself
 		// Longer than Sluice ever takes to answer (its write timeout plus
 		// the log's): a call that times out here got no answer.
-		HTTPClient: &http.Client{Timeout: 60 * time.Second},
+		HTTPClient: sluicetest.OwnBodies(&http.Client{Timeout: 60 * time.Second}),
 	})
 }
 
