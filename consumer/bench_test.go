@@ -26,10 +26,10 @@ func BenchmarkConsumer_Throughput(b *testing.B) {
 	for _, bc := range []struct {
 		retrieval string
 		shards    int
-	}{{"polling", 1}, {"polling", 4}, {"fanout", 1}, {"fanout", 4}} {
+	}{{"polling", 1}, {"polling", 4}, {"polling", 1000}, {"fanout", 1}, {"fanout", 4}} {
 		shards := bc.shards
 		b.Run(fmt.Sprintf("retrieval=%s/shards=%d", bc.retrieval, shards), func(b *testing.B) {
-			srv := sluicetest.Start(b)
+			srv := sluicetest.Start(b, sluicetest.WithShardLimit(shards))
 			ctx := context.Background()
 			srv.CreateStream(ctx, "bench", shards)
 			kc := srv.Kinesis()

@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +95,11 @@ type Config struct {
 	// ReadCacheBytes bounds the memory of decoded log messages kept for
 	// readers (msgcache.go); default 64 MiB, negative keeps none.
 	ReadCacheBytes int64
+	// ReadBudgetBytes bounds the memory of the GetRecords answers being
+	// gathered at once, across every reader; past it a reader that has
+	// records answers with them rather than reading on (readBudget in
+	// get.go). Default 64 MiB; negative sets no bound.
+	ReadBudgetBytes int64
 	// WriteTimeout bounds how long a put waits for its turn to be
 	// written to its stream's log (behind a write that the log has not yet
 	// answered, during a leader election, say) before its records fail
@@ -125,6 +132,12 @@ func (c *Config) setDefaults() {
 		c.ReadCacheBytes = 64 << 20
 	case c.ReadCacheBytes < 0:
 		c.ReadCacheBytes = 0
+	}
+	switch {
+	case c.ReadBudgetBytes == 0:
+		c.ReadBudgetBytes = 64 << 20
+	case c.ReadBudgetBytes < 0:
+		c.ReadBudgetBytes = math.MaxInt64
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -178,7 +191,8 @@ type Broker struct {
 	appendersMu sync.Mutex
 	appenders   map[uint64]*appender // by stream log epoch
 
-	msgs *msgCache // decoded messages for readers
+	msgs     *msgCache    // decoded messages for readers
+	readHeld atomic.Int64 // bytes of GetRecords answers being gathered
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher

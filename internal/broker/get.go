@@ -289,6 +289,14 @@ const (
 // for seconds, so a response needing more reads it in several.
 const readChunkBytes = 1 << 20
 
+// recordOverhead is what a record of an answer holds besides its data: a
+// kinesis.Record, its sequence number and partition key strings.
+const recordOverhead = 160
+
+// isSmallPart reports whether a section is a small part of its message,
+// whose records an answer copies rather than keeping the message.
+func isSmallPart(br batchReader, m *logMsg) bool { return 4*len(br.buf) < len(m.body) }
+
 // msgsFor estimates how many messages hold n records of a shard, from the
 // shard's records per message seen in earlier reads: asking the log for
 // too many would copy megabytes that the response then leaves out.
@@ -345,7 +353,12 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		maxBytes = kinesis.MaxGetRecordsBytes
 	}
 	scanned, fetched := 0, 0 // messages, and bytes read from the log
+	held := int64(0)         // counted in the broker's readHeld
+	defer func() { r.b.readHeld.Add(-held) }()
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
+		if len(out.Records) > 0 && r.b.readHeld.Load() > r.b.cfg.ReadBudgetBytes {
+			break // the answers being gathered hold enough: answer with these
+		}
 		seg := segs[i]
 		if seg.Sealed && r.tok.MsgSeq > seg.End {
 			if i == len(segs)-1 {
@@ -383,14 +396,26 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		}
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
-		need, taken := 0, 0
+		need, taken, small := 0, 0, 0
 		for _, m := range msgs {
 			if br, ok := m.section(shard); ok {
 				need += br.count
+				if isSmallPart(br, m) {
+					small += len(br.buf)
+				}
 			}
 		}
 		r.b.observeMsgs(r.sh.Epoch, len(msgs), need)
 		out.Records = slices.Grow(out.Records, min(need, r.limit-len(out.Records)))
+		// The records of a section that is a small part of its message
+		// are copied out, so that the answer does not keep whole
+		// messages (a thousand shards' records) alive once the cache
+		// has dropped them.
+		var copied []byte
+		if small > 0 {
+			copied = make([]byte, 0, small)
+		}
+		records, data := len(out.Records), bytes
 		full := false
 		for _, m := range msgs {
 			if seg.Sealed && m.seq > seg.End {
@@ -409,6 +434,11 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			if ok {
 				taken++
+				if isSmallPart(br, m) && cap(copied)-len(copied) >= len(br.buf) {
+					at := len(copied)
+					copied = append(copied, br.buf...)
+					br.buf = copied[at:]
+				}
 				encryption := ""
 				if m.sealed {
 					encryption = kinesis.EncryptionKMS
@@ -444,6 +474,9 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			r.tok.MsgSeq, r.tok.Index = m.seq+1, 0
 		}
+		n := int64(bytes-data) + recordOverhead*int64(len(out.Records)-records)
+		held += n
+		r.b.readHeld.Add(n)
 		if full {
 			break
 		}

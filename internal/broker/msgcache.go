@@ -92,22 +92,7 @@ func (c *msgCache) clear() {
 // fetch runs read once for every caller asking for the same key while it
 // runs; each waits for it (or its own ctx).
 func (c *msgCache) fetch(ctx context.Context, k msgKey, read func() ([]*logMsg, error)) ([]*logMsg, error) {
-	c.mu.Lock()
-	f, ok := c.fetches[k]
-	if !ok {
-		f = &msgFetch{done: make(chan struct{})}
-		c.fetches[k] = f
-		c.mu.Unlock()
-		go func() {
-			f.msgs, f.err = read()
-			c.mu.Lock()
-			delete(c.fetches, k)
-			c.mu.Unlock()
-			close(f.done)
-		}()
-	} else {
-		c.mu.Unlock()
-	}
+	f := c.start(k, read)
 	select {
 	case <-f.done:
 		return f.msgs, f.err
@@ -115,6 +100,42 @@ func (c *msgCache) fetch(ctx context.Context, k msgKey, read func() ([]*logMsg, 
 		return nil, ctx.Err()
 	}
 }
+
+// start runs read for k unless a read for k is already running, and
+// returns the read in progress.
+func (c *msgCache) start(k msgKey, read func() ([]*logMsg, error)) *msgFetch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.fetches[k]; ok {
+		return f
+	}
+	f := &msgFetch{done: make(chan struct{})}
+	c.fetches[k] = f
+	go func() {
+		f.msgs, f.err = read()
+		c.mu.Lock()
+		delete(c.fetches, k)
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// wanted reports whether k is neither cached nor being read.
+func (c *msgCache) wanted(k msgKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, cached := c.entries[k]
+	_, reading := c.fetches[k]
+	return !cached && !reading && c.max > 0
+}
+
+// Readers of a log that is far behind its end all wait for the same next
+// read of it: each read of readChunkBytes ends in a pause for every one of
+// them, as long as the log's answer takes. So a read that came back full
+// starts the next one at once, up to readAheadChunks ahead of the readers,
+// and the readers find it cached, or on its way, when they get there.
+const readAheadChunks = 4
 
 // logMessages returns decoded messages of the segment's log from
 // sequence from on (from the first retained one after it, if from is
@@ -124,6 +145,10 @@ func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis
 	for seq := from; len(msgs) < want; seq++ {
 		m := b.msgs.get(msgKey{seg.Epoch, seq})
 		if m == nil {
+			if len(msgs) > 0 {
+				// The reader asks for seq next: have it on its way.
+				b.readAhead(ctx, s, seg, seq, readAheadChunks)
+			}
 			break
 		}
 		msgs = append(msgs, m)
@@ -131,14 +156,23 @@ func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis
 	if len(msgs) > 0 {
 		return msgs, true, nil
 	}
-	// The read outlives a caller that goes away: others may wait for it.
+	msgs, err = b.msgs.fetch(ctx, msgKey{seg.Epoch, from}, b.readLog(ctx, s, seg, from, want, maxBytes, readAheadChunks))
+	return msgs, false, err
+}
+
+// readLog returns a read of the segment's log from sequence from, which
+// caches what it decodes and, when it comes back full, reads ahead up to
+// ahead more chunks. The read outlives a caller that goes away: others may
+// wait for it.
+func (b *Broker) readLog(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, want, maxBytes, ahead int) func() ([]*logMsg, error) {
 	rctx := context.WithoutCancel(ctx)
-	msgs, err = b.msgs.fetch(ctx, msgKey{seg.Epoch, from}, func() ([]*logMsg, error) {
+	return func() ([]*logMsg, error) {
 		raw, err := b.log.Read(rctx, logName(seg.Epoch), from, want, maxBytes)
 		if err != nil {
 			return nil, err
 		}
 		msgs := make([]*logMsg, 0, len(raw))
+		size := 0
 		for _, r := range raw {
 			m, err := b.decodeLogMsg(rctx, s, seg, r.Seq, r.Data)
 			if err != nil {
@@ -146,10 +180,24 @@ func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis
 			}
 			b.msgs.put(msgKey{seg.Epoch, r.Seq}, m)
 			msgs = append(msgs, m)
+			size += len(r.Data)
+		}
+		// A read that stopped at its limits rather than at the log's end.
+		if len(raw) > 0 && (len(raw) >= want || 2*size >= maxBytes) && ahead > 0 {
+			b.readAhead(rctx, s, seg, raw[len(raw)-1].Seq+1, ahead)
 		}
 		return msgs, nil
-	})
-	return msgs, false, err
+	}
+}
+
+// readAhead starts reading the segment's log at from, unless that part is
+// cached or being read.
+func (b *Broker) readAhead(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, ahead int) {
+	k := msgKey{seg.Epoch, from}
+	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) {
+		return
+	}
+	b.msgs.start(k, b.readLog(ctx, s, seg, from, readChunkMsgs, readChunkBytes, ahead-1))
 }
 
 // DropReadCache lets go of the decoded messages kept for readers; later

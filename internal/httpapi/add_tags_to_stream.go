@@ -14,7 +14,7 @@ type addTagsToStreamInput struct {
 	Tags       map[string]string `json:"Tags"`
 }
 
-func (h *Handler) addTagsToStream(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) addTagsToStream(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in addTagsToStreamInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -35,5 +35,5 @@ func (h *Handler) addTagsToStream(ctx context.Context, c codec, body, out []byte
 	if err := h.svc.AddTags(ctx, ref, in.Tags); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -24,7 +24,7 @@ type createStreamInput struct {
 	MaxRecordSizeInKiB  *int32             `json:"MaxRecordSizeInKiB"`
 }
 
-func (h *Handler) createStream(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) createStream(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in createStreamInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -57,5 +57,5 @@ func (h *Handler) createStream(ctx context.Context, c codec, body, out []byte) (
 	if err := h.svc.CreateStream(ctx, create); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -6,7 +6,7 @@ import "context"
 // ResourceARN and answers with an empty body. Deleting a policy that is not
 // there is no error here (AWS's answer is unverified).
 
-func (h *Handler) deleteResourcePolicy(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) deleteResourcePolicy(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in resourceARNInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -19,5 +19,5 @@ func (h *Handler) deleteResourcePolicy(ctx context.Context, c codec, body, out [
 	if err := h.svc.DeleteResourcePolicy(ctx, *in.ResourceARN); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -12,7 +12,7 @@ type deleteStreamInput struct {
 	EnforceConsumerDeletion *bool   `json:"EnforceConsumerDeletion"`
 }
 
-func (h *Handler) deleteStream(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) deleteStream(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in deleteStreamInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -29,5 +29,5 @@ func (h *Handler) deleteStream(ctx context.Context, c codec, body, out []byte) (
 	if err := h.svc.DeleteStream(ctx, ref, deref(in.EnforceConsumerDeletion)); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -15,7 +15,7 @@ type deregisterStreamConsumerInput struct {
 	ConsumerARN  *string `json:"ConsumerARN"`
 }
 
-func (h *Handler) deregisterStreamConsumer(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) deregisterStreamConsumer(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in deregisterStreamConsumerInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -28,5 +28,5 @@ func (h *Handler) deregisterStreamConsumer(ctx context.Context, c codec, body, o
 	if err := h.svc.DeregisterStreamConsumer(ctx, ref); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -39,7 +39,7 @@ func toWireCommitment(a kinesis.AccountSettings) wireCommitment {
 	}
 }
 
-func (h *Handler) describeAccountSettings(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) describeAccountSettings(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in struct{}
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -48,5 +48,5 @@ func (h *Handler) describeAccountSettings(ctx context.Context, c codec, body, ou
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, describeAccountSettingsOutput{MinimumThroughputBillingCommitment: toWireCommitment(a)})
+	return c.encode(out(), describeAccountSettingsOutput{MinimumThroughputBillingCommitment: toWireCommitment(a)})
 }

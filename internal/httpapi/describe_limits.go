@@ -12,7 +12,7 @@ type describeLimitsOutput struct {
 	OnDemandStreamCountLimit int `json:"OnDemandStreamCountLimit"`
 }
 
-func (h *Handler) describeLimits(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) describeLimits(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in struct{}
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -21,7 +21,7 @@ func (h *Handler) describeLimits(ctx context.Context, c codec, body, out []byte)
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, describeLimitsOutput{
+	return c.encode(out(), describeLimitsOutput{
 		ShardLimit:               l.ShardLimit,
 		OpenShardCount:           l.OpenShardCount,
 		OnDemandStreamCount:      l.OnDemandStreamCount,

@@ -45,7 +45,7 @@ const (
 	describeStreamMaxLimit     = 100
 )
 
-func (h *Handler) describeStream(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) describeStream(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in describeStreamInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (h *Handler) describeStream(ctx context.Context, c codec, body, out []byte)
 	if more {
 		shards = shards[:limit]
 	}
-	return c.encode(out, describeStreamOutput{StreamDescription: wireStreamDescription{
+	return c.encode(out(), describeStreamOutput{StreamDescription: wireStreamDescription{
 		StreamName:              d.Name,
 		StreamARN:               d.ARN,
 		StreamStatus:            string(d.Status),

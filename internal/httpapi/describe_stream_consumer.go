@@ -17,7 +17,7 @@ type describeStreamConsumerOutput struct {
 	ConsumerDescription wireConsumerDescription `json:"ConsumerDescription"`
 }
 
-func (h *Handler) describeStreamConsumer(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) describeStreamConsumer(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in describeStreamConsumerInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func (h *Handler) describeStreamConsumer(ctx context.Context, c codec, body, out
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, describeStreamConsumerOutput{ConsumerDescription: wireConsumerDescription{
+	return c.encode(out(), describeStreamConsumerOutput{ConsumerDescription: wireConsumerDescription{
 		ConsumerName:              d.Name,
 		ConsumerARN:               d.ARN,
 		ConsumerStatus:            string(d.Status),

@@ -38,7 +38,7 @@ type wireStreamDescriptionSummary struct {
 	WarmThroughput          *wireWarmThroughput   `json:"WarmThroughput,omitempty"`
 }
 
-func (h *Handler) describeStreamSummary(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) describeStreamSummary(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in describeStreamSummaryInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ func (h *Handler) describeStreamSummary(ctx context.Context, c codec, body, out 
 		// Set and reached at once: see UpdateStreamWarmThroughput.
 		warm = &wireWarmThroughput{TargetMiBps: *d.WarmThroughputMiBps, CurrentMiBps: *d.WarmThroughputMiBps}
 	}
-	return c.encode(out, describeStreamSummaryOutput{StreamDescriptionSummary: wireStreamDescriptionSummary{
+	return c.encode(out(), describeStreamSummaryOutput{StreamDescriptionSummary: wireStreamDescriptionSummary{
 		StreamName:              d.Name,
 		StreamARN:               d.ARN,
 		StreamStatus:            string(d.Status),

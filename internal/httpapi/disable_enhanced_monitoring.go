@@ -6,6 +6,6 @@ import "context"
 // and checks as for EnableEnhancedMonitoring. Turning off a metric that is
 // not on is no error.
 
-func (h *Handler) disableEnhancedMonitoring(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) disableEnhancedMonitoring(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	return h.setEnhancedMonitoring(ctx, c, body, out, false)
 }

@@ -33,12 +33,12 @@ type enhancedMonitoringOutput struct {
 // metricsNames is the MetricsName enum in model order.
 var metricsNames = append(slices.Clone(kinesis.ShardLevelMetrics), kinesis.MetricsAll)
 
-func (h *Handler) enableEnhancedMonitoring(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) enableEnhancedMonitoring(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	return h.setEnhancedMonitoring(ctx, c, body, out, true)
 }
 
 // setEnhancedMonitoring serves both Enable- and DisableEnhancedMonitoring.
-func (h *Handler) setEnhancedMonitoring(ctx context.Context, c codec, body, out []byte, enable bool) ([]byte, error) {
+func (h *Handler) setEnhancedMonitoring(ctx context.Context, c codec, body []byte, out func() []byte, enable bool) ([]byte, error) {
 	var in enhancedMonitoringInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (h *Handler) setEnhancedMonitoring(ctx context.Context, c codec, body, out 
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, enhancedMonitoringOutput{
+	return c.encode(out(), enhancedMonitoringOutput{
 		StreamName:               res.StreamName,
 		StreamARN:                res.StreamARN,
 		CurrentShardLevelMetrics: nonNil(res.Current),

@@ -76,7 +76,7 @@ func toWireGetRecords(out *kinesis.GetRecordsOutput) getRecordsOutput {
 	return w
 }
 
-func (h *Handler) getRecords(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) getRecords(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in getRecordsInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -99,6 +99,6 @@ func (h *Handler) getRecords(ctx context.Context, c codec, body, out []byte) ([]
 	if err != nil {
 		return nil, err
 	}
-	out = h.large.get(out, getRecordsJSONSize(&res))
-	return c.encodeGetRecords(out, &res), nil
+	buf := h.large.get(out(), getRecordsJSONSize(&res))
+	return c.encodeGetRecords(buf, &res), nil
 }

@@ -14,7 +14,7 @@ type getResourcePolicyOutput struct {
 	Policy string `json:"Policy"`
 }
 
-func (h *Handler) getResourcePolicy(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) getResourcePolicy(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in resourceARNInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -28,5 +28,5 @@ func (h *Handler) getResourcePolicy(ctx context.Context, c codec, body, out []by
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, getResourcePolicyOutput{Policy: policy})
+	return c.encode(out(), getResourcePolicyOutput{Policy: policy})
 }

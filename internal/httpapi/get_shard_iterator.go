@@ -32,7 +32,7 @@ type getShardIteratorOutput struct {
 	ShardIterator string `json:"ShardIterator"`
 }
 
-func (h *Handler) getShardIterator(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) getShardIterator(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in getShardIteratorInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -78,5 +78,5 @@ func (h *Handler) getShardIterator(ctx context.Context, c codec, body, out []byt
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, getShardIteratorOutput{ShardIterator: it})
+	return c.encode(out(), getShardIteratorOutput{ShardIterator: it})
 }

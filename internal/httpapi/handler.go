@@ -68,9 +68,10 @@ func New(svc kinesis.Service, opts Options) *Handler {
 }
 
 // An operation decodes a request body with c, validates it, calls the
-// service and appends the response body to out. Errors that are not
-// *kinesis.Error are internal failures.
-type operation func(h *Handler, ctx context.Context, c codec, body, out []byte) ([]byte, error)
+// service and appends the response body to the buffer out returns, which
+// it calls once it has the answer. Errors that are not *kinesis.Error are
+// internal failures.
+type operation func(h *Handler, ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error)
 
 // operations are the Kinesis operations this server implements.
 var operations = map[string]operation{
@@ -146,8 +147,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 
-	// The response buffer is taken once the request body has arrived:
-	// requests still sending theirs (slowly, perhaps) hold none.
+	// The response buffer is taken once the operation has its answer:
+	// requests still sending their bodies (slowly, perhaps), and calls
+	// waiting on storage (a thousand readers of a log, say), hold none.
 	var out *buffer
 	defer func() {
 		if out != nil && !h.large.put(out.B) {
@@ -171,7 +173,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(ctx, w, c, op, err, out.B)
 		return
 	}
-	out.B = body // keep a grown buffer for the pool
+	if out != nil {
+		out.B = body // keep a grown buffer for the pool
+	}
 	writeBody(w, c.contentType(), http.StatusOK, body)
 }
 
@@ -247,7 +251,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op string, out f
 		done()
 		return c, nil, errResponded
 	}
-	body, err := run(h, ctx, c, in.B, out())
+	body, err := run(h, ctx, c, in.B, out)
 	if err == nil {
 		done()
 	}

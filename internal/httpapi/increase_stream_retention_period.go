@@ -15,12 +15,12 @@ type retentionInput struct {
 	RetentionPeriodHours *int32  `json:"RetentionPeriodHours"`
 }
 
-func (h *Handler) increaseStreamRetentionPeriod(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) increaseStreamRetentionPeriod(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	return h.setRetention(ctx, c, body, out, true)
 }
 
 // setRetention serves both retention operations.
-func (h *Handler) setRetention(ctx context.Context, c codec, body, out []byte, increase bool) ([]byte, error) {
+func (h *Handler) setRetention(ctx context.Context, c codec, body []byte, out func() []byte, increase bool) ([]byte, error) {
 	var in retentionInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -38,5 +38,5 @@ func (h *Handler) setRetention(ctx context.Context, c codec, body, out []byte, i
 	if err := h.svc.SetRetention(ctx, ref, int(*in.RetentionPeriodHours), increase); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -38,7 +38,7 @@ type listShardsOutput struct {
 
 const listShardsMaxResults = 1000
 
-func (h *Handler) listShards(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) listShards(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in listShardsInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (h *Handler) listShards(ctx context.Context, c codec, body, out []byte) ([]
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, listShardsOutput{Shards: toWireShards(res.Shards), NextToken: res.NextToken})
+	return c.encode(out(), listShardsOutput{Shards: toWireShards(res.Shards), NextToken: res.NextToken})
 }
 
 // shardFilter checks that a validated filter carries what its type needs

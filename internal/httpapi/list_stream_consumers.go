@@ -27,7 +27,7 @@ type listStreamConsumersOutput struct {
 
 const listStreamConsumersMaxResults = 100
 
-func (h *Handler) listStreamConsumers(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) listStreamConsumers(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in listStreamConsumersInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -55,5 +55,5 @@ func (h *Handler) listStreamConsumers(ctx context.Context, c codec, body, out []
 	for i, d := range res.Consumers {
 		o.Consumers[i] = toWireConsumer(d)
 	}
-	return c.encode(out, o)
+	return c.encode(out(), o)
 }

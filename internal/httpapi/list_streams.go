@@ -37,7 +37,7 @@ const (
 	listStreamsMaxLimit     = 100
 )
 
-func (h *Handler) listStreams(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) listStreams(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in listStreamsInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -77,5 +77,5 @@ func (h *Handler) listStreams(ctx context.Context, c codec, body, out []byte) ([
 			StreamCreationTimestamp: Timestamp{s.CreatedAt},
 		}
 	}
-	return c.encode(out, o)
+	return c.encode(out(), o)
 }

@@ -13,7 +13,7 @@ type listTagsForResourceOutput struct {
 	Tags []wireTag `json:"Tags"`
 }
 
-func (h *Handler) listTagsForResource(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) listTagsForResource(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in listTagsForResourceInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -27,5 +27,5 @@ func (h *Handler) listTagsForResource(ctx context.Context, c codec, body, out []
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, listTagsForResourceOutput{Tags: toWireTags(tags)})
+	return c.encode(out(), listTagsForResourceOutput{Tags: toWireTags(tags)})
 }

@@ -24,7 +24,7 @@ type listTagsForStreamOutput struct {
 
 const listTagsDefaultLimit = 50
 
-func (h *Handler) listTagsForStream(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) listTagsForStream(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in listTagsForStreamInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -68,5 +68,5 @@ func (h *Handler) listTagsForStream(ctx context.Context, c codec, body, out []by
 	if o.HasMoreTags {
 		o.Tags = all[:limit]
 	}
-	return c.encode(out, o)
+	return c.encode(out(), o)
 }

@@ -20,7 +20,7 @@ type mergeShardsInput struct {
 	AdjacentShardToMerge *string `json:"AdjacentShardToMerge"`
 }
 
-func (h *Handler) mergeShards(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) mergeShards(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in mergeShardsInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -39,5 +39,5 @@ func (h *Handler) mergeShards(ctx context.Context, c codec, body, out []byte) ([
 	if err := h.svc.MergeShards(ctx, ref, *in.ShardToMerge, *in.AdjacentShardToMerge); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

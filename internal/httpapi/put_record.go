@@ -31,7 +31,7 @@ type putRecordOutput struct {
 	EncryptionType string `json:"EncryptionType"`
 }
 
-func (h *Handler) putRecord(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) putRecord(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in putRecordInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -74,5 +74,5 @@ func (h *Handler) putRecord(ctx context.Context, c codec, body, out []byte) ([]b
 		// An internal failure keeps its words for the log only (writeError).
 		return nil, &kinesis.Error{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}
-	return c.encode(out, putRecordOutput{ShardId: r.ShardID, SequenceNumber: r.SequenceNumber, EncryptionType: encryptionType(r.EncryptionType)})
+	return c.encode(out(), putRecordOutput{ShardId: r.ShardID, SequenceNumber: r.SequenceNumber, EncryptionType: encryptionType(r.EncryptionType)})
 }

@@ -105,7 +105,7 @@ const (
 	entryInternalFailureMessage = "Internal Service Failure"
 )
 
-func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) putRecords(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in putRecordsInput
 	if err := c.decodePutRecords(body, &in); err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (h *Handler) putRecords(ctx context.Context, c codec, body, out []byte) ([]
 	if firstInternal != "" {
 		h.log.WarnContext(ctx, "put records: entries failed internally", "failed", o.FailedRecordCount, "first", firstInternal)
 	}
-	return c.encodePutRecords(out, &o), nil
+	return c.encodePutRecords(out(), &o), nil
 }
 
 // entryValid is a quick model check of one record that builds no strings:

@@ -17,7 +17,7 @@ type putResourcePolicyInput struct {
 
 var policyRule = &stringRule{min: 0, max: -1}
 
-func (h *Handler) putResourcePolicy(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) putResourcePolicy(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in putResourcePolicyInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -31,5 +31,5 @@ func (h *Handler) putResourcePolicy(ctx context.Context, c codec, body, out []by
 	if err := h.svc.PutResourcePolicy(ctx, *in.ResourceARN, *in.Policy); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -22,7 +22,7 @@ type registerStreamConsumerOutput struct {
 	Consumer wireConsumer `json:"Consumer"`
 }
 
-func (h *Handler) registerStreamConsumer(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) registerStreamConsumer(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in registerStreamConsumerInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -44,5 +44,5 @@ func (h *Handler) registerStreamConsumer(ctx context.Context, c codec, body, out
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, registerStreamConsumerOutput{Consumer: toWireConsumer(d)})
+	return c.encode(out(), registerStreamConsumerOutput{Consumer: toWireConsumer(d)})
 }

@@ -12,7 +12,7 @@ type removeTagsFromStreamInput struct {
 	TagKeys    []string `json:"TagKeys"`
 }
 
-func (h *Handler) removeTagsFromStream(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) removeTagsFromStream(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in removeTagsFromStreamInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -33,5 +33,5 @@ func (h *Handler) removeTagsFromStream(ctx context.Context, c codec, body, out [
 	if err := h.svc.RemoveTags(ctx, ref, in.TagKeys); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

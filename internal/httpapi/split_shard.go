@@ -23,7 +23,7 @@ type splitShardInput struct {
 	NewStartingHashKey *string `json:"NewStartingHashKey"`
 }
 
-func (h *Handler) splitShard(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) splitShard(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in splitShardInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -42,5 +42,5 @@ func (h *Handler) splitShard(ctx context.Context, c codec, body, out []byte) ([]
 	if err := h.svc.SplitShard(ctx, ref, *in.ShardToSplit, *in.NewStartingHashKey); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

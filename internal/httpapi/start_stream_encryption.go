@@ -35,13 +35,13 @@ var (
 	keyIDRule          = &stringRule{min: 1, max: 2048}
 )
 
-func (h *Handler) startStreamEncryption(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) startStreamEncryption(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	return h.streamEncryption(ctx, c, body, out, h.svc.StartStreamEncryption)
 }
 
 // streamEncryption serves both Start- and StopStreamEncryption, whose
 // inputs are the same.
-func (h *Handler) streamEncryption(ctx context.Context, c codec, body, out []byte, call func(context.Context, kinesis.StreamRef, string, string) error) ([]byte, error) {
+func (h *Handler) streamEncryption(ctx context.Context, c codec, body []byte, out func() []byte, call func(context.Context, kinesis.StreamRef, string, string) error) ([]byte, error) {
 	var in streamEncryptionInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -60,5 +60,5 @@ func (h *Handler) streamEncryption(ctx context.Context, c codec, body, out []byt
 	if err := call(ctx, ref, *in.EncryptionType, *in.KeyId); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -14,6 +14,6 @@ import "context"
 // 24 hours limit only with --shard-limits aws, no lag before records are
 // written in the clear).
 
-func (h *Handler) stopStreamEncryption(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) stopStreamEncryption(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	return h.streamEncryption(ctx, c, body, out, h.svc.StopStreamEncryption)
 }

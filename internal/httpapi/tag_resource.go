@@ -12,7 +12,7 @@ type tagResourceInput struct {
 	Tags        map[string]string `json:"Tags"`
 }
 
-func (h *Handler) tagResource(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) tagResource(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in tagResourceInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -32,5 +32,5 @@ func (h *Handler) tagResource(ctx context.Context, c codec, body, out []byte) ([
 	if err := h.svc.TagResource(ctx, *in.ResourceARN, in.Tags); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -10,7 +10,7 @@ type untagResourceInput struct {
 	TagKeys     []string `json:"TagKeys"`
 }
 
-func (h *Handler) untagResource(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) untagResource(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in untagResourceInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -30,5 +30,5 @@ func (h *Handler) untagResource(ctx context.Context, c codec, body, out []byte) 
 	if err := h.svc.UntagResource(ctx, *in.ResourceARN, in.TagKeys); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

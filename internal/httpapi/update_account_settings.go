@@ -24,7 +24,7 @@ type updateAccountSettingsOutput = describeAccountSettingsOutput
 
 var commitmentStatusRule = &stringRule{enum: []string{kinesis.CommitmentEnabled, kinesis.CommitmentDisabled}}
 
-func (h *Handler) updateAccountSettings(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) updateAccountSettings(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in updateAccountSettingsInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -43,5 +43,5 @@ func (h *Handler) updateAccountSettings(ctx context.Context, c codec, body, out 
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, updateAccountSettingsOutput{MinimumThroughputBillingCommitment: toWireCommitment(a)})
+	return c.encode(out(), updateAccountSettingsOutput{MinimumThroughputBillingCommitment: toWireCommitment(a)})
 }

@@ -19,7 +19,7 @@ type updateMaxRecordSizeInput struct {
 	MaxRecordSizeInKiB *int32  `json:"MaxRecordSizeInKiB"`
 }
 
-func (h *Handler) updateMaxRecordSize(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) updateMaxRecordSize(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in updateMaxRecordSizeInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -34,5 +34,5 @@ func (h *Handler) updateMaxRecordSize(ctx context.Context, c codec, body, out []
 	if err := h.svc.UpdateMaxRecordSize(ctx, ref, int(*in.MaxRecordSizeInKiB)); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -31,7 +31,7 @@ type updateShardCountOutput struct {
 
 var scalingTypeRule = &stringRule{enum: []string{kinesis.ScalingUniform}}
 
-func (h *Handler) updateShardCount(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) updateShardCount(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in updateShardCountInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (h *Handler) updateShardCount(ctx context.Context, c codec, body, out []byt
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, updateShardCountOutput{
+	return c.encode(out(), updateShardCountOutput{
 		StreamName:        res.StreamName,
 		CurrentShardCount: res.CurrentShardCount,
 		TargetShardCount:  res.TargetShardCount,

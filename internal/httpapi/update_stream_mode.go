@@ -26,7 +26,7 @@ type updateStreamModeInput struct {
 	WarmThroughputMiBps *int32             `json:"WarmThroughputMiBps"`
 }
 
-func (h *Handler) updateStreamMode(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) updateStreamMode(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in updateStreamModeInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -51,5 +51,5 @@ func (h *Handler) updateStreamMode(ctx context.Context, c codec, body, out []byt
 	if err := h.svc.UpdateStreamMode(ctx, *in.StreamARN, mode, warm); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out(), nil
 }

@@ -31,7 +31,7 @@ type wireWarmThroughput struct {
 	CurrentMiBps int `json:"CurrentMiBps"`
 }
 
-func (h *Handler) updateStreamWarmThroughput(ctx context.Context, c codec, body, out []byte) ([]byte, error) {
+func (h *Handler) updateStreamWarmThroughput(ctx context.Context, c codec, body []byte, out func() []byte) ([]byte, error) {
 	var in updateStreamWarmThroughputInput
 	if err := c.decode(body, &in); err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func (h *Handler) updateStreamWarmThroughput(ctx context.Context, c codec, body,
 	if err != nil {
 		return nil, err
 	}
-	return c.encode(out, updateStreamWarmThroughputOutput{
+	return c.encode(out(), updateStreamWarmThroughputOutput{
 		StreamARN:  res.StreamARN,
 		StreamName: res.StreamName,
 		WarmThroughput: wireWarmThroughput{
