@@ -353,6 +353,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		maxBytes = kinesis.MaxGetRecordsBytes
 	}
 	scanned, fetched := 0, 0 // messages, and bytes read from the log
+	var sections []batchReader // the shard's section of each message of a chunk
 	held := int64(0)         // counted in the broker's readHeld
 	defer func() { r.b.readHeld.Add(-held) }()
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
@@ -397,12 +398,16 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
 		need, taken, small := 0, 0, 0
-		for _, m := range msgs {
-			if br, ok := m.section(shard); ok {
-				need += br.count
-				if isSmallPart(br, m) {
-					small += len(br.buf)
-				}
+		sections = slices.Grow(sections[:0], len(msgs))[:len(msgs)]
+		for j, m := range msgs {
+			br, ok := m.section(shard)
+			if !ok {
+				br = batchReader{} // count 0: none of the shard's records
+			}
+			sections[j] = br
+			need += br.count
+			if ok && isSmallPart(br, m) {
+				small += len(br.buf)
 			}
 		}
 		r.b.observeMsgs(r.sh.Epoch, len(msgs), need)
@@ -417,7 +422,8 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		}
 		records, data := len(out.Records), bytes
 		full := false
-		for _, m := range msgs {
+		seqShard := r.sh.SeqShard(seg.Epoch)
+		for j, m := range msgs {
 			if seg.Sealed && m.seq > seg.End {
 				r.tok.MsgSeq, r.tok.Index = seg.End+1, 0
 				break
@@ -428,7 +434,8 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			scanned++
 			lastArrival = m.arrival
-			br, ok := m.section(shard)
+			br := sections[j]
+			ok := br.count > 0
 			if ok && (now.Sub(m.arrival) > retention || m.arrival.Before(r.s.ExpiredBefore)) {
 				ok = false // expired, though still cached or not yet dropped
 			}
@@ -444,7 +451,6 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 					encryption = kinesis.EncryptionKMS
 				}
 				skip := m.arrival.UnixMilli() < r.tok.NotBefore
-				seqShard := r.sh.SeqShard(seg.Epoch)
 				for i := 0; i < br.count; i++ {
 					pk, data, err := br.next()
 					if err != nil {

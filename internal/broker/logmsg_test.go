@@ -162,27 +162,27 @@ func TestMsgCache_EvictsLeastRecentlyUsed(t *testing.T) {
 	for i := range 5 {
 		c.put(msgKey{1, uint64(i)}, msg(2000))
 	}
-	c.get(msgKey{1, 0}) // 0 is now the most recent
+	cachedMsg(c, 1, 0) // 0 is now the most recent
 	for i := 5; i < 8; i++ {
 		c.put(msgKey{1, uint64(i)}, msg(2000))
 	}
 	if c.size > c.max {
 		t.Fatalf("cache holds %d bytes, over its %d", c.size, c.max)
 	}
-	if c.get(msgKey{1, 0}) == nil || c.get(msgKey{1, 7}) == nil {
+	if cachedMsg(c, 1, 0) == nil || cachedMsg(c, 1, 7) == nil {
 		t.Error("recently used messages were dropped")
 	}
-	if c.get(msgKey{1, 1}) != nil {
+	if cachedMsg(c, 1, 1) != nil {
 		t.Error("the least recently used message was kept")
 	}
 	// A message of more than a quarter of the budget is not cached.
 	c.put(msgKey{2, 1}, msg(3100))
-	if c.get(msgKey{2, 1}) != nil {
+	if cachedMsg(c, 2, 1) != nil {
 		t.Error("a huge message was cached")
 	}
 	off := newMsgCache(0)
 	off.put(msgKey{1, 1}, msg(1))
-	if off.get(msgKey{1, 1}) != nil {
+	if cachedMsg(off, 1, 1) != nil {
 		t.Error("a cache of no bytes kept a message")
 	}
 }
@@ -229,4 +229,13 @@ func TestMsgCache_FetchOnce(t *testing.T) {
 			t.Errorf("fetch after the first: %v, %d reads", err, reads.Load())
 		}
 	})
+}
+
+// cachedMsg returns message seq of log from c, if cached (and marks it
+// the most recently used).
+func cachedMsg(c *msgCache, log, seq uint64) *logMsg {
+	if run := c.run(log, seq, 1, nil); len(run) == 1 {
+		return run[0]
+	}
+	return nil
 }

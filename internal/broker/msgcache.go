@@ -45,16 +45,21 @@ func newMsgCache(max int64) *msgCache {
 	return &msgCache{max: max, entries: make(map[msgKey]*list.Element), fetches: make(map[msgKey]*msgFetch)}
 }
 
-// get returns the cached message, if any.
-func (c *msgCache) get(k msgKey) *logMsg {
+// run appends to out the cached messages of log from sequence from on,
+// up to the first one missing, at most want of them: under one lock, as
+// a thousand readers of one log each take the same messages.
+func (c *msgCache) run(log, from uint64, want int, out []*logMsg) []*logMsg {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[k]
-	if !ok {
-		return nil
+	for seq := from; len(out) < want; seq++ {
+		e, ok := c.entries[msgKey{log, seq}]
+		if !ok {
+			break
+		}
+		c.lru.MoveToFront(e)
+		out = append(out, e.Value.(*cacheEntry).msg)
 	}
-	c.lru.MoveToFront(e)
-	return e.Value.(*cacheEntry).msg
+	return out
 }
 
 // put caches m, dropping the least recently used messages past the budget.
@@ -142,18 +147,11 @@ const readAheadChunks = 4
 // gone), at most want of them: those the cache holds (cached), else what
 // one read of the log brings, about maxBytes.
 func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, want, maxBytes int) (msgs []*logMsg, cached bool, err error) {
-	for seq := from; len(msgs) < want; seq++ {
-		m := b.msgs.get(msgKey{seg.Epoch, seq})
-		if m == nil {
-			if len(msgs) > 0 {
-				// The reader asks for seq next: have it on its way.
-				b.readAhead(ctx, s, seg, seq, readAheadChunks)
-			}
-			break
+	if msgs = b.msgs.run(seg.Epoch, from, want, nil); len(msgs) > 0 {
+		if len(msgs) < want {
+			// The reader asks for the next one soon: have it on its way.
+			b.readAhead(ctx, s, seg, from+uint64(len(msgs)), readAheadChunks)
 		}
-		msgs = append(msgs, m)
-	}
-	if len(msgs) > 0 {
 		return msgs, true, nil
 	}
 	msgs, err = b.msgs.fetch(ctx, msgKey{seg.Epoch, from}, b.readLog(ctx, s, seg, from, want, maxBytes, readAheadChunks))
