@@ -352,9 +352,9 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	if maxBytes <= 0 {
 		maxBytes = kinesis.MaxGetRecordsBytes
 	}
-	scanned, fetched := 0, 0 // messages, and bytes read from the log
+	scanned, fetched := 0, 0   // messages, and bytes read from the log
 	var sections []batchReader // the shard's section of each message of a chunk
-	held := int64(0)         // counted in the broker's readHeld
+	held := int64(0)           // counted in the broker's readHeld
 	defer func() { r.b.readHeld.Add(-held) }()
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
 		if len(out.Records) > 0 && r.b.readHeld.Load() > r.b.cfg.ReadBudgetBytes {
