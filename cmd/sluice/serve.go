@@ -239,23 +239,28 @@ func serve(ctx context.Context, env *cmdEnv, c serveConfig, logger *slog.Logger)
 		Replicas: c.replicas,
 	}
 	c.limits.storeLimits(&storeCfg)
-	srvParts, err := server.Open(ctx, server.Config{
-		Store: storeCfg,
-		Broker: broker.Config{
-			Region:             c.region,
-			AccountID:          c.accountID,
-			ShardLimit:         c.shardLimit,
-			CreateDelay:        c.createDelay,
-			DeleteDelay:        c.deleteDelay,
-			RetentionHour:      c.retentionHour,
-			EnforceShardQuotas: c.shardLimits == "aws",
-			UpdateDelay:        c.updateDelay,
-			Keyring:            kr,
-			Autoscale:          c.autoscale,
+	if c.limits.memoryLimit > 0 {
+		debug.SetMemoryLimit(c.limits.memoryLimit)
+	}
+	brokerCfg := broker.Config{
+		Region:             c.region,
+		AccountID:          c.accountID,
+		ShardLimit:         c.shardLimit,
+		CreateDelay:        c.createDelay,
+		DeleteDelay:        c.deleteDelay,
+		RetentionHour:      c.retentionHour,
+		EnforceShardQuotas: c.shardLimits == "aws",
+		UpdateDelay:        c.updateDelay,
+		Keyring:            kr,
+		Autoscale:          c.autoscale,
 
-			ConsumerCreateDelay:  c.consumerCreateDelay,
-			SubscriptionLifetime: c.subscriptionLifetime,
-		},
+		ConsumerCreateDelay:  c.consumerCreateDelay,
+		SubscriptionLifetime: c.subscriptionLifetime,
+	}
+	c.limits.brokerLimits(&brokerCfg)
+	srvParts, err := server.Open(ctx, server.Config{
+		Store:          storeCfg,
+		Broker:         brokerCfg,
 		Logger:         logger,
 		ProcessMetrics: true,
 		Pprof:          c.pprof,

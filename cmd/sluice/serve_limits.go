@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/httplimit"
 	"github.com/sluicehq/sluice/internal/jetstream"
 )
@@ -17,6 +18,9 @@ type serveLimits struct {
 	bodies         httplimit.BodiesConfig
 	maxStore       int64 // JetStream's max_file_store; 0: the disk
 	minFreeDisk    int64 // 0: no guard
+	readCache      int64 // decoded log messages kept for readers; 0: none
+	readBudget     int64 // GetRecords answers gathered at once; 0: no bound
+	memoryLimit    int64 // the Go runtime's soft limit; 0: GOMEMLIMIT's, or none
 }
 
 // Fixed bounds of the HTTP servers, documented in docs/limits.md.
@@ -43,6 +47,29 @@ func limitFlags(fs *flag.FlagSet, c *serveLimits) {
 	fs.Var(sizeFlag{&c.maxStore}, "max-store", "most `bytes` the embedded store keeps on disk (0: as much as the disk holds); past it writes get ServiceUnavailable")
 	c.minFreeDisk = jetstream.DefaultMinFreeDisk
 	fs.Var(sizeFlag{&c.minFreeDisk}, "min-free-disk", "free `bytes` the embedded store keeps on the data directory's filesystem: writes that would leave less get ServiceUnavailable until space is freed (0: no guard)")
+	c.readCache, c.readBudget = defaultReadCache, defaultReadBudget
+	fs.Var(sizeFlag{&c.readCache}, "read-cache", "most `bytes` of decoded log messages kept for readers, shared by every reader of a log (0: none)")
+	fs.Var(sizeFlag{&c.readBudget}, "read-budget", "most `bytes` of GetRecords answers being gathered at once; past it a reader answers with the records it has (0: no bound)")
+	fs.Var(sizeFlag{&c.memoryLimit}, "memory-limit", "soft limit of the process's Go memory, as GOMEMLIMIT: the collector works harder as it nears it (0: GOMEMLIMIT's, else none)")
+}
+
+// The read cache and budget by default; with --memory-limit 224MiB, 32MiB
+// each keep a thousand readers at once near 256 MiB (docs/benchmarks.md).
+const (
+	defaultReadCache  = 64 << 20
+	defaultReadBudget = 64 << 20
+)
+
+// brokerLimits applies the read flags to the broker's configuration,
+// whose zero values mean its defaults and negative ones none.
+func (c serveLimits) brokerLimits(bc *broker.Config) {
+	bc.ReadCacheBytes, bc.ReadBudgetBytes = c.readCache, c.readBudget
+	if c.readCache == 0 {
+		bc.ReadCacheBytes = -1
+	}
+	if c.readBudget == 0 {
+		bc.ReadBudgetBytes = -1
+	}
 }
 
 // storeLimits applies the storage flags to the store's configuration.
@@ -64,8 +91,15 @@ func checkLimits(c serveLimits) error {
 	if err := c.bodies.Validate(); err != nil {
 		return fmt.Errorf("--max-request-bytes-in-flight: %w", err)
 	}
+	if c.memoryLimit != 0 && c.memoryLimit < minMemoryLimit {
+		return fmt.Errorf("--memory-limit %s: want 0 or at least %s", formatSize(c.memoryLimit), formatSize(minMemoryLimit))
+	}
 	return nil
 }
+
+// minMemoryLimit is the least --memory-limit: the idle server alone holds
+// about 50 MiB, and a limit below what it must hold only burns CPU.
+const minMemoryLimit = 64 << 20
 
 // limitServer sets the fixed bounds of an HTTP server: header size,
 // HTTP/2 streams, windows and frames, and the timeouts of headers and
