@@ -397,7 +397,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		}
 		// Size the result once per chunk rather than growing it record by
 		// record: a 10,000-record response is a megabyte of Record values.
-		need, taken, small := 0, 0, 0
+		need, small := 0, 0
 		sections = slices.Grow(sections[:0], len(msgs))[:len(msgs)]
 		for j, m := range msgs {
 			br, ok := m.section(shard)
@@ -440,7 +440,6 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 				ok = false // expired, though still cached or not yet dropped
 			}
 			if ok {
-				taken++
 				if isSmallPart(br, m) && cap(copied)-len(copied) >= len(br.buf) {
 					at := len(copied)
 					copied = append(copied, br.buf...)

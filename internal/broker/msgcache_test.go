@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
 )
@@ -25,20 +24,21 @@ func putMessages(t *testing.T, b *Broker, s string, shards, n, size int) {
 	}
 }
 
-// waitReads waits until no read of a log is in progress in b's cache.
-func waitReads(t *testing.T, b *Broker) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; {
+// waitReads waits until no read of a log is in progress in b's cache:
+// for each read under way in turn, including those the ones before it
+// started.
+func waitReads(b *Broker) {
+	for {
 		b.msgs.mu.Lock()
-		n := len(b.msgs.fetches)
+		var f *msgFetch
+		for _, f = range b.msgs.fetches {
+			break
+		}
 		b.msgs.mu.Unlock()
-		if n == 0 {
+		if f == nil {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d reads of the log still in progress", n)
-		}
-		time.Sleep(time.Millisecond)
+		<-f.done
 	}
 }
 
@@ -65,7 +65,7 @@ func TestBroker_ReadAhead(t *testing.T) {
 	if err != nil || len(out.Records) != 1 {
 		t.Fatalf("GetRecords: %v, %d records", err, len(out.Records))
 	}
-	waitReads(t, b)
+	waitReads(b)
 	if got := b.msgs.run(cur.Epoch, 1, msgs, nil); len(got) != msgs {
 		t.Fatalf("%d messages of %d cached: the rest were not read ahead", len(got), msgs)
 	}
