@@ -6,7 +6,6 @@ package main
 // or Sluice, and never imports Sluice's internal packages.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go/logging"
+
+	"github.com/sluicehq/sluice/internal/sdkhttp"
 )
 
 const (
@@ -112,8 +113,9 @@ func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Confi
 		cfg.Region = defaultRegion
 	}
 	// Wrapped after loading: the SDK adds AWS_CA_BUNDLE's roots only to its
-	// own buildable client.
-	cfg.HTTPClient = ownBodyClient{cfg.HTTPClient}
+	// own buildable client. Bodies up to 64 KiB (every request but
+	// PutRecords) are copied, so that a SubscribeToShard feed is not cut.
+	cfg.HTTPClient = sdkhttp.OwnBodies(cfg.HTTPClient, 64<<10)
 	// The SDK's only unprompted log lines are warnings about response bodies
 	// it could not drain, printed whenever tail or bench cancels reads on
 	// purpose as they stop; errors reach the user as returned errors.
@@ -130,30 +132,6 @@ func (c *clientFlags) awsConfig(ctx context.Context, endpoint string) (aws.Confi
 		return cfg, nil, nil
 	}
 	return cfg, aws.String(endpoint), nil
-}
-
-// ownBodyMax bounds the request bodies ownBodyClient copies: enough for
-// every request but PutRecords, whose answers never stream.
-const ownBodyMax = 64 << 10
-
-// ownBodyClient gives the transport its own copy of small request bodies.
-// smithy-go closes a request's body as soon as the response headers are in
-// (transport/http/client.go), while net/http's HTTP/1.1 transport may still
-// read it to check that no bytes follow; that read fails with EOF and the
-// transport closes the connection under the response. For a
-// SubscribeToShard feed that is its end, often before its first event.
-type ownBodyClient struct{ aws.HTTPClient }
-
-func (c ownBodyClient) Do(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody && req.ContentLength > 0 && req.ContentLength <= ownBodyMax {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			return nil, fmt.Errorf("read request body: %w", err)
-		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
-	return c.HTTPClient.Do(req)
 }
 
 // credentialsConfigured reports whether the loaded AWS configuration names
