@@ -193,6 +193,7 @@ type Broker struct {
 
 	msgs     *msgCache    // decoded messages for readers
 	readHeld atomic.Int64 // bytes of GetRecords answers being gathered
+	pace     readPace     // where the reads in progress are
 
 	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
 	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher

@@ -356,6 +356,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	var sections []batchReader // the shard's section of each message of a chunk
 	held := int64(0)           // counted in the broker's readHeld
 	defer func() { r.b.readHeld.Add(-held) }()
+	waited, window := time.Duration(0), r.b.paceWindow()
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
 		if len(out.Records) > 0 && r.b.readHeld.Load() > r.b.cfg.ReadBudgetBytes {
 			break // the answers being gathered hold enough: answer with these
@@ -368,6 +369,23 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			i++
 			r.tok.Log, r.tok.MsgSeq, r.tok.Index = segs[i].Epoch, 1, 0
 			continue
+		}
+		at := msgKey{seg.Epoch, r.tok.MsgSeq}
+		r.b.pace.at(r.sh.Epoch, at, now)
+		if !seg.Own && r.b.msgs.wanted(at) && r.b.pace.ahead(at, window, now) {
+			// Ahead of the other readers of the log, past what the cache
+			// can hold for them: let them catch up (pace.go).
+			if len(out.Records) > 0 {
+				break
+			}
+			if waited < paceWait {
+				waited += paceStep
+				if err := sleepCtx(ctx, paceStep); err != nil {
+					return out, err
+				}
+				now = r.b.cfg.Now()
+				continue
+			}
 		}
 		want := min(r.b.msgsFor(r.sh.Epoch, r.limit-len(out.Records)), maxScanMsgs-scanned)
 		fetch := min(readChunkBytes, maxScanBytes-fetched)

@@ -126,6 +126,16 @@ func (c *msgCache) start(k msgKey, read func() ([]*logMsg, error)) *msgFetch {
 	return f
 }
 
+// meanSize is the mean size of the cached messages, 0 when there are none.
+func (c *msgCache) meanSize() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) == 0 {
+		return 0
+	}
+	return c.size / int64(len(c.entries))
+}
+
 // wanted reports whether k is neither cached nor being read.
 func (c *msgCache) wanted(k msgKey) bool {
 	c.mu.Lock()
@@ -192,7 +202,7 @@ func (b *Broker) readLog(ctx context.Context, s *kinesis.Stream, seg kinesis.Seg
 // cached or being read.
 func (b *Broker) readAhead(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, ahead int) {
 	k := msgKey{seg.Epoch, from}
-	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) {
+	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) || b.pace.ahead(k, b.paceWindow(), b.cfg.Now()) {
 		return
 	}
 	b.msgs.start(k, b.readLog(ctx, s, seg, from, readChunkMsgs, readChunkBytes, ahead-1))
