@@ -15,7 +15,8 @@ import (
 // messages further ahead of the log's other readers than half the cache
 // holds lets them catch up first: it answers with the records it has, or,
 // having none, waits for them a little (paceWait at most); and no read
-// ahead starts there. A reader is known by its shard, so two applications
+// ahead starts there. (Databases that share one table scan among many
+// queries throttle the leading scans in the same way.) A reader is known by its shard, so two applications
 // reading one shard count as one reader, where the last of them read.
 type readPace struct {
 	mu sync.Mutex
@@ -37,6 +38,11 @@ const (
 	// ahead all the same.
 	paceStep = 10 * time.Millisecond
 	paceWait = 200 * time.Millisecond
+	// paceReach is how many windows behind a reader may be and still be
+	// waited for: those further behind are a group of their own (a slow
+	// application, a replay from the start), which the others do not
+	// wait for.
+	paceReach = 4
 	// paceIdle is how long a reader that has not read is still counted.
 	paceIdle = 5 * time.Second
 )
@@ -77,8 +83,9 @@ func (p *readPace) forget(log uint64, readers map[uint64]pacePos, now time.Time)
 }
 
 // ahead reports whether a fetch of the log at k would run more than
-// window messages ahead of enough of the log's readers (two, and one in
-// sixteen at least) that it should wait for them.
+// window messages ahead of two or more of the log's readers that are
+// still within paceReach windows of it: readers further behind read on
+// their own, and are not waited for.
 func (p *readPace) ahead(k msgKey, window uint64, now time.Time) bool {
 	if k.seq <= window {
 		return false
@@ -86,13 +93,12 @@ func (p *readPace) ahead(k msgKey, window uint64, now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	behind := 0
-	readers := p.forget(k.log, p.logs[k.log], now)
-	for _, at := range readers {
-		if at.seq < k.seq-window {
+	for _, at := range p.forget(k.log, p.logs[k.log], now) {
+		if at.seq < k.seq-window && at.seq+paceReach*window >= k.seq {
 			behind++
 		}
 	}
-	return behind >= 2 && 16*behind >= len(readers)
+	return behind >= 2
 }
 
 // paceWindow is how many messages of a log the cache holds half of.

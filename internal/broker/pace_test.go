@@ -12,37 +12,32 @@ import (
 func TestReadPace_Ahead(t *testing.T) {
 	var p readPace
 	t0 := time.Unix(1000, 0)
-	const window = 10
+	const window = 10 // readers 11 to 40 messages behind are waited for
 	if p.ahead(msgKey{1, 50}, window, t0) {
 		t.Error("paced with no other readers")
 	}
-	p.at(101, msgKey{1, 5}, t0)
+	p.at(101, msgKey{1, 15}, t0)
 	if p.ahead(msgKey{1, 50}, window, t0) {
 		t.Error("paced for one reader behind: one slow reader must not hold the others")
 	}
-	p.at(102, msgKey{1, 6}, t0)
+	p.at(102, msgKey{1, 16}, t0)
 	if !p.ahead(msgKey{1, 50}, window, t0) {
-		t.Error("not paced with two readers 45 messages behind")
+		t.Error("not paced with two readers 35 messages behind")
 	}
-	if p.ahead(msgKey{1, 15}, window, t0) {
+	if p.ahead(msgKey{1, 25}, window, t0) {
 		t.Error("paced within the window")
+	}
+	if p.ahead(msgKey{1, 60}, window, t0) {
+		t.Error("paced by readers more than paceReach windows behind")
 	}
 	if p.ahead(msgKey{2, 50}, window, t0) {
 		t.Error("paced by the readers of another log")
 	}
-	// Two of a hundred readers far behind: the rest go on.
-	for shard := range uint64(98) {
-		p.at(200+shard, msgKey{1, 45}, t0)
-	}
-	if p.ahead(msgKey{1, 50}, window, t0) {
-		t.Error("paced by 2 readers of 100")
-	}
 	// Readers idle for paceIdle are forgotten.
 	later := t0.Add(paceIdle + time.Second)
-	p.at(101, msgKey{1, 5}, later)
-	p.at(102, msgKey{1, 6}, later)
-	if !p.ahead(msgKey{1, 50}, window, later) {
-		t.Error("not paced by 2 readers behind once the 98 others went idle")
+	p.at(101, msgKey{1, 15}, later)
+	if p.ahead(msgKey{1, 50}, window, later) {
+		t.Error("paced by a reader idle for longer than paceIdle")
 	}
 	much := later.Add(2 * paceIdle)
 	p.at(300, msgKey{3, 1}, much)
