@@ -23,6 +23,9 @@ type metrics struct {
 	subscribeRecords *prometheus.CounterVec
 	subscribeBytes   *prometheus.CounterVec
 	subscribeAge     *prometheus.GaugeVec
+
+	// Not CloudWatch's: what the read cache saves.
+	logReadBytes *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -82,10 +85,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "sluice", Name: "subscribe_to_shard_event_iterator_age_seconds",
 			Help: "How far behind the newest record the latest SubscribeToShard event of the stream was: its MillisBehindLatest, in seconds (CloudWatch SubscribeToShardEvent.MillisBehindLatest).",
 		}, stream),
+		logReadBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Name: "log_read_bytes_total",
+			Help: "Bytes of stream-log messages read from the store for readers (GetRecords, SubscribeToShard, the console's backlogs, the autoscaler): those the read cache did not hold. Well above get_records_bytes_total, the stream's readers spread wider than the cache (sluice serve --read-cache).",
+		}, stream),
 	}
 	if reg != nil {
 		reg.MustRegister(m.incomingRecords, m.incomingBytes, m.outgoingRecords, m.outgoingBytes, m.iteratorAge, m.putLatency, m.getLatency, m.writeThrottled, m.readThrottled,
-			m.subscriptions, m.subscribeRecords, m.subscribeBytes, m.subscribeAge)
+			m.subscriptions, m.subscribeRecords, m.subscribeBytes, m.subscribeAge, m.logReadBytes)
 	}
 	return m
 }
@@ -95,7 +102,8 @@ func (m *metrics) forgetStream(name string) {
 	l := prometheus.Labels{"stream": name}
 	for _, v := range []*prometheus.MetricVec{m.incomingRecords.MetricVec, m.incomingBytes.MetricVec, m.outgoingRecords.MetricVec,
 		m.outgoingBytes.MetricVec, m.iteratorAge.MetricVec, m.putLatency.MetricVec, m.getLatency.MetricVec, m.writeThrottled.MetricVec,
-		m.readThrottled.MetricVec, m.subscriptions.MetricVec, m.subscribeRecords.MetricVec, m.subscribeBytes.MetricVec, m.subscribeAge.MetricVec} {
+		m.readThrottled.MetricVec, m.subscriptions.MetricVec, m.subscribeRecords.MetricVec, m.subscribeBytes.MetricVec, m.subscribeAge.MetricVec,
+		m.logReadBytes.MetricVec} {
 		v.DeletePartialMatch(l)
 	}
 }

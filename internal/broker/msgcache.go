@@ -190,6 +190,7 @@ func (b *Broker) readLog(ctx context.Context, s *kinesis.Stream, seg kinesis.Seg
 			msgs = append(msgs, m)
 			size += len(r.Data)
 		}
+		b.m.logReadBytes.WithLabelValues(s.Name).Add(float64(size))
 		// A read that stopped at its limits rather than at the log's end.
 		if len(raw) > 0 && (len(raw) >= want || 2*size >= maxBytes) && ahead > 0 {
 			b.readAhead(rctx, s, seg, raw[len(raw)-1].Seq+1, ahead)
