@@ -195,7 +195,7 @@ type Broker struct {
 	readHeld atomic.Int64 // bytes of GetRecords answers being gathered
 	pace     readPace     // where the reads in progress are
 
-	recordsPerMsg sync.Map // shard epoch -> float64, for sizing log reads
+	recordsPerMsg sync.Map // shard epoch -> *atomic.Uint64 (float64 bits), for sizing log reads
 	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher
 
 	quotas shardQuotas // per-shard throughput, with EnforceShardQuotas

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kinesis"
@@ -297,28 +299,56 @@ const recordOverhead = 160
 // whose records an answer copies rather than keeping the message.
 func isSmallPart(br batchReader, m *logMsg) bool { return 4*len(br.buf) < len(m.body) }
 
+// A reader gathers the sequence numbers and partition keys of the records
+// it takes into blocks of about nameBlock bytes, each made one string that
+// the records' fields are cut from: one allocation for a block rather than
+// two for every record.
+const nameBlock = 4 << 10
+
+// nameRecords sets the sequence numbers and partition keys of recs from
+// text, where cuts holds where each ends, alternately, and returns text
+// and cuts emptied for the next block.
+func nameRecords(recs []kinesis.Record, text []byte, cuts []int) ([]byte, []int) {
+	if len(recs) == 0 {
+		return text, cuts
+	}
+	str, at := string(text), 0
+	for i := range recs {
+		recs[i].SequenceNumber = str[at:cuts[2*i]]
+		recs[i].PartitionKey = str[cuts[2*i]:cuts[2*i+1]]
+		at = cuts[2*i+1]
+	}
+	return text[:0], cuts[:0]
+}
+
 // msgsFor estimates how many messages hold n records of a shard, from the
 // shard's records per message seen in earlier reads: asking the log for
 // too many would copy megabytes that the response then leaves out.
 func (b *Broker) msgsFor(epoch uint64, n int) int {
 	perMsg := 16.0 // unknown shard: a guess between single puts and full batches
 	if v, ok := b.recordsPerMsg.Load(epoch); ok {
-		perMsg = v.(float64)
+		perMsg = math.Float64frombits(v.(*atomic.Uint64).Load())
 	}
 	return max(1, min(readChunkMsgs, int(float64(n)/perMsg)+1))
 }
 
 // observeMsgs folds a read of msgs messages holding records of a shard
-// into the shard's estimate.
+// into the shard's estimate. (Every reader calls it for every chunk: it
+// stores into the shard's value rather than storing a new one.)
 func (b *Broker) observeMsgs(epoch uint64, msgs, records int) {
 	if msgs == 0 {
 		return
 	}
 	perMsg := max(0.5, float64(records)/float64(msgs))
-	if v, ok := b.recordsPerMsg.Load(epoch); ok {
-		perMsg = 0.5*v.(float64) + 0.5*perMsg
+	v, ok := b.recordsPerMsg.Load(epoch)
+	if !ok {
+		v, ok = b.recordsPerMsg.LoadOrStore(epoch, new(atomic.Uint64))
 	}
-	b.recordsPerMsg.Store(epoch, perMsg)
+	est := v.(*atomic.Uint64)
+	if ok {
+		perMsg = 0.5*math.Float64frombits(est.Load()) + 0.5*perMsg
+	}
+	est.Store(math.Float64bits(perMsg))
 }
 
 // position moves the reader's position to a segment that exists (a log
@@ -352,9 +382,11 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	if maxBytes <= 0 {
 		maxBytes = kinesis.MaxGetRecordsBytes
 	}
-	scanned, fetched := 0, 0   // messages, and bytes read from the log
-	var sections []batchReader // the shard's section of each message of a chunk
-	held := int64(0)           // counted in the broker's readHeld
+	scanned, fetched := 0, 0               // messages, and bytes read from the log
+	var sections []batchReader             // the shard's section of each message of a chunk
+	text := make([]byte, 0, nameBlock+512) // sequence numbers and partition keys (nameRecords)
+	var cuts []int                         // where each ends in text
+	held := int64(0)                       // counted in the broker's readHeld
 	defer func() { r.b.readHeld.Add(-held) }()
 	waited, window := time.Duration(0), r.b.paceWindow()
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
@@ -480,13 +512,18 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 						full = true
 						break
 					}
+					text = kinesis.SequenceNumber{Epoch: seg.Epoch, MsgSeq: m.seq, Index: uint16(i), Shard: seqShard}.Append(text)
+					cuts = append(cuts, len(text))
+					text = append(text, pk...)
+					cuts = append(cuts, len(text))
 					out.Records = append(out.Records, kinesis.Record{
-						SequenceNumber:              kinesis.SequenceNumber{Epoch: seg.Epoch, MsgSeq: m.seq, Index: uint16(i), Shard: seqShard}.String(),
 						ApproximateArrivalTimestamp: m.arrival,
 						Data:                        data,
-						PartitionKey:                string(pk),
 						EncryptionType:              encryption,
 					})
+					if len(text) >= nameBlock {
+						text, cuts = nameRecords(out.Records[len(out.Records)-len(cuts)/2:], text, cuts)
+					}
 					bytes += len(data)
 					r.tok.Index = uint16(i) + 1
 					r.tok.NotBefore = 0
@@ -497,6 +534,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 			}
 			r.tok.MsgSeq, r.tok.Index = m.seq+1, 0
 		}
+		text, cuts = nameRecords(out.Records[len(out.Records)-len(cuts)/2:], text, cuts)
 		n := int64(bytes-data) + recordOverhead*int64(len(out.Records)-records)
 		held += n
 		r.b.readHeld.Add(n)
