@@ -406,10 +406,8 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		r.b.pace.at(r.sh.Epoch, at, now)
 		if !seg.Own && r.b.msgs.wanted(at) && r.b.pace.ahead(at, window, now) {
 			// Ahead of the other readers of the log, past what the cache
-			// can hold for them: let them catch up (pace.go).
-			if len(out.Records) > 0 {
-				break
-			}
+			// can hold for them: let them catch up (pace.go), then answer
+			// with what it has, or, having nothing, fetch all the same.
 			if waited < paceWait {
 				waited += paceStep
 				if err := sleepCtx(ctx, paceStep); err != nil {
@@ -417,6 +415,9 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 				}
 				now = r.b.cfg.Now()
 				continue
+			}
+			if len(out.Records) > 0 {
+				break
 			}
 		}
 		want := min(r.b.msgsFor(r.sh.Epoch, r.limit-len(out.Records)), maxScanMsgs-scanned)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -16,15 +17,25 @@ import (
 // holds lets them catch up first: it answers with the records it has, or,
 // having none, waits for them a little (paceWait at most); and no read
 // ahead starts there. (Databases that share one table scan among many
-// queries throttle the leading scans in the same way.) A reader is known by its shard, so two applications
-// reading one shard count as one reader, where the last of them read.
+// queries throttle the leading scans in the same way.) A reader is known
+// by its shard, so two applications reading one shard count as one
+// reader, where the last of them read.
 type readPace struct {
-	mu sync.Mutex
-	// logs holds, by log epoch, where each shard's reader last was (by
-	// shard epoch): between its calls too, which is most of the time when
-	// the readers' own work is what bounds them.
-	logs  map[uint64]map[uint64]pacePos
-	swept time.Time // when idle readers were last forgotten
+	mu    sync.Mutex
+	logs  map[uint64]*logReaders // by log epoch
+	swept time.Time              // when idle readers were last forgotten
+}
+
+// logReaders is where each reader of a log last was: between its calls
+// too, which is most of the time when the readers' own work is what
+// bounds them.
+type logReaders struct {
+	at map[uint64]pacePos // by shard epoch
+	// sorted holds the positions in order as they were at taken, for
+	// ahead's count: a thousand readers each checking the others one by
+	// one cost more than the reads they saved.
+	sorted []uint64
+	taken  time.Time
 }
 
 type pacePos struct {
@@ -45,6 +56,8 @@ const (
 	paceReach = 4
 	// paceIdle is how long a reader that has not read is still counted.
 	paceIdle = 5 * time.Second
+	// paceFresh is how old ahead's view of where the readers are may be.
+	paceFresh = 20 * time.Millisecond
 )
 
 // at records that shard's reader is at k.
@@ -52,34 +65,33 @@ func (p *readPace) at(shard uint64, k msgKey, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.logs == nil {
-		p.logs = make(map[uint64]map[uint64]pacePos)
+		p.logs = make(map[uint64]*logReaders)
 	}
-	readers := p.logs[k.log]
-	if readers == nil {
-		readers = make(map[uint64]pacePos)
-		p.logs[k.log] = readers
+	lr := p.logs[k.log]
+	if lr == nil {
+		lr = &logReaders{at: make(map[uint64]pacePos)}
+		p.logs[k.log] = lr
 	}
-	readers[shard] = pacePos{seq: k.seq, seen: now}
+	lr.at[shard] = pacePos{seq: k.seq, seen: now}
 	if now.Sub(p.swept) > paceIdle {
 		p.swept = now
-		for log, readers := range p.logs {
-			p.forget(log, readers, now)
+		for log, lr := range p.logs {
+			p.forget(log, lr, now)
 		}
 	}
 }
 
 // forget drops the readers of log idle for paceIdle, and the log once it
-// has none; it returns the readers left. p.mu is held.
-func (p *readPace) forget(log uint64, readers map[uint64]pacePos, now time.Time) map[uint64]pacePos {
-	for shard, at := range readers {
+// has none. p.mu is held.
+func (p *readPace) forget(log uint64, lr *logReaders, now time.Time) {
+	for shard, at := range lr.at {
 		if now.Sub(at.seen) > paceIdle {
-			delete(readers, shard)
+			delete(lr.at, shard)
 		}
 	}
-	if len(readers) == 0 {
+	if len(lr.at) == 0 {
 		delete(p.logs, log)
 	}
-	return readers
 }
 
 // ahead reports whether a fetch of the log at k would run more than
@@ -92,13 +104,27 @@ func (p *readPace) ahead(k msgKey, window uint64, now time.Time) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	behind := 0
-	for _, at := range p.forget(k.log, p.logs[k.log], now) {
-		if at.seq < k.seq-window && at.seq+paceReach*window >= k.seq {
-			behind++
-		}
+	lr := p.logs[k.log]
+	if lr == nil {
+		return false
 	}
-	return behind >= 2
+	if now.Sub(lr.taken) > paceFresh || len(lr.sorted) != len(lr.at) {
+		p.forget(k.log, lr, now)
+		lr.sorted = lr.sorted[:0]
+		for _, at := range lr.at {
+			lr.sorted = append(lr.sorted, at.seq)
+		}
+		slices.Sort(lr.sorted)
+		lr.taken = now
+	}
+	// Readers at lo <= seq < hi: behind, and within reach.
+	lo, hi := uint64(0), k.seq-window
+	if k.seq > paceReach*window {
+		lo = k.seq - paceReach*window
+	}
+	from, _ := slices.BinarySearch(lr.sorted, lo)
+	to, _ := slices.BinarySearch(lr.sorted, hi)
+	return to-from >= 2
 }
 
 // paceWindow is how many messages of a log the cache holds half of.
