@@ -193,7 +193,7 @@ type Broker struct {
 
 	msgs     *msgCache    // decoded messages for readers
 	readHeld atomic.Int64 // bytes of GetRecords answers being gathered
-	pace     readPace     // where the reads in progress are
+	pace     readPace     // where each log's readers are (pace.go)
 
 	recordsPerMsg sync.Map // shard epoch -> *atomic.Uint64 (float64 bits), for sizing log reads
 	ciphers       sync.Map // "<stream id>/<data key id>" -> *dataCipher

@@ -382,11 +382,11 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	if maxBytes <= 0 {
 		maxBytes = kinesis.MaxGetRecordsBytes
 	}
-	scanned, fetched := 0, 0               // messages, and bytes read from the log
-	var sections []batchReader             // the shard's section of each message of a chunk
-	text := make([]byte, 0, nameBlock+512) // sequence numbers and partition keys (nameRecords)
-	var cuts []int                         // where each ends in text
-	held := int64(0)                       // counted in the broker's readHeld
+	scanned, fetched := 0, 0   // messages, and bytes read from the log
+	var sections []batchReader // the shard's section of each message of a chunk
+	var text []byte            // sequence numbers and partition keys (nameRecords)
+	var cuts []int             // where each ends in text
+	held := int64(0)           // counted in the broker's readHeld
 	defer func() { r.b.readHeld.Add(-held) }()
 	waited, window := time.Duration(0), r.b.paceWindow()
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
@@ -512,6 +512,9 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 					if len(out.Records) == r.limit || (bytes+len(data) > maxBytes && len(out.Records) > 0) {
 						full = true
 						break
+					}
+					if text == nil {
+						text = make([]byte, 0, min(nameBlock, need*64)+256) // a key is at most 256 bytes
 					}
 					text = kinesis.SequenceNumber{Epoch: seg.Epoch, MsgSeq: m.seq, Index: uint16(i), Shard: seqShard}.Append(text)
 					cuts = append(cuts, len(text))
