@@ -202,7 +202,7 @@ func TestMsgCache_FetchOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {
-				msgs, err := c.fetch(context.Background(), msgKey{1, 5}, read)
+				msgs, err := c.fetch(context.Background(), msgKey{1, 5}, 6, read)
 				if err != nil || len(msgs) != 1 || msgs[0].seq != 5 {
 					t.Errorf("fetch: %v %v", msgs, err)
 				}
@@ -211,7 +211,7 @@ func TestMsgCache_FetchOnce(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancelled := make(chan error)
 		go func() {
-			_, err := c.fetch(ctx, msgKey{1, 5}, read)
+			_, err := c.fetch(ctx, msgKey{1, 5}, 6, read)
 			cancelled <- err
 		}()
 		synctest.Wait() // every caller waits for the one read
@@ -225,10 +225,57 @@ func TestMsgCache_FetchOnce(t *testing.T) {
 		close(release)
 		wg.Wait()
 		// The read is over: the next one reads again.
-		if _, err := c.fetch(context.Background(), msgKey{1, 5}, read); err != nil || reads.Load() != 2 {
+		if _, err := c.fetch(context.Background(), msgKey{1, 5}, 6, read); err != nil || reads.Load() != 2 {
 			t.Errorf("fetch after the first: %v, %d reads", err, reads.Load())
 		}
 	})
+}
+
+// TestMsgCache_Covering: a read under way from a little before a
+// position, expected to bring it, is found for it; one from the position
+// itself is fetch's to share, and one expected to stop before it, or of
+// another log, is not.
+func TestMsgCache_Covering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMsgCache(1 << 20)
+		release := make(chan struct{})
+		f := c.start(msgKey{1, 5}, 10, func() ([]*logMsg, error) {
+			<-release
+			return nil, nil
+		})
+		for _, tc := range []struct {
+			log, seq uint64
+			want     bool
+		}{{1, 7, true}, {1, 9, true}, {1, 5, false}, {1, 10, false}, {1, 4, false}, {2, 7, false}} {
+			if got := c.covering(tc.log, tc.seq); (got == f) != tc.want {
+				t.Errorf("covering(%d, %d) = %v, want the read from 5: %v", tc.log, tc.seq, got, tc.want)
+			}
+		}
+		close(release)
+		<-f.done
+		synctest.Wait()
+		if c.covering(1, 7) != nil {
+			t.Error("a finished read still covers")
+		}
+	})
+}
+
+// TestMsgCache_ReadEnd: a read is expected to bring want messages, or as
+// many of the cached messages' mean size as fit in its bytes.
+func TestMsgCache_ReadEnd(t *testing.T) {
+	c := newMsgCache(1 << 20)
+	if got := c.readEnd(10, 256, 1<<20); got != 266 {
+		t.Errorf("empty cache: readEnd = %d, want 266", got)
+	}
+	for i := range 4 {
+		c.put(msgKey{1, uint64(i)}, &logMsg{body: make([]byte, 100<<10-96)}) // 100 KiB each in the cache's count
+	}
+	if got := c.readEnd(10, 256, 1<<20); got != 20 {
+		t.Errorf("100 KiB messages: readEnd = %d, want 20 (1 MiB of them)", got)
+	}
+	if got := c.readEnd(10, 3, 1<<20); got != 13 {
+		t.Errorf("3 wanted: readEnd = %d, want 13", got)
+	}
 }
 
 // cachedMsg returns message seq of log from c, if cached (and marks it

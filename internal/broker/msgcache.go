@@ -37,6 +37,7 @@ type cacheEntry struct {
 
 type msgFetch struct {
 	done chan struct{}
+	end  uint64 // where the read is expected to stop (exclusive), for covering
 	msgs []*logMsg
 	err  error
 }
@@ -96,8 +97,8 @@ func (c *msgCache) clear() {
 
 // fetch runs read once for every caller asking for the same key while it
 // runs; each waits for it (or its own ctx).
-func (c *msgCache) fetch(ctx context.Context, k msgKey, read func() ([]*logMsg, error)) ([]*logMsg, error) {
-	f := c.start(k, read)
+func (c *msgCache) fetch(ctx context.Context, k msgKey, end uint64, read func() ([]*logMsg, error)) ([]*logMsg, error) {
+	f := c.start(k, end, read)
 	select {
 	case <-f.done:
 		return f.msgs, f.err
@@ -106,15 +107,16 @@ func (c *msgCache) fetch(ctx context.Context, k msgKey, read func() ([]*logMsg, 
 	}
 }
 
-// start runs read for k unless a read for k is already running, and
-// returns the read in progress.
-func (c *msgCache) start(k msgKey, read func() ([]*logMsg, error)) *msgFetch {
+// start runs read for k, expected to bring the messages before end,
+// unless a read for k is already running, and returns the read in
+// progress.
+func (c *msgCache) start(k msgKey, end uint64, read func() ([]*logMsg, error)) *msgFetch {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f, ok := c.fetches[k]; ok {
 		return f
 	}
-	f := &msgFetch{done: make(chan struct{})}
+	f := &msgFetch{done: make(chan struct{}), end: end}
 	c.fetches[k] = f
 	go func() {
 		f.msgs, f.err = read()
@@ -124,6 +126,29 @@ func (c *msgCache) start(k msgKey, read func() ([]*logMsg, error)) *msgFetch {
 		close(f.done)
 	}()
 	return f
+}
+
+// covering returns a read of log in progress that started before seq and
+// is expected to bring it, if there is one.
+func (c *msgCache) covering(log, seq uint64) *msgFetch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, f := range c.fetches {
+		if k.log == log && k.seq < seq && seq < f.end {
+			return f
+		}
+	}
+	return nil
+}
+
+// readEnd estimates where a read of want messages and about maxBytes from
+// sequence from stops, from the size of the messages cached.
+func (c *msgCache) readEnd(from uint64, want, maxBytes int) uint64 {
+	n := int64(want)
+	if mean := c.meanSize(); mean > 0 {
+		n = max(1, min(n, int64(maxBytes)/mean))
+	}
+	return from + uint64(n)
 }
 
 // meanSize is the mean size of the cached messages, 0 when there are none.
@@ -164,7 +189,21 @@ func (b *Broker) logMessages(ctx context.Context, s *kinesis.Stream, seg kinesis
 		}
 		return msgs, true, nil
 	}
-	msgs, err = b.msgs.fetch(ctx, msgKey{seg.Epoch, from}, b.readLog(ctx, s, seg, from, want, maxBytes, readAheadChunks))
+	if f := b.msgs.covering(seg.Epoch, from); f != nil {
+		// A read under way from a little before brings these messages
+		// too: take them from the cache when it is done rather than
+		// reading them again.
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		if msgs = b.msgs.run(seg.Epoch, from, want, nil); len(msgs) > 0 {
+			return msgs, true, nil
+		}
+	}
+	end := b.msgs.readEnd(from, want, maxBytes)
+	msgs, err = b.msgs.fetch(ctx, msgKey{seg.Epoch, from}, end, b.readLog(ctx, s, seg, from, want, maxBytes, readAheadChunks))
 	return msgs, false, err
 }
 
@@ -203,10 +242,10 @@ func (b *Broker) readLog(ctx context.Context, s *kinesis.Stream, seg kinesis.Seg
 // cached or being read.
 func (b *Broker) readAhead(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, ahead int) {
 	k := msgKey{seg.Epoch, from}
-	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) || b.pace.ahead(k, b.paceWindow(), b.cfg.Now()) {
+	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) || b.msgs.covering(seg.Epoch, from) != nil || b.pace.ahead(k, b.paceWindow(), b.cfg.Now()) {
 		return
 	}
-	b.msgs.start(k, b.readLog(ctx, s, seg, from, readChunkMsgs, readChunkBytes, ahead-1))
+	b.msgs.start(k, b.msgs.readEnd(from, readChunkMsgs, readChunkBytes), b.readLog(ctx, s, seg, from, readChunkMsgs, readChunkBytes, ahead-1))
 }
 
 // DropReadCache lets go of the decoded messages kept for readers; later
