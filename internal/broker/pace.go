@@ -14,9 +14,9 @@ import (
 // ones the readers behind have yet to take, and those fetch them again (a
 // 140 MB backlog was read five times over). So a reader about to fetch
 // messages further ahead of the log's other readers than half the cache
-// holds lets them catch up first: it answers with the records it has, or,
-// having none, waits for them a little (paceWait at most); and no read
-// ahead starts there. (Databases that share one table scan among many
+// holds lets them catch up first: it waits for them a little (paceWait at
+// most), then answers with the records it has, or, having none, fetches
+// all the same; and no read ahead starts there. (Databases that share one table scan among many
 // queries throttle the leading scans in the same way.) A reader is known
 // by its shard, so two applications reading one shard count as one
 // reader, where the last of them read.
@@ -44,9 +44,8 @@ type pacePos struct {
 }
 
 const (
-	// A reader that has no records yet waits for the readers behind it,
-	// looking again every paceStep, at most paceWait before it fetches
-	// ahead all the same.
+	// A reader ahead waits for the readers behind it, looking again
+	// every paceStep, at most paceWait in a call.
 	paceStep = 10 * time.Millisecond
 	paceWait = 200 * time.Millisecond
 	// paceReach is how many windows behind a reader may be and still be
