@@ -26,7 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/sluicehq/sluice/internal/sdkhttp"
+	"github.com/sluicehq/sluice/sdkhttp"
 )
 
 const (

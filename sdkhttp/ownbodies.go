@@ -4,8 +4,9 @@
 // still read it to check that nothing follows; that read fails and the
 // transport closes the connection under the response: a SubscribeToShard
 // feed ends moments after it began, or a GetRecords body is cut ("use of
-// closed network connection"). The public consumer package, which may not
-// import this one, keeps a copy of its own (consumer/reqbody.go).
+// closed network connection"). Public, on aws-sdk-go-v2 alone: the
+// consumer package, the CLI and sluicetest use it, and so may a client of
+// your own.
 package sdkhttp
 
 import (
