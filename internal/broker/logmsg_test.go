@@ -251,10 +251,13 @@ func TestMsgCache_Covering(t *testing.T) {
 				t.Errorf("covering(%d, %d) = %v, want the read from 5: %v", tc.log, tc.seq, got, tc.want)
 			}
 		}
+		if c.wanted(msgKey{1, 7}) || !c.wanted(msgKey{1, 10}) {
+			t.Error("wanted does not follow the read under way: a covered position needs no read of its own")
+		}
 		close(release)
 		<-f.done
 		synctest.Wait()
-		if c.covering(1, 7) != nil {
+		if c.covering(1, 7) != nil || !c.wanted(msgKey{1, 7}) {
 			t.Error("a finished read still covers")
 		}
 	})

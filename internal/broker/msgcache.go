@@ -133,6 +133,10 @@ func (c *msgCache) start(k msgKey, end uint64, read func() ([]*logMsg, error)) *
 func (c *msgCache) covering(log, seq uint64) *msgFetch {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.coveringLocked(log, seq)
+}
+
+func (c *msgCache) coveringLocked(log, seq uint64) *msgFetch {
 	for k, f := range c.fetches {
 		if k.log == log && k.seq < seq && seq < f.end {
 			return f
@@ -161,13 +165,21 @@ func (c *msgCache) meanSize() int64 {
 	return c.size / int64(len(c.entries))
 }
 
-// wanted reports whether k is neither cached nor being read.
+// wanted reports whether k is neither cached nor being read, by a read
+// from k or one from before it that is expected to bring it.
 func (c *msgCache) wanted(k msgKey) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, cached := c.entries[k]
-	_, reading := c.fetches[k]
-	return !cached && !reading && c.max > 0
+	if c.max == 0 {
+		return false
+	}
+	if _, cached := c.entries[k]; cached {
+		return false
+	}
+	if _, reading := c.fetches[k]; reading {
+		return false
+	}
+	return c.coveringLocked(k.log, k.seq) == nil
 }
 
 // Readers of a log that is far behind its end all wait for the same next
@@ -242,7 +254,7 @@ func (b *Broker) readLog(ctx context.Context, s *kinesis.Stream, seg kinesis.Seg
 // cached or being read.
 func (b *Broker) readAhead(ctx context.Context, s *kinesis.Stream, seg kinesis.Segment, from uint64, ahead int) {
 	k := msgKey{seg.Epoch, from}
-	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) || b.msgs.covering(seg.Epoch, from) != nil || b.pace.ahead(k, b.paceWindow(), b.cfg.Now()) {
+	if seg.Own || (seg.Sealed && from > seg.End) || !b.msgs.wanted(k) || b.pace.ahead(k, b.paceWindow(), b.cfg.Now()) {
 		return
 	}
 	b.msgs.start(k, b.msgs.readEnd(from, readChunkMsgs, readChunkBytes), b.readLog(ctx, s, seg, from, readChunkMsgs, readChunkBytes, ahead-1))
