@@ -388,7 +388,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 	var cuts []int             // where each ends in text
 	held := int64(0)           // counted in the broker's readHeld
 	defer func() { r.b.readHeld.Add(-held) }()
-	waited, window := time.Duration(0), r.b.paceWindow()
+	var waited time.Duration // pacing (pace.go)
 	for i := r.position(segs); i < len(segs) && len(out.Records) < r.limit && bytes < maxBytes && scanned < maxScanMsgs && fetched < maxScanBytes; {
 		if len(out.Records) > 0 && r.b.readHeld.Load() > r.b.cfg.ReadBudgetBytes {
 			break // the answers being gathered hold enough: answer with these
@@ -404,7 +404,7 @@ func (r *reader) read(ctx context.Context) (kinesis.GetRecordsOutput, error) {
 		}
 		at := msgKey{seg.Epoch, r.tok.MsgSeq}
 		r.b.pace.at(r.sh.Epoch, at, now)
-		if !seg.Own && r.b.msgs.wanted(at) && r.b.pace.ahead(at, window, now) {
+		if !seg.Own && r.b.msgs.wanted(at) && r.b.pace.ahead(at, r.b.paceWindow(), now) {
 			// Ahead of the other readers of the log, past what the cache
 			// can hold for them: let them catch up (pace.go), then answer
 			// with what it has, or, having nothing, fetch all the same.
